@@ -1,0 +1,46 @@
+"""``python -m fire serve ADDRESS [--token-file F] [--allow-remote]``: a framework-free server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import __fire_origin__, serve
+from .errors import FireError
+
+
+def read_token_file(path: str) -> str:
+    """A token file's content, surrounding whitespace ignored; it must not be empty."""
+    token = Path(path).read_text().strip()
+    if not token:
+        raise FireError(f"token file {path} is empty")
+    return token
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fire", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="serve Python modules at ADDRESS")
+    serve_parser.add_argument("address", help="socket path, ipc:///path or tcp://HOST:PORT")
+    serve_parser.add_argument("--token-file", help="file holding the token clients must know")
+    serve_parser.add_argument("--allow-remote", action="store_true",
+                              help="let a TCP server listen on a non-loopback address")
+    serve_parser.add_argument("-v", "--verbose", action="store_true", help="log each session")
+    options = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if options.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(message)s")
+    try:
+        token = read_token_file(options.token_file) if options.token_file else None
+        serve(options.address, token=token, allow_remote=options.allow_remote,
+              ready=lambda server: print(f"fire server ready at {server.endpoint}", flush=True))
+    except FireError as exc:
+        print(f"fire: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    assert __fire_origin__ == "djfire"
+    sys.exit(main())

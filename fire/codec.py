@@ -1,0 +1,165 @@
+"""msgpack encoding of plain data, with extension types for what msgpack lacks.
+
+Plain data travels by value: None, bool, int (any size), float, str, bytes, list,
+tuple, dict, set, frozenset, datetime/date/time/timedelta, Decimal and UUID, nested
+freely. Anything else is handed to the `encode_other` hook (the server turns it into a
+reference, the client into a reference back or a TypeError), and references coming in
+are handed to `decode_reference`. `str` subclasses (Django's SafeString) travel as str.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+import zoneinfo
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+__all__ = ["EXT_ARGREF", "EXT_REF", "Codec", "plain_codec"]
+
+EXT_TUPLE = 1
+EXT_SET = 2
+EXT_FROZENSET = 3
+EXT_BIGINT = 4
+EXT_DATETIME = 5
+EXT_DATE = 6
+EXT_TIME = 7
+EXT_TIMEDELTA = 8
+EXT_DECIMAL = 9
+EXT_UUID = 10
+EXT_REF = 20  # server -> client: an object that stays on the server
+EXT_ARGREF = 21  # client -> server: a proxy handed back as an argument
+
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+
+
+def _encode_tz(tz: dt.tzinfo | None, value: dt.datetime | dt.time) -> Any:
+    if tz is None:
+        return None
+    if isinstance(tz, zoneinfo.ZoneInfo) and tz.key:
+        return tz.key
+    offset = value.utcoffset()
+    return None if offset is None else [offset.days * 86400 + offset.seconds, offset.microseconds]
+
+
+def _decode_tz(encoded: Any) -> dt.tzinfo | None:
+    if encoded is None:
+        return None
+    if isinstance(encoded, str):
+        return zoneinfo.ZoneInfo(encoded)
+    seconds, micro = encoded
+    offset = dt.timedelta(seconds=seconds, microseconds=micro)
+    return dt.UTC if not offset else dt.timezone(offset)
+
+
+class Codec:
+    """Packs and unpacks one direction's values; the hooks decide what references mean."""
+
+    def __init__(
+        self,
+        encode_other: Callable[[Any], msgpack.ExtType],
+        decode_reference: Callable[[int, bytes], Any],
+    ) -> None:
+        self._encode_other = encode_other
+        self._decode_reference = decode_reference
+        self._encoders: dict[type, Callable[[Any], Any]] = {
+            tuple: lambda v: msgpack.ExtType(EXT_TUPLE, self.pack(list(v))),
+            set: lambda v: msgpack.ExtType(EXT_SET, self.pack(list(v))),
+            frozenset: lambda v: msgpack.ExtType(EXT_FROZENSET, self.pack(list(v))),
+            int: self._big_int,
+            dt.datetime: lambda v: msgpack.ExtType(
+                EXT_DATETIME,
+                self.pack(
+                    [v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond,
+                     v.fold, _encode_tz(v.tzinfo, v)]
+                ),
+            ),
+            dt.date: lambda v: msgpack.ExtType(EXT_DATE, self.pack([v.year, v.month, v.day])),
+            dt.time: lambda v: msgpack.ExtType(
+                EXT_TIME,
+                self.pack([v.hour, v.minute, v.second, v.microsecond, v.fold,
+                           _encode_tz(v.tzinfo, v)]),
+            ),
+            dt.timedelta: lambda v: msgpack.ExtType(
+                EXT_TIMEDELTA, self.pack([v.days, v.seconds, v.microseconds])
+            ),
+            decimal.Decimal: lambda v: msgpack.ExtType(EXT_DECIMAL, str(v).encode()),
+            uuid.UUID: lambda v: msgpack.ExtType(EXT_UUID, v.bytes),
+        }
+        self._decoders: dict[int, Callable[[bytes], Any]] = {
+            EXT_TUPLE: lambda b: tuple(self.unpack(b)),
+            EXT_SET: lambda b: set(self.unpack(b)),
+            EXT_FROZENSET: lambda b: frozenset(self.unpack(b)),
+            EXT_BIGINT: lambda b: int.from_bytes(b, "big", signed=True),
+            EXT_DATETIME: self._datetime,
+            EXT_DATE: lambda b: dt.date(*self.unpack(b)),
+            EXT_TIME: self._time,
+            EXT_TIMEDELTA: lambda b: dt.timedelta(*self.unpack(b)),
+            EXT_DECIMAL: lambda b: decimal.Decimal(b.decode()),
+            EXT_UUID: lambda b: uuid.UUID(bytes=b),
+        }
+
+    @staticmethod
+    def _big_int(value: int) -> Any:
+        if type(value) is not int:  # an int subclass (an IntEnum member): not plain data
+            raise TypeError
+        length = (value.bit_length() + 8) // 8
+        return msgpack.ExtType(EXT_BIGINT, value.to_bytes(length, "big", signed=True))
+
+    def _default(self, value: Any) -> Any:
+        encoder = self._encoders.get(type(value))
+        if encoder is not None:
+            try:
+                return encoder(value)
+            except TypeError:
+                pass
+        elif isinstance(value, str):
+            return str(value)
+        return self._encode_other(value)
+
+    def _datetime(self, data: bytes) -> dt.datetime:
+        *fields, fold, tz = self.unpack(data)
+        return dt.datetime(*fields, fold=fold, tzinfo=_decode_tz(tz))
+
+    def _time(self, data: bytes) -> dt.time:
+        *fields, fold, tz = self.unpack(data)
+        return dt.time(*fields, fold=fold, tzinfo=_decode_tz(tz))
+
+    def _ext_hook(self, code: int, data: bytes) -> Any:
+        decoder = self._decoders.get(code)
+        if decoder is not None:
+            return decoder(data)
+        return self._decode_reference(code, data)
+
+    def pack(self, value: Any) -> bytes:
+        """Encode `value`; ints beyond 64 bits and non-plain objects go through extensions."""
+        # msgpack's Packer is not re-entrant, and `_default` packs nested values.
+        return msgpack.packb(
+            value, default=self._default, use_bin_type=True, strict_types=True, datetime=False
+        )
+
+    def unpack(self, data: bytes) -> Any:
+        """Decode bytes made by `pack` (lists stay lists, tuples stay tuples)."""
+        return msgpack.unpackb(
+            data, ext_hook=self._ext_hook, raw=False, strict_map_key=False, use_list=True
+        )
+
+
+def _refuse(value: Any) -> msgpack.ExtType:
+    raise TypeError(f"{type(value).__qualname__} is not plain data")
+
+
+def _refuse_reference(code: int, data: bytes) -> Any:
+    raise ValueError(f"unexpected msgpack extension type {code}")
+
+
+def plain_codec() -> Codec:
+    """A codec that only accepts plain data (used for the handshake and error payloads)."""
+    return Codec(_refuse, _refuse_reference)
+
+
+# msgpack's Packer packs ints in [-2**63, 2**64) natively and calls `default` for others.
+assert _INT64_MIN < 0 < _UINT64_MAX

@@ -1,0 +1,68 @@
+"""Server extensions: named operations a framework adds to a fire server.
+
+djfire is one: it turns `begin_scope`/`end_scope` into database transactions. With no
+framework, `Scopes` accepts them and only keeps count, so clients work the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from .errors import FireError
+from .session import Session
+
+__all__ = ["Extension", "Scopes"]
+
+
+class Extension(Protocol):
+    """What a server extension provides; every method but `operations` is optional."""
+
+    name: str
+
+    def operations(self) -> dict[str, Callable[..., Any]]:
+        """Operation name -> function called as ``function(session, *args, **kwargs)``."""
+        ...
+
+
+class Scopes:
+    """The framework-free scope operations: begin and end nest, and do nothing else."""
+
+    name = "scopes"
+
+    def operations(self) -> dict[str, Callable[..., Any]]:
+        return {"begin_scope": self.begin_scope, "end_scope": self.end_scope}
+
+    def begin_scope(self, session: Session, kind: str = "test", **options: Any) -> int:
+        stack = session.state.setdefault("scopes", [])
+        stack.append(kind)
+        return len(stack)
+
+    def end_scope(self, session: Session) -> int:
+        stack = session.state.get("scopes")
+        if not stack:
+            raise FireError("end_scope without begin_scope")
+        stack.pop()
+        return len(stack)
+
+    def info(self) -> dict[str, Any]:
+        return {"isolation": "none"}
+
+
+def request_context(extensions: list[Any], session: Session) -> contextlib.AbstractContextManager:
+    """The extensions' contexts around one request (a database lock, on_commit handling)."""
+    factories = [e.request_context for e in extensions if hasattr(e, "request_context")]
+    if not factories:
+        return contextlib.nullcontext()
+    if len(factories) == 1:
+        return factories[0](session)
+    return _nested(factories, session)
+
+
+@contextlib.contextmanager
+def _nested(factories: list[Callable[[Session], Any]], session: Session) -> Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        for factory in factories:
+            stack.enter_context(factory(session))
+        yield

@@ -1,0 +1,129 @@
+"""The operations a client may ask for, as a table from name to function.
+
+Each function takes the session and the decoded arguments. Nothing here evaluates a
+string: attribute names go through getattr, modules through importlib, and comparison
+operators are looked up in a fixed table.
+"""
+
+from __future__ import annotations
+
+import importlib
+import operator
+from collections.abc import Callable
+from itertools import islice
+from typing import Any
+
+from .errors import FireError
+from .session import Session
+
+__all__ = ["OPERATIONS", "first_batch_size"]
+
+_COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
+    "le": operator.le, "gt": operator.gt, "ge": operator.ge,
+}
+#: Iteration fetches 256 items first, then four times more each batch, up to 4096.
+first_batch_size = 256
+_MAX_BATCH = 4096
+
+
+def _module(session: Session, name: str) -> Any:
+    if not isinstance(name, str) or not name:
+        raise FireError("module() takes a dotted module name")
+    return importlib.import_module(name)
+
+
+def _getattr(session: Session, target: Any, name: str) -> Any:
+    return getattr(session.resolve(target), name)
+
+
+def _setattr(session: Session, target: Any, name: str, value: Any) -> None:
+    setattr(session.resolve(target), name, value)
+
+
+def _delattr(session: Session, target: Any, name: str) -> None:
+    delattr(session.resolve(target), name)
+
+
+def _call(session: Session, target: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    return session.resolve(target)(*args, **kwargs)
+
+
+def _getitem(session: Session, target: Any, key: Any) -> Any:
+    return session.resolve(target)[key]
+
+
+def _setitem(session: Session, target: Any, key: Any, value: Any) -> None:
+    session.resolve(target)[key] = value
+
+
+def _delitem(session: Session, target: Any, key: Any) -> None:
+    del session.resolve(target)[key]
+
+
+def _compare(session: Session, target: Any, name: str, other: Any) -> Any:
+    try:
+        compare = _COMPARISONS[name]
+    except KeyError:
+        raise FireError(f"unknown comparison {name!r}") from None
+    return compare(session.resolve(target), other)
+
+
+def _iter(session: Session, target: Any) -> list[Any]:
+    """The first batch of items, and the iterator (None once it is exhausted).
+
+    Batches grow (256, 1024, 4096…) so 10,000 items take five round trips, while a
+    short or endless iterator is not drained far ahead of what the client reads.
+    """
+    iterator = iter(session.resolve(target))
+    items = list(islice(iterator, first_batch_size))
+    more = len(items) == first_batch_size
+    return [items, iterator if more else None, min(first_batch_size * 4, _MAX_BATCH)]
+
+
+def _next(session: Session, target: Any, size: int) -> list[Any]:
+    """The next batch of an iterator from `_iter`, whether more may follow, the next size."""
+    size = max(1, min(int(size), _MAX_BATCH))
+    items = list(islice(session.resolve(target), size))
+    return [items, len(items) == size, min(size * 4, _MAX_BATCH)]
+
+
+def _exception_mro(session: Session, dotted: str) -> list[str]:
+    """Import an exception class by dotted name (module, then attributes) and list its MRO."""
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            obj = getattr(obj, name)
+        break
+    else:
+        raise FireError(f"cannot import {dotted!r}")
+    if not (isinstance(obj, type) and issubclass(obj, BaseException)):
+        raise FireError(f"{dotted} is not an exception class")
+    return [f"{c.__module__}.{c.__qualname__}" for c in obj.__mro__]
+
+
+OPERATIONS: dict[str, Callable[..., Any]] = {
+    "module": _module,
+    "getattr": _getattr,
+    "setattr": _setattr,
+    "delattr": _delattr,
+    "call": _call,
+    "getitem": _getitem,
+    "setitem": _setitem,
+    "delitem": _delitem,
+    "len": lambda session, target: len(session.resolve(target)),
+    "contains": lambda session, target, item: item in session.resolve(target),
+    "bool": lambda session, target: bool(session.resolve(target)),
+    "repr": lambda session, target: repr(session.resolve(target)),
+    "str": lambda session, target: str(session.resolve(target)),
+    "hash": lambda session, target: hash(session.resolve(target)),
+    "dir": lambda session, target: dir(session.resolve(target)),
+    "compare": _compare,
+    "iter": _iter,
+    "next": _next,
+    "exception_mro": _exception_mro,
+}

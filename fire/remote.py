@@ -1,0 +1,232 @@
+"""`Remote`: a connection to one fire server, and the entry point to its modules."""
+
+from __future__ import annotations
+
+import os
+import time
+from types import TracebackType
+from typing import Any
+
+import msgpack
+from tblib import Traceback
+
+from . import protocol
+from .addresses import parse_address
+from .codec import EXT_ARGREF, EXT_REF, Codec, plain_codec
+from .errors import (
+    AuthenticationError,
+    FireError,
+    ProtocolError,
+    RemoteError,
+    ServerUnavailable,
+    remote_exception_class,
+)
+from .protocol import Status
+from .proxy import Proxy
+from .transport import Transport, client_description
+
+__all__ = ["Remote", "connect"]
+
+_plain = plain_codec()
+_FIRE_ERRORS: dict[str, type[FireError]] = {
+    "ProtocolError": ProtocolError,
+    "AuthenticationError": AuthenticationError,
+    "HandshakeRequired": ServerUnavailable,
+    "ServerUnavailable": ServerUnavailable,
+}
+
+
+class Remote:
+    """A connection to a fire server. Prefer `fire.connect()`; use it as a context manager.
+
+    One `Remote` may be shared by threads: each exchange holds the connection's lock.
+    """
+
+    def __init__(
+        self,
+        address: str | os.PathLike[str],
+        *,
+        timeout: float = 30.0,
+        token: str | None = None,
+        name: str | None = None,
+        versions: tuple[int, int] = protocol.PROTOCOL_VERSIONS,
+    ) -> None:
+        self.address = parse_address(address)
+        self.name = name or str(self.address)
+        self._shapes: dict[int, list[Any]] = {}
+        self._releases: list[int] = []
+        self._codec = Codec(self._encode_argument, self._decode_reference)
+        self._transport = Transport(self.address, timeout)
+        try:
+            self._info = self._handshake(token, versions)
+        except BaseException:
+            self._transport.close()
+            raise
+        self.protocol_version: int = self._info["protocol"]
+
+    # lifecycle
+    @property
+    def timeout(self) -> float:
+        """Seconds to wait for each reply before raising `ServerUnavailable`."""
+        return self._transport.timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float) -> None:
+        self._transport.timeout = seconds
+
+    @property
+    def closed(self) -> bool:
+        return self._transport.closed
+
+    def close(self) -> None:
+        """Close the connection; the server frees this client's references and scopes."""
+        self._transport.close()
+
+    def __enter__(self) -> Remote:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"protocol {self.protocol_version}"
+        return f"<fire.Remote {self.name!r} at {self.address} ({state})>"
+
+    # public operations
+    def module(self, name: str) -> Any:
+        """Import module `name` on the server and return a proxy of it."""
+        return self._request("module", [name])
+
+    def ping(self) -> float:
+        """Round-trip time to the server, in seconds."""
+        start = time.perf_counter()
+        self._request("ping", [])
+        return time.perf_counter() - start
+
+    def info(self) -> dict[str, Any]:
+        """Server pid, fire and Python versions, protocol version, extensions, live references."""
+        return self._request("info", [])
+
+    def call_extension(self, operation: str, *args: Any, **kwargs: Any) -> Any:
+        """Call an operation a server extension registered (djfire's `begin_scope`, …)."""
+        return self._request(operation, [list(args), kwargs])
+
+    def exception(self, dotted_name: str) -> type[RemoteError]:
+        """The local class that remote exceptions of class `dotted_name` are raised as.
+
+        ``except accounts.exception("django.core.exceptions.ObjectDoesNotExist"):``
+        catches a remote ``User.DoesNotExist``, since the local classes mirror the MRO.
+        """
+        return remote_exception_class(self._request("exception_mro", [dotted_name]))
+
+    # plumbing
+    def _handshake(self, token: str | None, versions: tuple[int, int]) -> dict[str, Any]:
+        hello = {"versions": list(versions), **client_description()}
+        status, body = self._raw("hello", [hello])
+        if status is Status.CHALLENGE:
+            if not token:
+                raise AuthenticationError(
+                    f"the fire server at {self.address} needs a token: pass token= "
+                    "(or a token file) matching the server's"
+                )
+            status, body = self._raw("auth", [protocol.answer_challenge(token, body)])
+        return body
+
+    def _raw(self, operation: str, args: list[Any]) -> tuple[Status, Any]:
+        transport = self._transport
+        with transport.lock:
+            request_id = transport.next_request_id()
+            frame = protocol.encode_request(request_id, operation, _plain.pack(args), [])
+            status, body, _ = transport.exchange(request_id, frame)
+        value = _plain.unpack(body)
+        if status is Status.FIRE_ERROR:
+            self._raise_fire_error(value)
+        return status, value
+
+    def _release(self, ref_id: int) -> None:
+        # Called from Proxy.__del__, in any thread: list.append is atomic.
+        self._releases.append(ref_id)
+
+    def _request(self, operation: str, args: list[Any]) -> Any:
+        arguments = self._codec.pack(args)
+        transport = self._transport
+        with transport.lock:
+            request_id = transport.next_request_id()
+            releases, self._releases = self._releases, []
+            frame = protocol.encode_request(request_id, operation, arguments, releases)
+            try:
+                status, body, shapes = transport.exchange(request_id, frame)
+            except BaseException:
+                self._releases.extend(releases)
+                raise
+            if shapes is not None:
+                self._shapes.update(msgpack.unpackb(shapes, raw=False, strict_map_key=False))
+            value = self._codec.unpack(body)
+        if status is Status.OK:
+            return value
+        if status is Status.RAISED:
+            self._raise_remote(value)
+        self._raise_fire_error(value)
+
+    def _raise_fire_error(self, value: Any) -> None:
+        kind, message = value if isinstance(value, list) and len(value) == 2 else ("", str(value))
+        error = _FIRE_ERRORS.get(kind, FireError)
+        if error is ServerUnavailable:
+            raise ServerUnavailable(f"{message} (server {self.name!r} at {self.address})", str(self.address))
+        raise error(f"{message} (server {self.name!r})")
+
+    def _raise_remote(self, described: dict[str, Any]) -> None:
+        cls = remote_exception_class(described["mro"])
+        args = described["args"]
+        try:
+            exc = cls(*args) if args is not None else cls(described["message"])
+        except Exception:
+            exc = cls(described["message"])
+        exc.remote_args = None if args is None else tuple(args)
+        exc.remote_traceback = described["text"]
+        exc.server = self.name
+        for note in described["notes"]:
+            exc.add_note(note)
+        exc.add_note(f"(raised by {described['type']} on fire server {self.name!r})")
+        traceback = None
+        if described["traceback"] is not None:
+            traceback = Traceback.from_dict(described["traceback"]).as_traceback()
+        raise exc.with_traceback(traceback) from None
+
+    def _encode_argument(self, value: Any) -> msgpack.ExtType:
+        if type(value) is Proxy:
+            remote = value._fire_remote
+            if remote is not self:
+                raise TypeError(
+                    f"a proxy from fire server {remote.name!r} was passed to server "
+                    f"{self.name!r}: an object can only go back to the server it lives on"
+                )
+            return msgpack.ExtType(EXT_ARGREF, msgpack.packb(value._fire_target))
+        raise TypeError(
+            f"cannot send {type(value).__module__}.{type(value).__qualname__} to fire server "
+            f"{self.name!r}: only plain data (None, bool, int, float, str, bytes, list, tuple, "
+            "dict, set, frozenset, date/time types, Decimal, UUID) and proxies of that "
+            "server can be sent"
+        )
+
+    def _decode_reference(self, code: int, data: bytes) -> Proxy:
+        if code != EXT_REF:
+            raise ProtocolError(f"unknown msgpack extension type {code} from server")
+        ref_id, shape, *shadow = msgpack.unpackb(data, raw=False)
+        return Proxy._fire_new(self, ref_id, ref_id, None, shape, tuple(shadow[0]) if shadow else ())
+
+
+def connect(
+    address: str | os.PathLike[str],
+    *,
+    timeout: float = 30.0,
+    token: str | None = None,
+    name: str | None = None,
+) -> Remote:
+    """Connect to the fire server at `address`: a socket path, ``ipc:///…`` or ``tcp://…``.
+
+    Raises `ServerUnavailable` naming the address at once when nothing listens there,
+    and within `timeout` when the server does not answer.
+    """
+    return Remote(address, timeout=timeout, token=token, name=name)
+

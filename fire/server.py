@@ -1,0 +1,328 @@
+"""The fire server: a ZeroMQ ROUTER socket, one session per client, a table of operations.
+
+The loop is single-threaded: requests run one at a time in the thread that called
+`serve_forever`. A socket monitor tells when a client's connection drops, so its
+references and open scopes are freed at once (a killed client never leaves the server
+stuck).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import msgpack
+import zmq
+
+from . import protocol
+from ._version import __version__
+from .addresses import Address, is_loopback, parse_address, prepare_socket_path, private_umask
+from .codec import plain_codec
+from .errors import FireError, ProtocolError
+from .extensions import Scopes, request_context
+from .operations import OPERATIONS
+from .protocol import Status
+from .remote_errors import describe_exception
+from .session import Session
+from .shapes import ShapeTable
+
+__all__ = ["Server", "serve"]
+
+log = logging.getLogger("fire.server")
+_plain = plain_codec()
+_POLL_MS = 200
+#: Messages larger than this are dropped by ZeroMQ, which disconnects the sender.
+DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024 * 1024
+
+
+class Server:
+    """A fire server bound to one address. Use `serve()` for the common case."""
+
+    def __init__(
+        self,
+        address: str | os.PathLike[str],
+        *,
+        token: str | None = None,
+        extensions: Iterable[Any] = (),
+        allow_remote: bool = False,
+        versions: tuple[int, int] = protocol.PROTOCOL_VERSIONS,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
+        self.address: Address = parse_address(address)
+        if self.address.is_tcp:
+            if not token:
+                raise FireError("a TCP server needs a token: pass --token-file (or token=)")
+            if not allow_remote and not is_loopback(self.address.host or ""):
+                raise FireError(
+                    f"refusing to listen on {self.address.host}: TCP binds to loopback "
+                    "unless --allow-remote (allow_remote=True) is given"
+                )
+        self.token = token
+        self.versions = versions
+        self.max_message_size = max_message_size
+        self.extensions = list(extensions) or [Scopes()]
+        self.operations: dict[str, Callable[..., Any]] = dict(OPERATIONS)
+        self.operations.update(ping=lambda session: "pong", info=self._info)
+        for extension in self.extensions:
+            for name, function in extension.operations().items():
+                if name in self.operations:
+                    raise FireError(f"extension {extension.name!r} redefines operation {name!r}")
+                # Extension operations take [args, kwargs] (see Remote.call_extension).
+                self.operations[name] = _with_keywords(function)
+        self.sessions: dict[bytes, Session] = {}
+        self._fds: dict[int, set[bytes]] = {}
+        self._shapes = ShapeTable()
+        self._stopping = threading.Event()
+        self._context = zmq.Context.instance()
+        self._router: zmq.Socket | None = None
+        self._monitor: zmq.Socket | None = None
+        self.endpoint: str | None = None
+
+    # lifecycle
+    def bind(self) -> str:
+        """Bind the socket (0600 for Unix sockets) and return the endpoint clients use."""
+        router = self._context.socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 0)
+        router.setsockopt(zmq.MAXMSGSIZE, self.max_message_size)
+        router.setsockopt(zmq.RCVTIMEO, _POLL_MS)
+        router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self._monitor = router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        path = self.address.path
+        if path is not None:
+            prepare_socket_path(path)
+            with private_umask():
+                router.bind(self.address.endpoint)
+            os.chmod(path, 0o600)
+        else:
+            router.bind(self.address.endpoint)
+        self._router = router
+        self.endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
+        log.info("fire server %s listening at %s", __version__, self.endpoint)
+        return self.endpoint
+
+    def stop(self) -> None:
+        """Ask the loop to finish (safe from a signal handler or another thread)."""
+        self._stopping.set()
+
+    def close(self) -> None:
+        """Close every session, the sockets, and remove the Unix socket file."""
+        for session in list(self.sessions.values()):
+            self._close_session(session, "server stopping")
+        for sock in (self._monitor, self._router):
+            if sock is not None:
+                sock.close(linger=0)
+        self._monitor = self._router = None
+        if self.address.path is not None:
+            try:
+                self.address.path.unlink()
+            except FileNotFoundError:
+                pass
+        for extension in self.extensions:
+            if hasattr(extension, "close"):
+                extension.close()
+
+    def serve_forever(self) -> None:
+        """Answer requests until `stop()`; then close."""
+        if self._router is None:
+            self.bind()
+        router = self._router
+        assert router is not None
+        try:
+            while not self._stopping.is_set():
+                try:
+                    identity = router.recv(copy=False)
+                except zmq.Again:
+                    self._drain_monitor()
+                    continue
+                except zmq.ContextTerminated:
+                    break
+                frames = [router.recv()]
+                while router.getsockopt(zmq.RCVMORE):
+                    frames.append(router.recv())
+                self._drain_monitor()
+                self._handle(identity, frames)
+        finally:
+            self.close()
+
+    # connections
+    def _drain_monitor(self) -> None:
+        monitor = self._monitor
+        assert monitor is not None
+        while monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            event = zmq.utils.monitor.recv_monitor_message(monitor)
+            if event["event"] == zmq.EVENT_DISCONNECTED:
+                for identity in self._fds.pop(event["value"], ()):
+                    session = self.sessions.get(identity)
+                    if session is not None:
+                        self._close_session(session, "client disconnected")
+
+    def _close_session(self, session: Session, why: str) -> None:
+        self.sessions.pop(session.identity, None)
+        if session.fd is not None:
+            self._fds.get(session.fd, set()).discard(session.identity)
+        for extension in self.extensions:
+            if hasattr(extension, "session_closed"):
+                try:
+                    extension.session_closed(session)
+                except Exception:
+                    log.exception("extension %s failed to close a session", extension.name)
+        log.info("session of %s closed: %s", session.describe(), why)
+        session.close()
+
+    # requests
+    def _send(self, identity: zmq.Frame, reply: bytes) -> None:
+        try:
+            self._router.send_multipart([identity, reply])  # type: ignore[union-attr]
+        except zmq.ZMQError as exc:  # the client is gone (ROUTER_MANDATORY): nothing to do
+            log.debug("reply dropped: %s", exc)
+
+    def _fail(self, identity: zmq.Frame, request_id: int | None, kind: str, message: str) -> None:
+        body = _plain.pack([kind, message])
+        self._send(identity, protocol.encode_reply(request_id, Status.FIRE_ERROR, body, None))
+
+    def _handle(self, identity: zmq.Frame, frames: list[bytes]) -> None:
+        if len(frames) != 1:
+            self._fail(identity, None, "ProtocolError", "malformed message: expected one frame")
+            return
+        try:
+            request = protocol.decode_request(frames[0])
+        except ProtocolError as exc:
+            self._fail(identity, None, "ProtocolError", str(exc))
+            return
+        session = self.sessions.get(identity.bytes)
+        if session is None or session.version is None or not session.authenticated:
+            self._handshake(identity, session, request)
+            return
+        session.release(request.releases)
+        function = self.operations.get(request.operation)
+        if function is None:
+            self._fail(identity, request.request_id, "ProtocolError",
+                       f"unknown operation {request.operation!r}")
+            return
+        try:
+            args = session.codec.unpack(request.arguments)
+            if not isinstance(args, list):
+                raise FireError("arguments must be a list")
+        except Exception as exc:
+            self._fail(identity, request.request_id, "ProtocolError", f"bad arguments: {exc}")
+            return
+        try:
+            with request_context(self.extensions, session):
+                result = function(session, *args)
+            status = Status.OK
+        except FireError as exc:
+            self._fail(identity, request.request_id, type(exc).__name__, str(exc))
+            return
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            result, status = describe_exception(exc), Status.RAISED
+        try:
+            body = session.codec.pack(result)
+        except Exception as exc:
+            session.forget_unsent_shapes()
+            self._fail(identity, request.request_id, "ProtocolError", f"cannot encode result: {exc}")
+            return
+        shapes = session.take_new_shapes()
+        self._send(identity, protocol.encode_reply(
+            request.request_id, status, body, None if shapes is None else msgpack.packb(shapes)
+        ))
+
+    def _handshake(self, identity: zmq.Frame, session: Session | None, request: Any) -> None:
+        rid = request.request_id
+        try:
+            args = _plain.unpack(request.arguments)
+        except Exception:
+            args = None
+        if request.operation == "hello" and isinstance(args, list) and args:
+            hello = args[0] if isinstance(args[0], dict) else {}
+            versions = hello.get("versions")
+            if not (isinstance(versions, list) and len(versions) == 2):
+                self._fail(identity, rid, "ProtocolError", "hello needs versions [low, high]")
+                return
+            try:
+                version = protocol.choose_version(tuple(versions), self.versions)
+            except ProtocolError as exc:
+                self._fail(identity, rid, "ProtocolError", str(exc))
+                return
+            if session is not None:
+                self._close_session(session, "new handshake")
+            fd = identity.get(zmq.SRCFD)
+            session = Session(identity.bytes, self._shapes, fd)
+            session.client = {k: v for k, v in hello.items() if k != "versions"}
+            session.version = version
+            self.sessions[identity.bytes] = session
+            self._fds.setdefault(fd, set()).add(identity.bytes)
+            if self.token:
+                session.nonce = protocol.make_challenge()
+                self._send(identity, protocol.encode_reply(
+                    rid, Status.CHALLENGE, _plain.pack(session.nonce), None))
+                return
+            session.authenticated = True
+            self._send(identity, protocol.encode_reply(rid, Status.OK, _plain.pack(self._info(session)), None))
+            return
+        if request.operation == "auth" and session is not None and session.nonce and args:
+            if protocol.token_matches(self.token or "", session.nonce, args[0]):
+                session.authenticated = True
+                session.nonce = None
+                self._send(identity, protocol.encode_reply(rid, Status.OK, _plain.pack(self._info(session)), None))
+            else:
+                self._close_session(session, "wrong token")
+                self._fail(identity, rid, "AuthenticationError",
+                           "authentication failed: the server refused the token")
+            return
+        self._fail(identity, rid, "HandshakeRequired",
+                   "this connection has no session (new or restarted server?): reconnect")
+
+    def _info(self, session: Session) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "fire_version": __version__,
+            "python": sys.version.split()[0],
+            "protocol": session.version,
+            "protocol_versions": list(self.versions),
+            "endpoint": self.endpoint,
+            "extensions": {e.name: e.info() if hasattr(e, "info") else {} for e in self.extensions},
+            "refs": len(session.refs),
+            "total_refs": sum(len(s.refs) for s in self.sessions.values()),
+            "sessions": len(self.sessions),
+        }
+
+
+def _with_keywords(function: Callable[..., Any]) -> Callable[..., Any]:
+    def call(session: Session, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        return function(session, *args, **kwargs)
+
+    return call
+
+
+def serve(
+    address: str | os.PathLike[str],
+    *,
+    token: str | None = None,
+    extensions: Iterable[Any] = (),
+    allow_remote: bool = False,
+    ready: Callable[[Server], None] | None = None,
+) -> None:
+    """Serve fire at `address` until SIGTERM or SIGINT, then clean up (socket removed)."""
+    server = Server(address, token=token, extensions=extensions, allow_remote=allow_remote)
+    server.bind()
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = {}
+    if in_main:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, lambda *_: server.stop())
+    try:
+        if ready is not None:
+            ready(server)
+        server.serve_forever()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

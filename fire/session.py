@@ -1,0 +1,114 @@
+"""One client's state on a server: its references, shapes already sent, and scope data."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import msgpack
+
+from .codec import EXT_ARGREF, EXT_REF, Codec
+from .errors import FireError
+from .shapes import ShapeTable
+
+__all__ = ["Session"]
+
+
+class Session:
+    """Everything the server keeps for one connected client, keyed by its ZeroMQ identity."""
+
+    def __init__(self, identity: bytes, shapes: ShapeTable, fd: int | None) -> None:
+        self.identity = identity
+        self.fd = fd
+        self.version: int | None = None
+        self.authenticated = False
+        self.nonce: bytes | None = None
+        self.client: dict[str, Any] = {}
+        self.started = time.time()
+        #: Per-extension state (djfire keeps its open scopes here).
+        self.state: dict[str, Any] = {}
+        self.refs: dict[int, Any] = {}
+        self._ids = itertools.count(1)
+        self._shapes = shapes
+        self._sent_shapes: set[int] = set()
+        self._new_shapes: list[int] = []
+        self.codec = Codec(self._encode_reference, self._decode_reference)
+
+    def describe(self) -> str:
+        """Who this client is, for messages such as "the server is held by …"."""
+        label = self.client.get("label") or self.client.get("argv") or "a client"
+        return f"{label} (pid {self.client.get('pid', '?')} on {self.client.get('host', '?')})"
+
+    # references out
+    def _encode_reference(self, obj: Any) -> msgpack.ExtType:
+        shape_id = self._shapes.shape_id(obj)
+        if shape_id not in self._sent_shapes:
+            self._sent_shapes.add(shape_id)
+            self._new_shapes.append(shape_id)
+            for nested in self._shapes.nested(shape_id):
+                if nested not in self._sent_shapes:
+                    self._sent_shapes.add(nested)
+                    self._new_shapes.append(nested)
+        ref_id = next(self._ids)
+        self.refs[ref_id] = obj
+        shadowed = self._shapes.shadowed(shape_id, obj)
+        payload = [ref_id, shape_id, shadowed] if shadowed else [ref_id, shape_id]
+        return msgpack.ExtType(EXT_REF, msgpack.packb(payload))
+
+    def take_new_shapes(self) -> dict[int, Any] | None:
+        """Shapes to send with the next reply (each once per session)."""
+        if not self._new_shapes:
+            return None
+        new = {shape_id: self._shapes.content(shape_id) for shape_id in self._new_shapes}
+        self._new_shapes.clear()
+        return new
+
+    def forget_unsent_shapes(self) -> None:
+        """A reply failed to encode: the shapes it would have carried were not sent."""
+        self._sent_shapes.difference_update(self._new_shapes)
+        self._new_shapes.clear()
+
+    # references in
+    def _decode_reference(self, code: int, data: bytes) -> Any:
+        if code != EXT_ARGREF:
+            raise FireError(f"unknown msgpack extension type {code} in request")
+        return self.resolve(msgpack.unpackb(data))
+
+    def resolve(self, target: Any) -> Any:
+        """The object a target names: a reference id, or ``[id, attribute, attribute, …]``."""
+        if isinstance(target, int):
+            return self._lookup(target)
+        if not isinstance(target, list) or not target or not isinstance(target[0], int):
+            raise FireError(f"bad target {target!r}: expected a reference id or [id, names…]")
+        obj = self._lookup(target[0])
+        for step, name in enumerate(target[1:], 1):
+            if not isinstance(name, str):
+                raise FireError(f"bad attribute name {name!r} in target")
+            try:
+                obj = getattr(obj, name)
+            except Exception as exc:
+                path = ".".join(target[1 : step + 1])
+                exc.add_note(f"(fire: while reading .{path} of a remote object)")
+                raise
+        return obj
+
+    def _lookup(self, ref_id: int) -> Any:
+        try:
+            return self.refs[ref_id]
+        except KeyError:
+            raise FireError(
+                f"reference {ref_id} is not alive on this server "
+                "(released, or from another connection)"
+            ) from None
+
+    def release(self, ref_ids: list[int]) -> None:
+        """Drop references the client no longer holds."""
+        refs = self.refs
+        for ref_id in ref_ids:
+            refs.pop(ref_id, None)
+
+    def close(self) -> None:
+        """Free everything this client held."""
+        self.refs.clear()
+        self.state.clear()

@@ -1,0 +1,114 @@
+"""The client side of the socket: send a request, wait for its reply, notice a dead server.
+
+A receive timeout (not a poll per call) bounds each wait, in slices, so the hot path
+costs nothing extra; between slices a socket monitor says whether the server went away.
+Replies are matched by request id, so a late reply to a timed-out request is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from . import protocol
+from .addresses import Address, probe_unix_socket
+from .errors import ServerUnavailable
+
+__all__ = ["Transport"]
+
+_SLICE_MS = 250
+
+
+class Transport:
+    """One DEALER socket to one server; `exchange` is serialised by a lock."""
+
+    def __init__(self, address: Address, timeout: float) -> None:
+        self.address = address
+        self.timeout = timeout
+        if address.path is not None:
+            probe_unix_socket(address.path)
+        self._context = zmq.Context.instance()
+        self._socket = self._context.socket(zmq.DEALER)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.setsockopt(zmq.RCVTIMEO, _SLICE_MS)
+        self._monitor = self._socket.get_monitor_socket(
+            zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+        )
+        self._socket.connect(address.endpoint)
+        self._next_id = 0
+        self._connected = False
+        self._lost = False
+        self.lock = threading.RLock()
+        self.closed = False
+
+    def next_request_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def _check_monitor(self) -> None:
+        while self._monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            event = recv_monitor_message(self._monitor)["event"]
+            if event == zmq.EVENT_CONNECTED:
+                self._connected = True
+            elif event == zmq.EVENT_DISCONNECTED:
+                self._lost = True
+            elif event == zmq.EVENT_CONNECT_RETRIED and not self._connected:
+                self._lost = True
+
+    def exchange(
+        self, request_id: int, frame: bytes, timeout: float | None = None
+    ) -> tuple[protocol.Status, bytes, bytes | None]:
+        """Send one request frame; return the status, body and shapes of its reply."""
+        if self.closed:
+            raise ServerUnavailable(f"connection to {self.address} is closed", str(self.address))
+        self._check_monitor()
+        self._lost = False
+        try:
+            self._socket.send(frame, zmq.NOBLOCK)
+        except zmq.Again:
+            raise ServerUnavailable(
+                f"cannot reach the fire server at {self.address}: not connected", str(self.address)
+            ) from None
+        wait = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                reply = self._socket.recv()
+            except zmq.Again:
+                self._check_monitor()
+                if self._lost:
+                    raise ServerUnavailable(
+                        f"the fire server at {self.address} went away while handling a request",
+                        str(self.address),
+                    ) from None
+                if time.monotonic() >= deadline:
+                    raise ServerUnavailable(
+                        f"no reply from the fire server at {self.address} within {wait:g} s "
+                        "(stopped, overloaded, or a request that takes longer: raise the timeout)",
+                        str(self.address),
+                    ) from None
+                continue
+            reply_id, status, body, shapes = protocol.decode_reply(reply)
+            if reply_id == request_id:
+                return status, body, shapes
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._monitor.close(linger=0)
+            self._socket.close(linger=0)
+
+
+def client_description() -> dict[str, object]:
+    """What the client tells the server about itself, for "server held by …" messages."""
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "argv": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:200],
+    }

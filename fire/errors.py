@@ -16,6 +16,7 @@ __all__ = [
     "FireError",
     "ProtocolError",
     "RemoteError",
+    "ServerBusy",
     "ServerUnavailable",
     "remote_exception_class",
 ]
@@ -31,6 +32,10 @@ class ServerUnavailable(FireError):
     def __init__(self, message: str, address: str | None = None) -> None:
         super().__init__(message)
         self.address = address
+
+
+class ServerBusy(FireError):
+    """Another client holds the server's test scopes (one test at a time per server)."""
 
 
 class ProtocolError(FireError):

@@ -50,19 +50,27 @@ class Scopes:
         return {"isolation": "none"}
 
 
-def request_context(extensions: list[Any], session: Session) -> contextlib.AbstractContextManager:
-    """The extensions' contexts around one request (a database lock, on_commit handling)."""
+def request_context(
+    extensions: list[Any], session: Session, operation: str
+) -> contextlib.AbstractContextManager:
+    """The extensions' contexts around one request (a database lock, on_commit handling).
+
+    An extension's ``request_context(session, operation)`` is entered around every
+    request of every client.
+    """
     factories = [e.request_context for e in extensions if hasattr(e, "request_context")]
     if not factories:
         return contextlib.nullcontext()
     if len(factories) == 1:
-        return factories[0](session)
-    return _nested(factories, session)
+        return factories[0](session, operation)
+    return _nested(factories, session, operation)
 
 
 @contextlib.contextmanager
-def _nested(factories: list[Callable[[Session], Any]], session: Session) -> Iterator[None]:
+def _nested(
+    factories: list[Callable[[Session, str], Any]], session: Session, operation: str
+) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         for factory in factories:
-            stack.enter_context(factory(session))
+            stack.enter_context(factory(session, operation))
         yield

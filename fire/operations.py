@@ -16,7 +16,7 @@ from typing import Any
 from .errors import FireError
 from .session import Session
 
-__all__ = ["OPERATIONS", "first_batch_size"]
+__all__ = ["OPERATIONS", "first_batch_size", "register_materialized_iterable"]
 
 _COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
     "eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
@@ -69,13 +69,25 @@ def _compare(session: Session, target: Any, name: str, other: Any) -> Any:
     return compare(session.resolve(target), other)
 
 
+_materialized: tuple[type, ...] = ()
+
+
+def register_materialized_iterable(*types: type) -> None:
+    """Declare iterables that are read whole anyway (querysets): one reply carries all items."""
+    global _materialized
+    _materialized = tuple(dict.fromkeys(_materialized + types))
+
+
 def _iter(session: Session, target: Any) -> list[Any]:
     """The first batch of items, and the iterator (None once it is exhausted).
 
     Batches grow (256, 1024, 4096…) so 10,000 items take five round trips, while a
     short or endless iterator is not drained far ahead of what the client reads.
     """
-    iterator = iter(session.resolve(target))
+    iterable = session.resolve(target)
+    if _materialized and isinstance(iterable, _materialized):
+        return [list(iterable), None, 0]
+    iterator = iter(iterable)
     items = list(islice(iterator, first_batch_size))
     more = len(items) == first_batch_size
     return [items, iterator if more else None, min(first_batch_size * 4, _MAX_BATCH)]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from types import TracebackType
+from collections.abc import Iterator
 from typing import Any
 
 import msgpack
@@ -18,6 +19,7 @@ from .errors import (
     FireError,
     ProtocolError,
     RemoteError,
+    ServerBusy,
     ServerUnavailable,
     remote_exception_class,
 )
@@ -33,6 +35,7 @@ _FIRE_ERRORS: dict[str, type[FireError]] = {
     "AuthenticationError": AuthenticationError,
     "HandshakeRequired": ServerUnavailable,
     "ServerUnavailable": ServerUnavailable,
+    "ServerBusy": ServerBusy,
 }
 
 
@@ -110,6 +113,43 @@ class Remote:
     def call_extension(self, operation: str, *args: Any, **kwargs: Any) -> Any:
         """Call an operation a server extension registered (djfire's `begin_scope`, …)."""
         return self._request(operation, [list(args), kwargs])
+
+    def begin_scope(
+        self, kind: str = "test", *, transactional: bool = False, wait: float = 60.0,
+        **options: Any,
+    ) -> int:
+        """Open a test scope on the server (a transaction on every database, with djfire).
+
+        When another client holds the server, retry for up to `wait` seconds, then raise
+        `ServerBusy` naming the holder. Returns the new scope depth.
+        """
+        deadline = time.monotonic() + wait
+        delay = 0.01
+        while True:
+            try:
+                return self.call_extension(
+                    "begin_scope", kind, transactional=transactional, **options
+                )
+            except ServerBusy:
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+
+    def end_scope(self) -> int:
+        """Close the innermost scope: everything done in it is rolled back."""
+        return self.call_extension("end_scope")
+
+    @contextlib.contextmanager
+    def scope(
+        self, kind: str = "test", *, transactional: bool = False, **options: Any
+    ) -> Iterator[Remote]:
+        """``with remote.scope():`` — a test scope around the block."""
+        self.begin_scope(kind, transactional=transactional, **options)
+        try:
+            yield self
+        finally:
+            self.end_scope()
 
     def exception(self, dotted_name: str) -> type[RemoteError]:
         """The local class that remote exceptions of class `dotted_name` are raised as.

@@ -213,7 +213,7 @@ class Server:
             self._fail(identity, request.request_id, "ProtocolError", f"bad arguments: {exc}")
             return
         try:
-            with request_context(self.extensions, session):
+            with request_context(self.extensions, session, request.operation):
                 result = function(session, *args)
             status = Status.OK
         except FireError as exc:

@@ -1,0 +1,25 @@
+"""The Django app: tells fire which Django descriptors always yield references."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class DjfireConfig(AppConfig):
+    name = "djfire"
+    verbose_name = "fire test server"
+
+    def ready(self) -> None:
+        from django.db.models import QuerySet
+        from django.db.models.fields.related_descriptors import (
+            ReverseManyToOneDescriptor,  # ManyToManyDescriptor subclasses it
+        )
+        from django.db.models.manager import ManagerDescriptor
+
+        from fire.operations import register_materialized_iterable
+        from fire.shapes import register_reference_descriptor
+
+        # `User.objects` and `user.groups` are managers: safe to pipeline.
+        register_reference_descriptor(ManagerDescriptor, ReverseManyToOneDescriptor)
+        # Iterating a queryset fetches every row anyway: send them in one reply.
+        register_materialized_iterable(QuerySet)

@@ -1,0 +1,100 @@
+"""Test databases: create them, prove every alias is one, share each connection across threads.
+
+The fire calls (server main thread) and the live HTTP server's threads use one
+connection per alias, serialized by `SharedConnections.lock`, so an HTTP request made
+during a test sees the test's uncommitted rows.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from django.core.management.base import CommandError
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connections
+from django.test.utils import setup_databases, teardown_databases
+
+__all__ = ["SharedConnections", "create_test_databases", "destroy_test_databases"]
+
+
+def _apply_suffix(suffix: str) -> None:
+    """Give each alias its own test database name, e.g. ``test_shop_gw0`` (one per worker)."""
+    for alias in connections:
+        connection = connections[alias]
+        test_name = connection.creation._get_test_db_name()
+        if connection.vendor == "sqlite" and connection.creation.is_in_memory_db(test_name):
+            continue  # in-memory databases are private to the process already
+        connection.settings_dict.setdefault("TEST", {})["NAME"] = f"{test_name}_{suffix}"
+
+
+def _refuse_non_test_names() -> None:
+    """Refuse to start when a test database name would be a real database's name."""
+    for alias in connections:
+        connection = connections[alias]
+        real, test = connection.settings_dict["NAME"], connection.creation._get_test_db_name()
+        if real and test == real:
+            raise CommandError(
+                f"database alias {alias!r}: its test database name {test!r} is the same as "
+                "its NAME; runfireserver never serves a non-test database. Set "
+                "DATABASES[...]['TEST']['NAME'] to another name."
+            )
+
+
+def ensure_test_databases() -> None:
+    """Raise `CommandError` unless every alias now points at its test database."""
+    for alias in connections:
+        connection = connections[alias]
+        name = connection.settings_dict["NAME"]
+        expected = connection.creation._get_test_db_name()
+        in_memory = connection.vendor == "sqlite" and connection.creation.is_in_memory_db(name)
+        if name != expected and not in_memory:
+            raise CommandError(
+                f"database alias {alias!r} points at {name!r}, not at its test database "
+                f"{expected!r}: refusing to serve"
+            )
+
+
+def create_test_databases(
+    *, keepdb: bool, verbosity: int, suffix: str | None = None
+) -> list[tuple[Any, str, bool]]:
+    """Create (or with `keepdb` reuse) the test databases of every alias, migrations run."""
+    if suffix:
+        _apply_suffix(suffix)
+    _refuse_non_test_names()
+    old_config = setup_databases(
+        verbosity, interactive=False, keepdb=keepdb, serialized_aliases=set()
+    )
+    ensure_test_databases()
+    return old_config
+
+
+def destroy_test_databases(old_config: list[tuple[Any, str, bool]], *, verbosity: int) -> None:
+    """Drop the test databases (not called with --keepdb)."""
+    connections.close_all()
+    teardown_databases(old_config, verbosity=verbosity)
+
+
+class SharedConnections:
+    """One connection per alias for every thread, and the lock that serializes their use."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.aliases = list(connections)
+        self.by_alias = {alias: connections[alias] for alias in self.aliases}
+        for connection in self.by_alias.values():
+            connection.inc_thread_sharing()
+        # Inside the test transaction these would close the connection and end it.
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+
+    def in_transaction(self) -> bool:
+        """Whether a test scope's transaction is open (the first alias tells for all)."""
+        return self.by_alias[self.aliases[0]].in_atomic_block
+
+    def vendors(self) -> dict[str, str]:
+        return {alias: conn.vendor for alias, conn in self.by_alias.items()}
+
+    def close(self) -> None:
+        for connection in self.by_alias.values():
+            connection.dec_thread_sharing()

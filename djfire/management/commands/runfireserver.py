@@ -1,0 +1,131 @@
+"""``manage.py runfireserver``: serve this project to fire clients, on its test databases."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.test.utils import setup_test_environment, teardown_test_environment
+
+from djfire._foreign import ForeignFireError, check_fire_package
+
+
+def _default_address() -> str:
+    script = Path(sys.argv[0])
+    base = script.resolve().parent if script.name == "manage.py" else Path.cwd()
+    return str(base / "fire.sock")
+
+
+def _parse_http(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise CommandError(f"--http takes HOST:PORT (PORT 0 picks a free one), not {value!r}")
+    return host or "127.0.0.1", int(port)
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve this project to fire clients: create the test databases, isolate each test "
+        "in a transaction rolled back at its end, optionally serve HTTP on the same "
+        "connections."
+    )
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("address", nargs="?", default=None,
+                            help="socket path, ipc:///path or tcp://HOST:PORT "
+                                 "(default: fire.sock beside manage.py)")
+        parser.add_argument("--http", metavar="HOST:PORT",
+                            help="also serve the project over HTTP (127.0.0.1:0 picks a port)")
+        parser.add_argument("--keepdb", action="store_true",
+                            help="reuse the test databases, and keep them at exit")
+        parser.add_argument("--token-file", help="file with the token clients must know")
+        parser.add_argument("--allow-remote", action="store_true",
+                            help="let a TCP address listen beyond loopback")
+        parser.add_argument("--db-suffix", default=None,
+                            help="suffix for test database names (one server per xdist worker)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            check_fire_package()
+        except ForeignFireError as exc:
+            raise CommandError(str(exc)) from None
+        from djfire.databases import (
+            SharedConnections,
+            create_test_databases,
+            destroy_test_databases,
+        )
+        from djfire.helpers import DjangoHelpers
+        from djfire.isolation import DjangoScopes
+        from djfire.live_server import LiveServer
+        from fire.__main__ import read_token_file
+        from fire.addresses import prepare_socket_path
+        from fire.errors import FireError
+        from fire.server import Server
+
+        verbosity = options["verbosity"]
+        if verbosity >= 2:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        address = options["address"] or _default_address()
+        http = _parse_http(options["http"]) if options["http"] else None
+        keepdb = options["keepdb"]
+        try:
+            token = read_token_file(options["token_file"]) if options["token_file"] else None
+            # Checked before the (slow) database set-up: address, token, a live server there.
+            checked = Server(address, token=token, allow_remote=options["allow_remote"])
+            if checked.address.path is not None:
+                prepare_socket_path(checked.address.path)
+        except (FireError, OSError) as exc:
+            raise CommandError(str(exc)) from None
+
+        # Stop cleanly on SIGTERM/SIGINT from here on, even while databases are created.
+        stopping: list[int] = []
+        servers: list[Server] = []
+
+        def stop(signum: int, frame: Any) -> None:
+            stopping.append(signum)
+            for server in servers:
+                server.stop()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, stop)
+
+        setup_test_environment(debug=False)
+        old_config = create_test_databases(
+            keepdb=keepdb, verbosity=verbosity, suffix=options["db_suffix"]
+        )
+        live = None
+        try:
+            shared = SharedConnections()
+            scopes = DjangoScopes(shared)
+            if http is not None:
+                from django.conf import settings
+
+                live = LiveServer(http[0], http[1], shared, scopes.around_http_request)
+                settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, live.host, "localhost"]
+                live.start()
+            helpers = DjangoHelpers(scopes, live.url if live else None)
+            server = Server(address, token=token, allow_remote=options["allow_remote"],
+                            extensions=[scopes, helpers])
+            servers.append(server)
+            try:
+                endpoint = server.bind()
+            except (FireError, OSError) as exc:
+                raise CommandError(str(exc)) from None
+            http_text = f", HTTP at {live.url}" if live else ""
+            self.stdout.write(f"fire server ready at {endpoint}{http_text}")
+            self.stdout.flush()
+            if not stopping:
+                server.serve_forever()
+            else:
+                server.close()
+        finally:
+            if live is not None:
+                live.stop()
+            if not keepdb:
+                destroy_test_databases(old_config, verbosity=verbosity)
+            teardown_test_environment()

@@ -1,0 +1,143 @@
+"""`FireTestCase`: unittest tests that run inside a test scope on every fire server they use.
+
+    class SignupTest(FireTestCase):
+        fire_servers = {"accounts": "../accounts/fire.sock"}
+
+        def test_signup(self):
+            accounts = self.fire_remotes["accounts"]
+            user = accounts.module("accounts.factories").UserFactory()
+
+Relative socket paths resolve against the directory of the module that declares
+``fire_servers``, so the suite runs the same from any directory. ``FIRE_SERVERS``
+(``name=address,name=address``; relative to the working directory) overrides them.
+Connections are opened once and reused by every class in the process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import unittest
+from collections.abc import Mapping
+from pathlib import Path
+from typing import ClassVar
+
+from .addresses import parse_address
+from .errors import FireError, ServerUnavailable
+from .remote import Remote
+
+__all__ = ["FireTestCase", "FireTestMixin", "parse_server_list", "shared_remote"]
+
+_pool: dict[tuple[str, str, str | None], Remote] = {}
+
+
+def parse_server_list(text: str, base: Path | None = None) -> dict[str, str]:
+    """Parse ``name=address[,name=address]``; relative paths resolve against `base`."""
+    servers: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, address = item.partition("=")
+        if not sep or not name.strip() or not address.strip():
+            raise FireError(f"bad fire server spec {item!r}: expected NAME=ADDRESS")
+        servers[name.strip()] = str(parse_address(address.strip(), base))
+    return servers
+
+
+def shared_remote(name: str, address: str, *, timeout: float = 30.0,
+                  token: str | None = None) -> Remote:
+    """A connection to `address`, opened once per process and reused."""
+    key = (name, address, token)
+    remote = _pool.get(key)
+    if remote is None or remote.closed:
+        try:
+            remote = Remote(address, timeout=timeout, token=token, name=name)
+        except ServerUnavailable as exc:
+            raise ServerUnavailable(
+                f"fire server {name!r} is not available at {address}: {exc}. Start it in "
+                f"the service's project with `python manage.py runfireserver {address}` "
+                f"(or `python -m fire serve {address}`)", address,
+            ) from None
+        _pool[key] = remote
+    return remote
+
+
+@atexit.register
+def _close_pool() -> None:
+    for remote in _pool.values():
+        remote.close()
+    _pool.clear()
+
+
+def _declared_servers(cls: type) -> dict[str, str]:
+    override = os.environ.get("FIRE_SERVERS")
+    if override:
+        return parse_server_list(override)
+    for klass in cls.__mro__:
+        declared: Mapping[str, str] | None = vars(klass).get("fire_servers")
+        if declared is not None:
+            module = sys.modules.get(klass.__module__)
+            base = Path(module.__file__).resolve().parent if module and module.__file__ else None
+            return {name: str(parse_address(addr, base)) for name, addr in declared.items()}
+    return {}
+
+
+class FireTestMixin:
+    """Mix into any unittest TestCase (django.test.TestCase included) to get fire servers.
+
+    Class attributes:
+
+    - ``fire_servers``: name -> socket path or address.
+    - ``fire_transactional``: run each test with real commits, tables flushed after it
+      (like TransactionTestCase); class-level data is then not rolled back per class.
+    - ``fire_timeout``: seconds to wait for each reply.
+    """
+
+    fire_servers: ClassVar[Mapping[str, str]] = {}
+    fire_transactional: ClassVar[bool] = False
+    fire_timeout: ClassVar[float] = 30.0
+    fire_remotes: ClassVar[dict[str, Remote]]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()  # type: ignore[misc]
+        cls.fire_remotes = {
+            name: shared_remote(name, address, timeout=cls.fire_timeout)
+            for name, address in _declared_servers(cls).items()
+        }
+        if not cls.fire_transactional:
+            opened: list[Remote] = []
+            try:
+                for remote in cls.fire_remotes.values():
+                    remote.begin_scope("class")
+                    opened.append(remote)
+            except BaseException:
+                for remote in opened:
+                    remote.end_scope()
+                raise
+            cls.addClassCleanup(_end_scopes, opened)  # type: ignore[attr-defined]
+
+    def _callSetUp(self) -> None:
+        opened: list[Remote] = []
+        self.addCleanup(_end_scopes, opened)  # type: ignore[attr-defined]
+        for remote in self.fire_remotes.values():
+            remote.begin_scope("test", transactional=self.fire_transactional)
+            opened.append(remote)
+        super()._callSetUp()  # type: ignore[misc]
+
+
+def _end_scopes(remotes: list[Remote]) -> None:
+    errors: list[BaseException] = []
+    for remote in reversed(remotes):
+        try:
+            remote.end_scope()
+        except Exception as exc:
+            errors.append(exc)
+    remotes.clear()
+    if errors:
+        raise errors[0]
+
+
+class FireTestCase(FireTestMixin, unittest.TestCase):
+    """A unittest TestCase whose tests run in a test scope on every declared fire server."""
+
+

@@ -1,0 +1,61 @@
+"""Settings of the test service. DJFIRE_TEST_DB picks the databases:
+
+- ``sqlite`` (default): SQLite, in-memory test databases;
+- ``sqlite-file``: SQLite files under DJFIRE_TEST_DIR (or the project directory);
+- ``postgres``: PostgreSQL at 127.0.0.1:5432 (user from DJFIRE_PG_USER, default postgres).
+"""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SECRET_KEY = "djfire-tests-only"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.staticfiles",
+    "djfire",
+    "shop",
+]
+MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
+ROOT_URLCONF = "djproject.urls"
+WSGI_APPLICATION = "djproject.wsgi.application"
+STATIC_URL = "/static/"
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+GREETING = "hello"
+
+_backend = os.environ.get("DJFIRE_TEST_DB", "sqlite")
+_dir = Path(os.environ.get("DJFIRE_TEST_DIR", BASE_DIR))
+if _backend == "postgres":
+    _pg = {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": "127.0.0.1",
+        "PORT": "5432",
+        "USER": os.environ.get("DJFIRE_PG_USER", "postgres"),
+    }
+    DATABASES = {
+        "default": {**_pg, "NAME": "djfire_shop"},
+        "other": {**_pg, "NAME": "djfire_shop_other"},
+    }
+elif _backend == "sqlite-file":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": _dir / "shop.sqlite3",
+            "TEST": {"NAME": str(_dir / "test_shop.sqlite3")},
+        },
+        "other": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": _dir / "other.sqlite3",
+            "TEST": {"NAME": str(_dir / "test_other.sqlite3")},
+        },
+    }
+else:
+    DATABASES = {
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _dir / "shop.sqlite3"},
+        "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": _dir / "other.sqlite3"},
+    }

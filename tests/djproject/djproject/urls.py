@@ -1,0 +1,13 @@
+from django.urls import path
+
+from shop import views
+
+urlpatterns = [
+    path("products/", views.product_list),
+    path("products/create/", views.create_product),
+    path("products/create-atomic/", views.create_product_atomic),
+    path("products/fail/", views.create_then_fail),
+    path("products/db-error/", views.database_error),
+    path("products/notify/", views.create_and_notify),
+    path("settings/greeting/", views.greeting),
+]

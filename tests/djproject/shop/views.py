@@ -1,0 +1,56 @@
+import json
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse, JsonResponse
+
+from shop.models import Category, Product
+
+
+def product_list(request):
+    products = Product.objects.order_by("id")
+    return JsonResponse({"products": [{"id": p.id, "name": p.name} for p in products]})
+
+
+def _create(request):
+    data = json.loads(request.body or b"{}")
+    return Product.objects.create(name=data.get("name", "made over http"), price="9.99")
+
+
+def create_product(request):
+    product = _create(request)
+    return JsonResponse({"id": product.id}, status=201)
+
+
+def create_product_atomic(request):
+    with transaction.atomic():
+        product = _create(request)
+    return JsonResponse({"id": product.id}, status=201)
+
+
+def create_then_fail(request):
+    _create(request)
+    raise RuntimeError("this view fails after writing")
+
+
+def database_error(request):
+    Category.objects.create(name="duplicate")
+    try:
+        Category.objects.create(name="duplicate")
+    except IntegrityError:
+        return HttpResponse("integrity error", status=500)
+    return HttpResponse("no error?", status=200)
+
+
+def create_and_notify(request):
+    product = _create(request)
+    transaction.on_commit(
+        lambda: send_mail(f"new product {product.name}", "body", "shop@example.com",
+                          ["staff@example.com"])
+    )
+    return JsonResponse({"id": product.id}, status=201)
+
+
+def greeting(request):
+    return JsonResponse({"greeting": settings.GREETING})

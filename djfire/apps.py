@@ -19,7 +19,9 @@ class DjfireConfig(AppConfig):
         from fire.operations import register_materialized_iterable
         from fire.shapes import register_reference_descriptor
 
-        # `User.objects` and `user.groups` are managers: safe to pipeline.
-        register_reference_descriptor(ManagerDescriptor, ReverseManyToOneDescriptor)
+        # `User.objects` and `user.groups` are managers: safe to pipeline, and their
+        # class is known, so `user.groups.count` is known to be a method too.
+        register_reference_descriptor(ManagerDescriptor, lambda d: type(d.manager))
+        register_reference_descriptor(ReverseManyToOneDescriptor, lambda d: d.related_manager_cls)
         # Iterating a queryset fetches every row anyway: send them in one reply.
         register_materialized_iterable(QuerySet)

@@ -41,12 +41,12 @@ def _refuse_non_test_names() -> None:
             )
 
 
-def ensure_test_databases() -> None:
+def ensure_test_databases(expected_names: dict[str, str]) -> None:
     """Raise `CommandError` unless every alias now points at its test database."""
     for alias in connections:
         connection = connections[alias]
         name = connection.settings_dict["NAME"]
-        expected = connection.creation._get_test_db_name()
+        expected = expected_names.get(alias)
         in_memory = connection.vendor == "sqlite" and connection.creation.is_in_memory_db(name)
         if name != expected and not in_memory:
             raise CommandError(
@@ -62,10 +62,16 @@ def create_test_databases(
     if suffix:
         _apply_suffix(suffix)
     _refuse_non_test_names()
+    expected = {alias: connections[alias].creation._get_test_db_name() for alias in connections}
     old_config = setup_databases(
         verbosity, interactive=False, keepdb=keepdb, serialized_aliases=set()
     )
-    ensure_test_databases()
+    try:
+        ensure_test_databases(expected)
+    except CommandError:
+        if not keepdb:
+            destroy_test_databases(old_config, verbosity=verbosity)
+        raise
     return old_config
 
 

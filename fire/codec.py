@@ -1,8 +1,8 @@
 """msgpack encoding of plain data, with extension types for what msgpack lacks.
 
 Plain data travels by value: None, bool, int (any size), float, str, bytes, list,
-tuple, dict, set, frozenset, datetime/date/time/timedelta, Decimal and UUID, nested
-freely. Anything else is handed to the `encode_other` hook (the server turns it into a
+tuple, dict, set, frozenset, datetime/date/time/timedelta, Decimal, UUID and slice (for
+``queryset[:10]``), nested freely. Anything else is handed to the `encode_other` hook (the server turns it into a
 reference, the client into a reference back or a TypeError), and references coming in
 are handed to `decode_reference`. `str` subclasses (Django's SafeString) travel as str.
 """
@@ -30,6 +30,7 @@ EXT_TIME = 7
 EXT_TIMEDELTA = 8
 EXT_DECIMAL = 9
 EXT_UUID = 10
+EXT_SLICE = 11
 EXT_REF = 20  # server -> client: an object that stays on the server
 EXT_ARGREF = 21  # client -> server: a proxy handed back as an argument
 
@@ -88,6 +89,7 @@ class Codec:
             ),
             decimal.Decimal: lambda v: msgpack.ExtType(EXT_DECIMAL, str(v).encode()),
             uuid.UUID: lambda v: msgpack.ExtType(EXT_UUID, v.bytes),
+            slice: lambda v: msgpack.ExtType(EXT_SLICE, self.pack([v.start, v.stop, v.step])),
         }
         self._decoders: dict[int, Callable[[bytes], Any]] = {
             EXT_TUPLE: lambda b: tuple(self.unpack(b)),
@@ -100,6 +102,7 @@ class Codec:
             EXT_TIMEDELTA: lambda b: dt.timedelta(*self.unpack(b)),
             EXT_DECIMAL: lambda b: decimal.Decimal(b.decode()),
             EXT_UUID: lambda b: uuid.UUID(bytes=b),
+            EXT_SLICE: lambda b: slice(*self.unpack(b)),
         }
 
     @staticmethod

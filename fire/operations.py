@@ -79,18 +79,22 @@ def register_materialized_iterable(*types: type) -> None:
 
 
 def _iter(session: Session, target: Any) -> list[Any]:
-    """The first batch of items, and the iterator (None once it is exhausted).
+    """The first batch, the iterator (None once exhausted), the next batch size, and the
+    total length when known (so ``list(proxy)`` need not ask for ``len`` separately).
 
     Batches grow (256, 1024, 4096…) so 10,000 items take five round trips, while a
     short or endless iterator is not drained far ahead of what the client reads.
     """
     iterable = session.resolve(target)
     if _materialized and isinstance(iterable, _materialized):
-        return [list(iterable), None, 0]
+        items = list(iterable)
+        return [items, None, 0, len(items)]
+    length = operator.length_hint(iterable, -1)
     iterator = iter(iterable)
     items = list(islice(iterator, first_batch_size))
-    more = len(items) == first_batch_size
-    return [items, iterator if more else None, min(first_batch_size * 4, _MAX_BATCH)]
+    if len(items) < first_batch_size:
+        return [items, None, 0, len(items)]
+    return [items, iterator, min(first_batch_size * 4, _MAX_BATCH), length]
 
 
 def _next(session: Session, target: Any, size: int) -> list[Any]:

@@ -40,6 +40,16 @@ else:
         return frame.f_code.co_code[frame.f_lasti] == _LOAD_METHOD
 
 
+def _batches(remote: Remote, items: list[Any], iterator: Proxy | None, size: int) -> Iterator[Any]:
+    """Yield a remote iterator's items, fetching them in growing batches."""
+    yield from items
+    while iterator is not None:
+        items, more, size = remote._request("next", [iterator._fire_target, size])
+        yield from items
+        if not more:
+            break
+
+
 def is_proxy(value: Any) -> bool:
     """Whether `value` is a fire proxy (``isinstance`` on a proxy asks the server nothing)."""
     return type(value) is Proxy
@@ -48,7 +58,7 @@ def is_proxy(value: Any) -> bool:
 class Proxy:
     """A remote object. Don't construct one: `Remote.module()` and remote calls return them."""
 
-    __slots__ = ("__weakref__", "_fire_hash", "_fire_owner", "_fire_ref", "_fire_remote",
+    __slots__ = ("__weakref__", "_fire_hash", "_fire_length_hint", "_fire_owner", "_fire_ref", "_fire_remote",
                  "_fire_shadow", "_fire_shape", "_fire_target")
 
     _fire_remote: Remote
@@ -58,6 +68,7 @@ class Proxy:
     _fire_shape: int | None
     _fire_shadow: tuple[str, ...]
     _fire_hash: int | None
+    _fire_length_hint: int | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("fire proxies come from Remote.module() and remote calls; don't create them")
@@ -76,6 +87,7 @@ class Proxy:
         setter(proxy, "_fire_shape", shape)
         setter(proxy, "_fire_shadow", shadow)
         setter(proxy, "_fire_hash", None)
+        setter(proxy, "_fire_length_hint", None)
         return proxy
 
     def __del__(self) -> None:
@@ -129,6 +141,11 @@ class Proxy:
         self._fire_request("delitem", key)
 
     def __len__(self) -> int:
+        hint = self._fire_length_hint
+        if hint is not None:
+            # `list(proxy)` asks for the length right after `iter()`, which already told it.
+            object.__setattr__(self, "_fire_length_hint", None)
+            return hint
         return self._fire_request("len")
 
     def __contains__(self, item: Any) -> bool:
@@ -138,14 +155,9 @@ class Proxy:
         return self._fire_request("bool")
 
     def __iter__(self) -> Iterator[Any]:
-        remote = self._fire_remote
-        items, iterator, size = self._fire_request("iter")
-        yield from items
-        while iterator is not None:
-            items, more, size = remote._request("next", [iterator._fire_target, size])
-            yield from items
-            if not more:
-                break
+        items, iterator, size, length = self._fire_request("iter")
+        object.__setattr__(self, "_fire_length_hint", length if length >= 0 else None)
+        return _batches(self._fire_remote, items, iterator, size)
 
     # comparisons: compare on the server, where the real objects are
     def __eq__(self, other: object) -> Any:

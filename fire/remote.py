@@ -245,7 +245,7 @@ class Remote:
         raise TypeError(
             f"cannot send {type(value).__module__}.{type(value).__qualname__} to fire server "
             f"{self.name!r}: only plain data (None, bool, int, float, str, bytes, list, tuple, "
-            "dict, set, frozenset, date/time types, Decimal, UUID) and proxies of that "
+            "dict, set, frozenset, date/time types, Decimal, UUID, slice) and proxies of that "
             "server can be sent"
         )
 

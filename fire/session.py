@@ -44,12 +44,7 @@ class Session:
     def _encode_reference(self, obj: Any) -> msgpack.ExtType:
         shape_id = self._shapes.shape_id(obj)
         if shape_id not in self._sent_shapes:
-            self._sent_shapes.add(shape_id)
-            self._new_shapes.append(shape_id)
-            for nested in self._shapes.nested(shape_id):
-                if nested not in self._sent_shapes:
-                    self._sent_shapes.add(nested)
-                    self._new_shapes.append(nested)
+            self._new_shapes.extend(self._shapes.to_send(shape_id, self._sent_shapes))
         ref_id = next(self._ids)
         self.refs[ref_id] = obj
         shadowed = self._shapes.shadowed(shape_id, obj)

@@ -1,9 +1,8 @@
 """Shapes: which attributes of an object are certainly references, so clients may pipeline.
 
-A shape is computed once per module, class or instance type, and sent to each client
-once. It maps attribute names to the shape id of their value when that is known (a
-class inside a module), or to None. A name is in a shape only when reading it can never
-yield plain data:
+A shape belongs to a module, a class (read as an object) or an instance type. It maps
+attribute names to the shape id of their value when that is known, or to None. A name
+is in a shape only when reading it can never yield plain data:
 
 - on a module: its submodules, classes, functions and builtins;
 - on a class or an instance: functions and methods (bound on access), classmethods,
@@ -14,12 +13,18 @@ yield plain data:
   type that overrides ``__getattribute__``.
 
 Every other attribute read is fetched at once, so plain values arrive as real values.
+
+Shapes are computed lazily and sent once per client, with the shapes they lead to two
+steps away (module -> class -> manager), so ``auth.User.objects.get`` and
+``user.groups.count`` are known to be references without asking, even when pytest's
+assertion rewriting splits ``user.groups.count()`` into separate attribute reads.
 """
 
 from __future__ import annotations
 
 import threading
 import types
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["ShapeTable", "register_reference_descriptor"]
@@ -34,17 +39,28 @@ _ALWAYS_REFERENCE = (
     type,
     classmethod,
 )
-_reference_descriptors: tuple[type, ...] = ()
+#: descriptor type -> function giving the type of what it returns (or None if unknown)
+_reference_descriptors: dict[type, Callable[[Any], type | None] | None] = {}
+_SEND_DEPTH = 2
+_MODULE, _CLASS, _INSTANCE = 0, 1, 2
 
 
-def register_reference_descriptor(*descriptor_types: type) -> None:
-    """Declare descriptor types whose `__get__` always returns a non-plain object.
+def register_reference_descriptor(
+    descriptor_type: type, result_type: Callable[[Any], type | None] | None = None
+) -> None:
+    """Declare a descriptor type whose ``__get__`` on an instance returns a reference.
 
-    djfire registers Django's manager descriptors this way, so `user.groups.count()`
-    and `User.objects.get()` take one round trip.
+    `result_type(descriptor)` may name the class of what it returns, so clients know
+    that object's shape in advance. djfire registers Django's manager descriptors.
     """
-    global _reference_descriptors
-    _reference_descriptors = tuple(dict.fromkeys(_reference_descriptors + descriptor_types))
+    _reference_descriptors[descriptor_type] = result_type
+
+
+def _registered(raw: Any) -> tuple[bool, Callable[[Any], type | None] | None]:
+    for descriptor_type, result in _reference_descriptors.items():
+        if isinstance(raw, descriptor_type):
+            return True, result
+    return False, None
 
 
 def _is_reference(raw: Any) -> bool:
@@ -52,95 +68,127 @@ def _is_reference(raw: Any) -> bool:
         return True
     if isinstance(raw, staticmethod):
         return isinstance(raw.__func__, types.FunctionType | types.BuiltinFunctionType)
-    return isinstance(raw, _reference_descriptors)
+    return _registered(raw)[0]
 
 
-def _class_names(cls: type) -> dict[str, None]:
-    """Names that read as references on `cls` and on its instances."""
-    if cls.__getattribute__ not in (object.__getattribute__, type.__getattribute__):
-        return {}
-    names: dict[str, None] = {}
-    seen: set[str] = set()
-    for klass in cls.__mro__:
-        for name, raw in vars(klass).items():
-            if name in seen:
-                continue
-            seen.add(name)
-            if _is_reference(raw):
-                names[name] = None
-    return names
-
-
-def _dotted(obj: Any) -> str:
-    if isinstance(obj, types.ModuleType):
-        return obj.__name__
-    cls = obj if isinstance(obj, type) else type(obj)
-    return f"{cls.__module__}.{cls.__qualname__}"
+def _dotted(key: Any) -> str:
+    if isinstance(key, types.ModuleType):
+        return key.__name__
+    return f"{key.__module__}.{key.__qualname__}"
 
 
 class ShapeTable:
-    """Process-wide cache of shapes by module, class or type, with stable small ids."""
+    """Process-wide cache of shapes with stable small ids; contents computed on demand."""
 
     def __init__(self) -> None:
-        self._ids: dict[tuple[int, bool], int] = {}
-        self._keep: list[Any] = []  # keeps keys alive so their id() is never reused
+        self._ids: dict[tuple[int, int], int] = {}
+        self._keys: list[tuple[Any, int]] = []  # keeps keys alive so id() is never reused
         self._contents: dict[int, list[Any]] = {}
         self._nested: dict[int, tuple[int, ...]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def shape_id(self, obj: Any) -> int:
-        """The id of `obj`'s shape, computing the shape the first time."""
-        if isinstance(obj, types.ModuleType | type):
-            key, lookup = obj, (id(obj), True)
-        else:
-            key, lookup = type(obj), (id(type(obj)), False)
+        """The id of `obj`'s shape (its content is computed when first needed)."""
+        if isinstance(obj, types.ModuleType):
+            return self._id_for(obj, _MODULE)
+        if isinstance(obj, type):
+            return self._id_for(obj, _CLASS)
+        return self._id_for(type(obj), _INSTANCE)
+
+    def _id_for(self, key: Any, kind: int) -> int:
+        lookup = (id(key), kind)
         found = self._ids.get(lookup)
-        if found is not None:
-            return found
-        with self._lock:
-            found = self._ids.get(lookup)
-            if found is None:
-                found = self._build(key, obj)
+        if found is None:
+            with self._lock:
+                found = self._ids.get(lookup)
+                if found is None:
+                    found = len(self._keys)
+                    self._keys.append((key, kind))
+                    self._ids[lookup] = found
         return found
 
-    def _build(self, key: Any, obj: Any) -> int:
-        """Compute a shape: `key` is a module, a class, or the type of instance `obj`."""
-        shape_id = len(self._keep)
-        self._keep.append(key)
-        self._ids[(id(key), key is obj)] = shape_id
-        nested: list[int] = []
-        if isinstance(key, types.ModuleType):
-            names: dict[str, int | None] = {}
+    def content(self, shape_id: int) -> list[Any]:
+        """``[dotted name, {name: shape id of its value, or None}]``."""
+        found = self._contents.get(shape_id)
+        if found is None:
+            with self._lock:
+                found = self._contents.get(shape_id)
+                if found is None:
+                    found = self._compute(shape_id)
+        return found
+
+    def _compute(self, shape_id: int) -> list[Any]:
+        key, kind = self._keys[shape_id]
+        names: dict[str, int | None] = {}
+        if kind == _MODULE:
             for name, value in vars(key).items():
                 if isinstance(value, type) and getattr(value, "__module__", None) == key.__name__:
-                    nested_id = self._ids.get((id(value), True))
-                    if nested_id is None:
-                        nested_id = self._build(value, value)
-                    names[name] = nested_id
-                    nested.append(nested_id)
+                    names[name] = self._id_for(value, _CLASS)
+                elif isinstance(value, types.ModuleType):
+                    names[name] = self._id_for(value, _MODULE)
                 elif _is_reference(value):
                     names[name] = None
         else:
-            names = dict(_class_names(key))
-            if isinstance(key, type) and isinstance(obj, type):
-                # On a class itself, its metaclass's methods are references too.
-                names.update((n, None) for n in _class_names(type(key)) if not n.startswith("__"))
-        self._contents[shape_id] = [_dotted(obj), names]
-        self._nested[shape_id] = tuple(nested)
-        return shape_id
+            names = self._class_names(key, on_class=kind == _CLASS)
+            if kind == _CLASS:  # on a class itself, its metaclass's methods are references too
+                meta = self._class_names(type(key), on_class=False)
+                names.update((n, v) for n, v in meta.items() if not n.startswith("__"))
+        content = [_dotted(key), names]
+        self._nested[shape_id] = tuple(sorted({v for v in names.values() if v is not None}))
+        self._contents[shape_id] = content
+        return content
 
-    def content(self, shape_id: int) -> list[Any]:
-        """``[dotted type name, {name: nested shape id or None}]``."""
-        return self._contents[shape_id]
+    def _class_names(self, cls: type, *, on_class: bool) -> dict[str, int | None]:
+        """Names that read as references on `cls` (``on_class``) or on its instances."""
+        if cls.__getattribute__ not in (object.__getattribute__, type.__getattribute__):
+            return {}
+        names: dict[str, int | None] = {}
+        seen: set[str] = set()
+        for klass in cls.__mro__:
+            for name, raw in vars(klass).items():
+                if name in seen:
+                    continue
+                seen.add(name)
+                if isinstance(raw, type):
+                    names[name] = self._id_for(raw, _CLASS)
+                elif isinstance(raw, types.ModuleType):
+                    names[name] = self._id_for(raw, _MODULE)
+                elif _is_reference(raw):
+                    names[name] = self._descriptor_result(raw, on_class)
+        return names
 
-    def nested(self, shape_id: int) -> tuple[int, ...]:
-        """Shapes sent along with this one (the classes a module defines)."""
-        return self._nested[shape_id]
+    def _descriptor_result(self, raw: Any, on_class: bool) -> int | None:
+        registered, result = _registered(raw)
+        if not registered or result is None:
+            return None
+        try:
+            result_type = result(raw)
+        except Exception:
+            return None
+        return None if result_type is None else self._id_for(result_type, _INSTANCE)
+
+    def to_send(self, shape_id: int, sent: set[int]) -> list[int]:
+        """`shape_id` and the shapes it leads to (two steps), less those in `sent`."""
+        out: list[int] = []
+        queue = [(shape_id, 0)]
+        while queue:
+            current, depth = queue.pop()
+            if current in sent:
+                continue
+            sent.add(current)
+            out.append(current)
+            self.content(current)
+            # A module reached through another object is sent, but not followed.
+            if depth < _SEND_DEPTH and (depth == 0 or self._keys[current][1] != _MODULE):
+                queue.extend((nested, depth + 1) for nested in self._nested[current])
+        return out
 
     def shadowed(self, shape_id: int, obj: Any) -> list[str]:
         """Instance attributes of `obj` that hide names of its type's shape."""
-        names = self._contents[shape_id][1]
-        if not names or isinstance(obj, types.ModuleType | type):
+        if self._keys[shape_id][1] != _INSTANCE:
+            return []
+        names = self.content(shape_id)[1]
+        if not names:
             return []
         try:
             own = vars(obj)

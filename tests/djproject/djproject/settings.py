@@ -54,6 +54,14 @@ elif _backend == "sqlite-file":
             "TEST": {"NAME": str(_dir / "test_other.sqlite3")},
         },
     }
+elif _backend == "misconfigured":  # TEST NAME == NAME: runfireserver must refuse
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(_dir / "shop.sqlite3"),
+            "TEST": {"NAME": str(_dir / "shop.sqlite3")},
+        }
+    }
 else:
     DATABASES = {
         "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _dir / "shop.sqlite3"},

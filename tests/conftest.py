@@ -1,0 +1,58 @@
+"""Shared test helpers: PostgreSQL availability, spawning the test service's fire server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fire.spawn import ServerSpec, SpawnedServer
+
+TESTS = Path(__file__).resolve().parent
+MANAGE = TESTS / "djproject" / "manage.py"
+
+
+def postgres_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_postgres() -> None:
+    """Skip (fail on CI) when PostgreSQL does not listen at 127.0.0.1:5432."""
+    if postgres_available():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI=true but PostgreSQL does not listen at 127.0.0.1:5432")
+    pytest.skip("PostgreSQL does not listen at 127.0.0.1:5432: PostgreSQL tests skipped")
+
+
+def spawn_shop(backend: str, *args: str, socket_dir: str | None = None,
+               data_dir: str | None = None, suffix: str | None = None) -> SpawnedServer:
+    """Start the test service (tests/djproject) on `backend`; the caller stops it."""
+    if backend == "postgres":
+        require_postgres()
+    spec = ServerSpec(
+        name="shop", manage=MANAGE, args=list(args),
+        env={"DJFIRE_TEST_DB": backend,
+             "DJFIRE_TEST_DIR": data_dir or tempfile.mkdtemp(prefix="fire-db-", dir="/tmp")},
+    )
+    return SpawnedServer(spec, socket_dir=socket_dir, suffix=suffix).start()
+
+
+BACKENDS = ["sqlite", "sqlite-file", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def shop_server(request: pytest.FixtureRequest) -> Iterator[SpawnedServer]:
+    """The test service served by runfireserver --http, once per database backend."""
+    server = spawn_shop(request.param)
+    server.backend = request.param  # type: ignore[attr-defined]
+    yield server
+    server.stop()

@@ -25,16 +25,25 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser = commands.add_parser("serve", help="serve Python modules at ADDRESS")
     serve_parser.add_argument("address", help="socket path, ipc:///path or tcp://HOST:PORT")
     serve_parser.add_argument("--token-file", help="file holding the token clients must know")
-    serve_parser.add_argument("--allow-remote", action="store_true",
-                              help="let a TCP server listen on a non-loopback address")
+    serve_parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="let a TCP server listen on a non-loopback address",
+    )
     serve_parser.add_argument("-v", "--verbose", action="store_true", help="log each session")
     options = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if options.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if options.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(message)s",
+    )
     try:
         token = read_token_file(options.token_file) if options.token_file else None
-        serve(options.address, token=token, allow_remote=options.allow_remote,
-              ready=lambda server: print(f"fire server ready at {server.endpoint}", flush=True))
+        serve(
+            options.address,
+            token=token,
+            allow_remote=options.allow_remote,
+            ready=lambda server: print(f"fire server ready at {server.endpoint}", flush=True),
+        )
     except FireError as exc:
         print(f"fire: {exc}", file=sys.stderr)
         return 2

@@ -41,18 +41,20 @@ def parse_address(address: str | os.PathLike[str], base: Path | None = None) -> 
     """Parse a user-given address; relative socket paths resolve against `base` (or the cwd)."""
     text = os.fspath(address)
     if text.startswith("tcp://"):
-        host, sep, port = text[len("tcp://"):].rpartition(":")
+        host, sep, port = text[len("tcp://") :].rpartition(":")
         if not sep or not host or not (port.isdigit() or port == "*"):
             raise FireError(f"bad TCP address {text!r}: expected tcp://HOST:PORT")
         host = host.strip("[]")
         number = 0 if port == "*" else int(port)
         return Address(f"tcp://{host}:{port if port != '0' else '*'}", host=host, port=number)
     if text.startswith("ipc://"):
-        text = text[len("ipc://"):]
+        text = text[len("ipc://") :]
         if not text.startswith("/"):
             raise FireError(f"bad ipc address {address!r}: use ipc:///absolute/path")
     elif "://" in text:
-        raise FireError(f"unsupported address {text!r}: use a socket path, ipc:///path or tcp://HOST:PORT")
+        raise FireError(
+            f"unsupported address {text!r}: use a socket path, ipc:///path or tcp://HOST:PORT"
+        )
     path = Path(text)
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
@@ -92,7 +94,8 @@ def probe_unix_socket(path: Path) -> None:
         except ConnectionRefusedError:
             raise ServerUnavailable(
                 f"no fire server at {path}: the socket exists but nothing listens "
-                f"(a server that died?); {start}", str(path)
+                f"(a server that died?); {start}",
+                str(path),
             ) from None
         except PermissionError:
             raise ServerUnavailable(

@@ -2,9 +2,10 @@
 
 Plain data travels by value: None, bool, int (any size), float, str, bytes, list,
 tuple, dict, set, frozenset, datetime/date/time/timedelta, Decimal, UUID and slice (for
-``queryset[:10]``), nested freely. Anything else is handed to the `encode_other` hook (the server turns it into a
-reference, the client into a reference back or a TypeError), and references coming in
-are handed to `decode_reference`. `str` subclasses (Django's SafeString) travel as str.
+``queryset[:10]``), nested freely. Anything else is handed to the `encode_other` hook
+(the server turns it into a reference, the client into a reference back or a
+TypeError), and references coming in are handed to `decode_reference`. `str`
+subclasses (Django's SafeString) travel as str.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class Codec:
     ) -> None:
         self._encode_other = encode_other
         self._decode_reference = decode_reference
+        self._packers: list[msgpack.Packer] = []
         self._encoders: dict[type, Callable[[Any], Any]] = {
             tuple: lambda v: msgpack.ExtType(EXT_TUPLE, self.pack(list(v))),
             set: lambda v: msgpack.ExtType(EXT_SET, self.pack(list(v))),
@@ -74,15 +76,25 @@ class Codec:
             dt.datetime: lambda v: msgpack.ExtType(
                 EXT_DATETIME,
                 self.pack(
-                    [v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond,
-                     v.fold, _encode_tz(v.tzinfo, v)]
+                    [
+                        v.year,
+                        v.month,
+                        v.day,
+                        v.hour,
+                        v.minute,
+                        v.second,
+                        v.microsecond,
+                        v.fold,
+                        _encode_tz(v.tzinfo, v),
+                    ]
                 ),
             ),
             dt.date: lambda v: msgpack.ExtType(EXT_DATE, self.pack([v.year, v.month, v.day])),
             dt.time: lambda v: msgpack.ExtType(
                 EXT_TIME,
-                self.pack([v.hour, v.minute, v.second, v.microsecond, v.fold,
-                           _encode_tz(v.tzinfo, v)]),
+                self.pack(
+                    [v.hour, v.minute, v.second, v.microsecond, v.fold, _encode_tz(v.tzinfo, v)]
+                ),
             ),
             dt.timedelta: lambda v: msgpack.ExtType(
                 EXT_TIMEDELTA, self.pack([v.days, v.seconds, v.microseconds])
@@ -137,12 +149,26 @@ class Codec:
             return decoder(data)
         return self._decode_reference(code, data)
 
+    def _new_packer(self) -> msgpack.Packer:
+        return msgpack.Packer(
+            default=self._default, use_bin_type=True, strict_types=True, datetime=False
+        )
+
     def pack(self, value: Any) -> bytes:
         """Encode `value`; ints beyond 64 bits and non-plain objects go through extensions."""
-        # msgpack's Packer is not re-entrant, and `_default` packs nested values.
-        return msgpack.packb(
-            value, default=self._default, use_bin_type=True, strict_types=True, datetime=False
-        )
+        # Making a Packer costs ten times what packing a small value does, so packers
+        # are reused. One is not re-entrant (`_default` packs nested values, and threads
+        # may share a codec), so each pack takes one from the pool (list.pop and append
+        # are atomic) and a new one is made only when all are in use.
+        pool = self._packers
+        try:
+            packer = pool.pop()
+        except IndexError:
+            packer = self._new_packer()
+        try:
+            return packer.pack(value)
+        finally:
+            pool.append(packer)
 
     def unpack(self, data: bytes) -> Any:
         """Decode bytes made by `pack` (lists stay lists, tuples stay tuples)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
@@ -54,7 +55,6 @@ class RemoteError(Exception):
     """
 
     remote_type: str = ""
-    remote_mro: tuple[str, ...] = ()
     remote_args: tuple[Any, ...] | None = None
     remote_traceback: str = ""
     server: str = ""
@@ -69,39 +69,48 @@ def _builtin_exception(dotted: str) -> type[BaseException] | None:
     if module != "builtins":
         return None
     candidate = getattr(builtins, name, None)
-    if isinstance(candidate, type) and issubclass(candidate, Exception):
+    if isinstance(candidate, type) and issubclass(candidate, BaseException):
         return candidate
     return None
 
 
-def remote_exception_class(mro: list[str] | tuple[str, ...]) -> type[RemoteError]:
-    """The local class standing for a remote exception class, given its MRO's dotted names.
+def remote_exception_class(hierarchy: Sequence[Sequence[Any]]) -> type[RemoteError]:
+    """The local class standing for a remote exception class.
 
-    The chain of local classes mirrors the remote one down to the first builtin, which
-    the chain's root subclasses beside `RemoteError`. Classes are cached by dotted name.
+    `hierarchy` lists ``[dotted name, [dotted names of its bases]]`` for the raised class
+    and every class in its MRO, raised class first. Local classes mirror the remote
+    bases, so multiple inheritance stays honest (a base never gains its subclass's
+    other bases). A remote builtin exception becomes a subclass of `RemoteError` and of
+    that builtin, except those outside `Exception` (`SystemExit`, `KeyboardInterrupt`...),
+    which must never end the client. Classes are cached by dotted name.
     """
-    mro = tuple(name for name in mro if name not in ("builtins.object", "builtins.BaseException"))
-    if not mro:
-        mro = ("builtins.Exception",)
+    if not hierarchy:
+        hierarchy = [["builtins.Exception", []]]
+    bases_of = {str(dotted): tuple(str(b) for b in bases) for dotted, bases in hierarchy}
     with _classes_lock:
-        return _class_for(mro)
+        return _class_for(str(hierarchy[0][0]), bases_of)
 
 
-def _class_for(mro: tuple[str, ...]) -> type[RemoteError]:
-    dotted = mro[0]
+def _class_for(dotted: str, bases_of: dict[str, tuple[str, ...]]) -> type[RemoteError]:
     cached = _classes.get(dotted)
     if cached is not None:
         return cached
     builtin = _builtin_exception(dotted)
+    bases: tuple[type, ...]
     if builtin is not None:
-        bases: tuple[type, ...] = (RemoteError,) if builtin is Exception else (RemoteError, builtin)
-    elif len(mro) > 1:
-        bases = (_class_for(mro[1:]),)
+        ordinary = issubclass(builtin, Exception) and builtin is not Exception
+        bases = (RemoteError, builtin) if ordinary else (RemoteError,)
     else:
-        bases = (RemoteError,)
+        remote_bases = [b for b in bases_of.get(dotted, ()) if b != "builtins.object"]
+        bases = tuple(_class_for(b, bases_of) for b in remote_bases)
+        bases = bases or (RemoteError,)
     module, _, qualname = dotted.rpartition(".")
-    cls = type(qualname.rpartition(".")[2], bases, {"__module__": module, "__qualname__": qualname})
+    namespace = {"__module__": module, "__qualname__": qualname}
+    name = qualname.rpartition(".")[2]
+    try:
+        cls = type(name, bases, namespace)
+    except TypeError:  # a remote MRO Python cannot linearise locally: keep the name only
+        cls = type(name, (RemoteError,), namespace)
     cls.remote_type = dotted
-    cls.remote_mro = mro
     _classes[dotted] = cls
     return cls

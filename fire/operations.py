@@ -14,13 +14,18 @@ from itertools import islice
 from typing import Any
 
 from .errors import FireError
+from .remote_errors import class_hierarchy
 from .session import Session
 
 __all__ = ["OPERATIONS", "first_batch_size", "register_materialized_iterable"]
 
 _COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
-    "eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
-    "le": operator.le, "gt": operator.gt, "ge": operator.ge,
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
 }
 #: Iteration fetches 256 items first, then four times more each batch, up to 4096.
 first_batch_size = 256
@@ -90,22 +95,50 @@ def _iter(session: Session, target: Any) -> list[Any]:
         items = list(iterable)
         return [items, None, 0, len(items)]
     length = operator.length_hint(iterable, -1)
-    iterator = iter(iterable)
-    items = list(islice(iterator, first_batch_size))
-    if len(items) < first_batch_size:
+    batches = _Batches(iter(iterable))
+    items = batches.take(first_batch_size)
+    if len(items) < first_batch_size and batches.error is None:
         return [items, None, 0, len(items)]
-    return [items, iterator, min(first_batch_size * 4, _MAX_BATCH), length]
+    return [items, batches, min(first_batch_size * 4, _MAX_BATCH), length]
 
 
 def _next(session: Session, target: Any, size: int) -> list[Any]:
     """The next batch of an iterator from `_iter`, whether more may follow, the next size."""
     size = max(1, min(int(size), _MAX_BATCH))
-    items = list(islice(session.resolve(target), size))
-    return [items, len(items) == size, min(size * 4, _MAX_BATCH)]
+    batches = session.resolve(target)
+    if not isinstance(batches, _Batches):
+        batches = _Batches(batches)
+    items = batches.take(size)
+    return [items, len(items) == size or batches.error is not None, min(size * 4, _MAX_BATCH)]
 
 
-def _exception_mro(session: Session, dotted: str) -> list[str]:
-    """Import an exception class by dotted name (module, then attributes) and list its MRO."""
+class _Batches:
+    """A remote iterator read in batches. An error raised after some items of a batch
+    is kept and raised by the next batch, so the client sees every item before it."""
+
+    __slots__ = ("error", "iterator")
+
+    def __init__(self, iterator: Any) -> None:
+        self.iterator = iterator
+        self.error: Exception | None = None
+
+    def take(self, size: int) -> list[Any]:
+        error = self.error
+        if error is not None:
+            self.error = None
+            raise error
+        items: list[Any] = []
+        try:
+            items.extend(islice(self.iterator, size))
+        except Exception as exc:
+            if not items:
+                raise
+            self.error = exc
+        return items
+
+
+def _exception_hierarchy(session: Session, dotted: str) -> list[list[Any]]:
+    """Import an exception class by dotted name (module, then attributes); its hierarchy."""
     parts = dotted.split(".")
     for cut in range(len(parts) - 1, 0, -1):
         try:
@@ -119,7 +152,7 @@ def _exception_mro(session: Session, dotted: str) -> list[str]:
         raise FireError(f"cannot import {dotted!r}")
     if not (isinstance(obj, type) and issubclass(obj, BaseException)):
         raise FireError(f"{dotted} is not an exception class")
-    return [f"{c.__module__}.{c.__qualname__}" for c in obj.__mro__]
+    return class_hierarchy(obj)
 
 
 OPERATIONS: dict[str, Callable[..., Any]] = {
@@ -141,5 +174,5 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "compare": _compare,
     "iter": _iter,
     "next": _next,
-    "exception_mro": _exception_mro,
+    "exception_hierarchy": _exception_hierarchy,
 }

@@ -30,6 +30,7 @@ from .transport import Transport, client_description
 __all__ = ["Remote", "connect"]
 
 _plain = plain_codec()
+_NO_RELEASES: list[int] = []  # shared and never changed: see Remote._request
 _FIRE_ERRORS: dict[str, type[FireError]] = {
     "ProtocolError": ProtocolError,
     "AuthenticationError": AuthenticationError,
@@ -115,7 +116,11 @@ class Remote:
         return self._request(operation, [list(args), kwargs])
 
     def begin_scope(
-        self, kind: str = "test", *, transactional: bool = False, wait: float = 60.0,
+        self,
+        kind: str = "test",
+        *,
+        transactional: bool = False,
+        wait: float = 60.0,
         **options: Any,
     ) -> int:
         """Open a test scope on the server (a transaction on every database, with djfire).
@@ -155,9 +160,9 @@ class Remote:
         """The local class that remote exceptions of class `dotted_name` are raised as.
 
         ``except accounts.exception("django.core.exceptions.ObjectDoesNotExist"):``
-        catches a remote ``User.DoesNotExist``, since the local classes mirror the MRO.
+        catches a remote ``User.DoesNotExist``, since the local classes mirror the remote bases.
         """
-        return remote_exception_class(self._request("exception_mro", [dotted_name]))
+        return remote_exception_class(self._request("exception_hierarchy", [dotted_name]))
 
     # plumbing
     def _handshake(self, token: str | None, versions: tuple[int, int]) -> dict[str, Any]:
@@ -184,7 +189,8 @@ class Remote:
         return status, value
 
     def _release(self, ref_id: int) -> None:
-        # Called from Proxy.__del__, in any thread: list.append is atomic.
+        # Called from a finalizer (proxy._Reference.__del__), in any thread: list.append
+        # is atomic.
         self._releases.append(ref_id)
 
     def _request(self, operation: str, args: list[Any]) -> Any:
@@ -192,12 +198,16 @@ class Remote:
         transport = self._transport
         with transport.lock:
             request_id = transport.next_request_id()
-            releases, self._releases = self._releases, []
+            if self._releases:
+                releases, self._releases = self._releases, []
+            else:
+                releases = _NO_RELEASES  # nothing to send: no list made per request
             frame = protocol.encode_request(request_id, operation, arguments, releases)
             try:
                 status, body, shapes = transport.exchange(request_id, frame)
             except BaseException:
-                self._releases.extend(releases)
+                if releases:
+                    self._releases.extend(releases)
                 raise
             if shapes is not None:
                 self._shapes.update(msgpack.unpackb(shapes, raw=False, strict_map_key=False))
@@ -212,11 +222,13 @@ class Remote:
         kind, message = value if isinstance(value, list) and len(value) == 2 else ("", str(value))
         error = _FIRE_ERRORS.get(kind, FireError)
         if error is ServerUnavailable:
-            raise ServerUnavailable(f"{message} (server {self.name!r} at {self.address})", str(self.address))
+            raise ServerUnavailable(
+                f"{message} (server {self.name!r} at {self.address})", str(self.address)
+            )
         raise error(f"{message} (server {self.name!r})")
 
     def _raise_remote(self, described: dict[str, Any]) -> None:
-        cls = remote_exception_class(described["mro"])
+        cls = remote_exception_class(described["hierarchy"])
         args = described["args"]
         try:
             exc = cls(*args) if args is not None else cls(described["message"])
@@ -253,7 +265,9 @@ class Remote:
         if code != EXT_REF:
             raise ProtocolError(f"unknown msgpack extension type {code} from server")
         ref_id, shape, *shadow = msgpack.unpackb(data, raw=False)
-        return Proxy._fire_new(self, ref_id, ref_id, None, shape, tuple(shadow[0]) if shadow else ())
+        return Proxy._fire_new(
+            self, ref_id, ref_id, None, shape, tuple(shadow[0]) if shadow else ()
+        )
 
 
 def connect(
@@ -269,4 +283,3 @@ def connect(
     and within `timeout` when the server does not answer.
     """
     return Remote(address, timeout=timeout, token=token, name=name)
-

@@ -11,7 +11,7 @@ from tblib import Traceback
 
 from .codec import plain_codec
 
-__all__ = ["describe_exception"]
+__all__ = ["class_hierarchy", "describe_exception"]
 
 _FIRE_DIR = os.path.dirname(os.path.abspath(__file__))
 _plain = plain_codec()
@@ -28,8 +28,20 @@ def _user_frames(tb: TracebackType | None) -> TracebackType | None:
     return tb
 
 
+def class_hierarchy(cls: type) -> list[list[Any]]:
+    """``[dotted name, [dotted bases]]`` for `cls` and each class in its MRO but `object`.
+
+    Bases, not just the MRO, so the client can rebuild multiple inheritance faithfully.
+    """
+    return [
+        [_dotted(klass), [_dotted(base) for base in klass.__bases__]]
+        for klass in cls.__mro__
+        if klass is not object
+    ]
+
+
 def describe_exception(exc: BaseException) -> dict[str, Any]:
-    """Plain data describing `exc`: type, MRO, args when plain, message, traceback."""
+    """Plain data describing `exc`: type, class hierarchy, args when plain, message, traceback."""
     args: Any = list(exc.args)
     try:
         _plain.pack(args)
@@ -39,7 +51,7 @@ def describe_exception(exc: BaseException) -> dict[str, Any]:
     text = "".join(traceback.format_exception(type(exc), exc, tb))
     return {
         "type": _dotted(type(exc)),
-        "mro": [_dotted(c) for c in type(exc).__mro__],
+        "hierarchy": class_hierarchy(type(exc)),
         "args": args,
         "message": str(exc),
         "notes": [str(n) for n in getattr(exc, "__notes__", ())],

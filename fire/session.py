@@ -77,7 +77,8 @@ class Session:
         if not isinstance(target, list) or not target or not isinstance(target[0], int):
             raise FireError(f"bad target {target!r}: expected a reference id or [id, names…]")
         obj = self._lookup(target[0])
-        for step, name in enumerate(target[1:], 1):
+        for step in range(1, len(target)):  # no slice or enumerate: this runs per call
+            name = target[step]
             if not isinstance(name, str):
                 raise FireError(f"bad attribute name {name!r} in target")
             try:

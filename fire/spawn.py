@@ -68,8 +68,9 @@ def parse_spawn_spec(text: str, base: Path | None = None) -> ServerSpec:
 class SpawnedServer:
     """One running ``runfireserver`` process; `start()` returns once it answers."""
 
-    def __init__(self, spec: ServerSpec, *, suffix: str | None = None,
-                 socket_dir: str | None = None) -> None:
+    def __init__(
+        self, spec: ServerSpec, *, suffix: str | None = None, socket_dir: str | None = None
+    ) -> None:
         self.spec = spec
         self.suffix = suffix
         self._dir = socket_dir or tempfile.mkdtemp(prefix="fire-", dir="/tmp")
@@ -92,8 +93,13 @@ class SpawnedServer:
         if self.spec.settings:
             env["DJANGO_SETTINGS_MODULE"] = self.spec.settings
         self._process = subprocess.Popen(
-            self.command(), cwd=self.spec.manage.parent, env=env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            self.command(),
+            cwd=self.spec.manage.parent,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         ready = threading.Event()
         threading.Thread(target=self._read, args=(ready,), daemon=True).start()

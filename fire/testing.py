@@ -43,8 +43,9 @@ def parse_server_list(text: str, base: Path | None = None) -> dict[str, str]:
     return servers
 
 
-def shared_remote(name: str, address: str, *, timeout: float = 30.0,
-                  token: str | None = None) -> Remote:
+def shared_remote(
+    name: str, address: str, *, timeout: float = 30.0, token: str | None = None
+) -> Remote:
     """A connection to `address`, opened once per process and reused."""
     key = (name, address, token)
     remote = _pool.get(key)
@@ -55,7 +56,8 @@ def shared_remote(name: str, address: str, *, timeout: float = 30.0,
             raise ServerUnavailable(
                 f"fire server {name!r} is not available at {address}: {exc}. Start it in "
                 f"the service's project with `python manage.py runfireserver {address}` "
-                f"(or `python -m fire serve {address}`)", address,
+                f"(or `python -m fire serve {address}`)",
+                address,
             ) from None
         _pool[key] = remote
     return remote
@@ -139,5 +141,3 @@ def _end_scopes(remotes: list[Remote]) -> None:
 
 class FireTestCase(FireTestMixin, unittest.TestCase):
     """A unittest TestCase whose tests run in a test scope on every declared fire server."""
-
-

@@ -3,6 +3,13 @@
 A receive timeout (not a poll per call) bounds each wait, in slices, so the hot path
 costs nothing extra; between slices a socket monitor says whether the server went away.
 Replies are matched by request id, so a late reply to a timed-out request is dropped.
+
+The monitor is read only between slices, never per request (reading it costs more than
+a tenth of a raw round trip). That needs no ordering of its events against requests,
+because a lost connection is final: the server closes the session of a dropped
+connection, so once a disconnection is seen every later wait on this transport fails at
+its first slice, and a request that reaches a restarted server is answered at once with
+"reconnect".
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ class Transport:
             if event == zmq.EVENT_CONNECTED:
                 self._connected = True
             elif event == zmq.EVENT_DISCONNECTED:
+                # Final: the server has closed this connection's session (see above).
+                self._connected = False
                 self._lost = True
             elif event == zmq.EVENT_CONNECT_RETRIED and not self._connected:
                 self._lost = True
@@ -67,8 +76,6 @@ class Transport:
         """Send one request frame; return the status, body and shapes of its reply."""
         if self.closed:
             raise ServerUnavailable(f"connection to {self.address} is closed", str(self.address))
-        self._check_monitor()
-        self._lost = False
         try:
             self._socket.send(frame, zmq.NOBLOCK)
         except zmq.Again:
@@ -82,7 +89,7 @@ class Transport:
                 reply = self._socket.recv()
             except zmq.Again:
                 self._check_monitor()
-                if self._lost:
+                if self._lost:  # now, or during an earlier request
                     raise ServerUnavailable(
                         f"the fire server at {self.address} went away while handling a request",
                         str(self.address),
@@ -110,5 +117,7 @@ def client_description() -> dict[str, object]:
     return {
         "pid": os.getpid(),
         "host": socket.gethostname(),
-        "argv": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:200],
+        "argv": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[
+            :200
+        ],
     }

@@ -12,6 +12,8 @@ import pytest
 
 from fire.spawn import ServerSpec, SpawnedServer
 
+pytest_plugins = ["pytester"]
+
 TESTS = Path(__file__).resolve().parent
 MANAGE = TESTS / "djproject" / "manage.py"
 
@@ -54,5 +56,13 @@ def shop_server(request: pytest.FixtureRequest) -> Iterator[SpawnedServer]:
     """The test service served by runfireserver --http, once per database backend."""
     server = spawn_shop(request.param)
     server.backend = request.param  # type: ignore[attr-defined]
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_shop() -> Iterator[SpawnedServer]:
+    """The test service on in-memory SQLite, shared by the runner tests."""
+    server = spawn_shop("sqlite")
     yield server
     server.stop()

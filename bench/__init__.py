@@ -1,0 +1,15 @@
+"""fire's benchmark: fire's call path against the raw ZeroMQ + msgpack floor, in one run.
+
+Absolute microseconds depend on the machine, so every row is also reported as a ratio
+to the floor (a raw pyzmq DEALER/ROUTER msgpack echo over the same ipc:// transport),
+measured in the same run with its blocks interleaved with the other rows'. Run it with
+``make bench`` or ``python -m bench``.
+
+Rows are `Case` objects in a registry, so other packages add their own rows (djfire's
+isolated-test-scope and full-system-test calls) without editing this package: see
+`bench.registry`.
+"""
+
+from .registry import Case, Env, case, register, registered
+
+__all__ = ["Case", "Env", "case", "register", "registered"]

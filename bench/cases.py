@@ -1,0 +1,49 @@
+"""The built-in rows: the floor, and fire's call path over the same transport.
+
+- the floor: `bench.echo`, a raw DEALER/ROUTER msgpack echo in a process of its own;
+- a simple call, ``op.add(1, 2)`` on a module proxy, as users write it (the attribute
+  read happens in the loop: it is part of what a call costs);
+- a 3-attribute chain, ``targets.outer.inner.add(1, 2)``: still one round trip;
+- ``list()`` of a remote ``range(10000)``: batched iteration, a few round trips.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+from .echo import EchoClient
+from .registry import Call, Env, case
+
+#: The targets the brief sets, as ratios to the floor.
+SIMPLE_CALL_TARGET = 1.15
+CHAIN_CALL_TARGET = 1.25
+
+
+@case("floor: raw pyzmq DEALER/ROUTER msgpack echo", floor=True, order=0)
+def floor(env: Env) -> Iterator[Call]:
+    endpoint = env.endpoint("echo.sock")
+    env.spawn([sys.executable, "-m", "bench.echo", endpoint], "echo server ready")
+    client = EchoClient(endpoint)
+    try:
+        yield client.call
+    finally:
+        client.close()
+
+
+@case("fire: op.add(1, 2)", target=SIMPLE_CALL_TARGET, order=10)
+def simple_call(env: Env) -> Iterator[Call]:
+    op = env.fire_remote().module("operator")
+    yield lambda: op.add(1, 2)
+
+
+@case("fire: targets.outer.inner.add(1, 2)", target=CHAIN_CALL_TARGET, order=20)
+def chain_call(env: Env) -> Iterator[Call]:
+    targets = env.fire_remote().module("bench.targets")
+    yield lambda: targets.outer.inner.add(1, 2)
+
+
+@case("fire: list(range(10000)) (one call)", calls=10, order=30)
+def list_range(env: Env) -> Iterator[Call]:
+    numbers = env.fire_remote().module("builtins").range(10000)
+    yield lambda: list(numbers)

@@ -1,0 +1,52 @@
+"""The floor: a raw pyzmq DEALER/ROUTER msgpack echo, the least any ZeroMQ + msgpack RPC pays.
+
+The server (``python -m bench.echo ENDPOINT``, a process of its own) unpacks each
+message and packs it again, as any dispatcher must, and sends it back; the client
+packs a small request shaped like fire's and unpacks the reply. Nothing else: no
+request ids checked, no timeouts, no error handling. fire's rows are compared to this.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import msgpack
+import zmq
+
+__all__ = ["EchoClient", "serve"]
+
+#: A small request, shaped like fire's call of ``operator.add(1, 2)``.
+MESSAGE = [1, "call", [[1, "add"], [1, 2], {}], []]
+
+
+def serve(endpoint: str) -> None:
+    """Echo every message, unpacked and re-packed, until killed."""
+    router = zmq.Context.instance().socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind(endpoint)
+    print("echo server ready", flush=True)
+    recv, send = router.recv_multipart, router.send_multipart
+    packb, unpackb = msgpack.packb, msgpack.unpackb
+    while True:
+        identity, frame = recv()
+        send([identity, packb(unpackb(frame))])
+
+
+class EchoClient:
+    """A DEALER connected to the echo server; `call` is one round trip."""
+
+    def __init__(self, endpoint: str) -> None:
+        self._socket = zmq.Context.instance().socket(zmq.DEALER)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.connect(endpoint)
+
+    def call(self) -> object:
+        self._socket.send(msgpack.packb(MESSAGE))
+        return msgpack.unpackb(self._socket.recv())
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])

@@ -1,0 +1,144 @@
+"""The registry of bench rows, and the environment a row sets itself up in.
+
+A row is a `Case`: a name plus a setup that yields the zero-argument callable to time.
+The setup is a context manager so a row can start a server or open a scope and have it
+cleaned up whatever happens. Rows register themselves at import time::
+
+    from bench import case
+
+    @case("djfire: call in an isolated test scope", target=1.3, order=50)
+    def scoped_call(env):
+        remote = env.fire_remote()          # or env.spawn(...) a server of your own
+        op = remote.module("operator")
+        with remote.scope():
+            yield lambda: op.add(1, 2)
+
+`python -m bench` imports every ``bench/cases*.py`` module, plus any module named with
+``--cases MODULE`` (so djfire may keep its rows in its own package).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import servers
+
+__all__ = ["Case", "Env", "case", "register", "registered"]
+
+#: What a row's setup yields: the call that is timed, once per sample.
+Call = Callable[[], object]
+Setup = Callable[["Env"], contextlib.AbstractContextManager[Call]]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the table.
+
+    `calls` is the number of timed calls per block: slow rows (a 10,000-item list) take
+    fewer, so the whole run stays within a couple of minutes. `target` is the largest
+    acceptable ratio to the floor (None: reported, not judged). `floor` marks the one
+    row every ratio is taken against. Rows print in `order`, then registration order.
+    """
+
+    name: str
+    setup: Setup
+    calls: int = 1000
+    target: float | None = None
+    floor: bool = False
+    order: int = 100
+
+
+_CASES: dict[str, Case] = {}
+
+
+def register(new: Case) -> Case:
+    """Add a row; a second row with the same name replaces the first (re-imports are fine)."""
+    _CASES[new.name] = new
+    return new
+
+
+def case(
+    name: str,
+    *,
+    calls: int = 1000,
+    target: float | None = None,
+    floor: bool = False,
+    order: int = 100,
+) -> Callable[[Callable[[Env], Iterator[Call]]], Case]:
+    """Decorate a one-``yield`` generator ``setup(env)`` to register it as a row."""
+
+    def decorate(generator: Callable[[Env], Iterator[Call]]) -> Case:
+        setup = contextlib.contextmanager(generator)
+        return register(Case(name, setup, calls=calls, target=target, floor=floor, order=order))
+
+    return decorate
+
+
+def registered() -> list[Case]:
+    """Every registered row, in print order (sorted is stable: ties keep import order)."""
+    return sorted(_CASES.values(), key=lambda c: c.order)
+
+
+class Env:
+    """What rows share: a fresh temporary socket directory and the servers started in it.
+
+    Servers and connections are started on first use and closed when the run ends, so
+    rows that need the plain fire server share one, and a row that is filtered out
+    starts nothing.
+    """
+
+    def __init__(self, tmpdir: Path, stack: contextlib.ExitStack) -> None:
+        self.tmpdir = tmpdir
+        self.stack = stack
+        self._fire_remote: Any = None
+
+    def endpoint(self, name: str) -> str:
+        """An ``ipc://`` endpoint in the run's socket directory (the transport every row uses)."""
+        return f"ipc://{self.tmpdir / name}"
+
+    def server_environ(self) -> dict[str, str]:
+        """The environment for server processes: the repo first on PYTHONPATH (bench.targets)."""
+        environ = dict(os.environ)
+        paths = [str(REPO_ROOT), *filter(None, environ.get("PYTHONPATH", "").split(os.pathsep))]
+        environ["PYTHONPATH"] = os.pathsep.join(paths)
+        return environ
+
+    def spawn(
+        self,
+        argv: list[str],
+        ready: str,
+        *,
+        cwd: Path | None = None,
+        environ: dict[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> servers.Process:
+        """Start a server process; return once it prints a line starting with `ready`.
+
+        It is stopped when the run ends. `environ` adds to `server_environ()` (djfire
+        rows set DJANGO_SETTINGS_MODULE this way); `cwd` is where it runs (a Django
+        project's directory for ``manage.py runfireserver``).
+        """
+        process = servers.start(
+            argv, ready, {**self.server_environ(), **(environ or {})}, cwd, timeout
+        )
+        self.stack.callback(process.stop)
+        return process
+
+    def fire_remote(self) -> Any:
+        """A `fire.Remote` connected to a plain ``python -m fire serve`` (started once)."""
+        if self._fire_remote is None:
+            import fire
+
+            path = self.tmpdir / "fire.sock"
+            self.spawn([sys.executable, "-m", "fire", "serve", str(path)], "fire server ready")
+            # Closed before the server stops (ExitStack unwinds in reverse).
+            self._fire_remote = self.stack.enter_context(fire.connect(f"ipc://{path}"))
+        return self._fire_remote

@@ -1,0 +1,71 @@
+"""The table: median µs per call, the spread of block medians, the ratio to the floor.
+
+The ratio is the median, over rounds, of the row's block median divided by the floor's
+block median in the same round: the machine's slow and fast spells (other processes on
+a 2-core box) cancel out of each pair, so the ratio is steadier than either figure.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+from .timing import Result
+
+__all__ = ["table"]
+
+
+def _cell(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def paired_ratio(row: Result, floor: Result | None) -> float | None:
+    """Median over rounds of row / floor, each pair measured back to back."""
+    if floor is None:
+        return None
+    pairs = zip(row.block_medians, floor.block_medians, strict=False)
+    ratios = [mine / base for mine, base in pairs if base > 0]
+    return statistics.median(ratios) if ratios else None
+
+
+def table(results: Sequence[Result]) -> str:
+    """Render the results; rows above their target say so, failed rows say why."""
+    floor = next((r for r in results if r.case.floor), None)
+    header = ("case", "calls", "median µs", "block spread µs", "x floor", "target", "")
+    rows: list[tuple[str, ...]] = [header]
+    notes: list[str] = []
+    for result in results:
+        median = result.median
+        ratio = paired_ratio(result, floor)
+        spread = "-"
+        if result.block_medians:
+            spread = f"{min(result.block_medians):.1f}..{max(result.block_medians):.1f}"
+        target = result.case.target
+        verdict = ""
+        if result.error:
+            verdict = "see note"
+            notes.append(f"{result.case.name}: {result.error}")
+        elif ratio is not None and target is not None:
+            verdict = "ok" if ratio <= target else "ABOVE TARGET"
+        rows.append(
+            (
+                result.case.name,
+                f"{len(result.block_medians)}x{result.calls}",
+                _cell(median, ".1f"),
+                spread,
+                _cell(ratio, ".2f"),
+                "" if target is None else f"≤ {target:.2f}",
+                verdict,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for number, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(row[1:-1], widths[1:-1], strict=True)]
+        cells.append(row[-1])
+        lines.append("  ".join(cells).rstrip())
+        if number == 0:
+            lines.append("-" * len(lines[0]))
+    lines += [f"note: {note}" for note in notes]
+    return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""Real fire servers in real processes, and connections to them.
+
+One server process is shared by the whole session (`shared_server`) for the tests that
+leave it as they found it; tests that kill, stop, signal or overload a server start
+their own through `server_factory`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from servers import ExchangeCounter, ServerProcess, serve_argv, short_tmpdir, start_server
+
+import fire
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """In these tests an exception ignored in ``__del__`` (a proxy's) is a failure."""
+    unraisable = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(unraisable)
+
+
+@pytest.fixture(scope="session")
+def shared_server() -> Iterator[ServerProcess]:
+    """One `python -m fire serve` process for every test that leaves it as it found it."""
+    directory = short_tmpdir()
+    server = start_server(serve_argv(directory / "shared.sock"), directory)
+    try:
+        yield server
+    finally:
+        server.kill()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def remote(shared_server: ServerProcess) -> Iterator[fire.Remote]:
+    """A fresh connection to the shared server, named "shared", closed after the test."""
+    with fire.connect(shared_server.path, timeout=10, name="shared") as connection:
+        yield connection
+
+
+@pytest.fixture
+def helpers(remote: fire.Remote) -> Any:
+    """The `remote_helpers` module on the shared server."""
+    return remote.module("remote_helpers")
+
+
+@pytest.fixture
+def exchanges(remote: fire.Remote) -> ExchangeCounter:
+    """Counts the round trips of the `remote` connection."""
+    return ExchangeCounter(remote)
+
+
+@pytest.fixture
+def tmp_dir() -> Iterator[Path]:
+    """A short temporary directory under /tmp (the Unix socket length limit)."""
+    directory = short_tmpdir()
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def server_factory(tmp_dir: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start dedicated server processes (``factory(argv, umask=…)``); all killed afterwards."""
+    started: list[ServerProcess] = []
+
+    def factory(argv: list[str], **kwargs: Any) -> ServerProcess:
+        server = start_server(argv, tmp_dir, **kwargs)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture
+def own_server(server_factory: Callable[..., ServerProcess], tmp_dir: Path) -> ServerProcess:
+    """A dedicated `python -m fire serve` process, for tests that stop or kill it."""
+    return server_factory(serve_argv(tmp_dir / "own.sock"))

@@ -1,0 +1,191 @@
+"""Running fire servers in child processes, and counting a connection's round trips.
+
+Socket paths live in short directories under /tmp (Unix socket paths are limited to
+107 bytes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import fire
+from fire import protocol
+
+HERE = Path(__file__).resolve().parent
+READY = "fire server ready at "
+STARTUP_SECONDS = 20.0
+
+#: A server with the knobs `python -m fire serve` does not expose.
+CUSTOM_SERVER = """
+import sys
+import fire
+address, max_message_size, low, high = sys.argv[1:5]
+server = fire.Server(address, max_message_size=int(max_message_size),
+                     versions=(int(low), int(high)))
+server.bind()
+print(f"fire server ready at {server.endpoint}", flush=True)
+server.serve_forever()
+"""
+
+
+def short_tmpdir() -> Path:
+    """A fresh directory with a path short enough for Unix sockets."""
+    return Path(tempfile.mkdtemp(prefix="fire-", dir="/tmp"))
+
+
+def server_env() -> dict[str, str]:
+    """The environment of server processes: `remote_helpers` importable."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+class ServerProcess:
+    """A fire server running in a child process."""
+
+    def __init__(
+        self, proc: subprocess.Popen[str], endpoint: str, path: Path | None, stderr_path: Path
+    ) -> None:
+        self.proc = proc
+        self.endpoint = endpoint
+        self.path = path  # the Unix socket, if any
+        self.stderr_path = stderr_path
+        self.stopped = False
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def address(self) -> str:
+        return str(self.path) if self.path is not None else self.endpoint
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def send(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+        if signum == signal.SIGSTOP:
+            self.stopped = True
+        elif signum == signal.SIGCONT:
+            self.stopped = False
+
+    def kill(self) -> None:
+        """SIGKILL (after SIGCONT if stopped) and reap; a no-op once the process is gone."""
+        if self.proc.poll() is None:
+            if self.stopped:
+                self.proc.send_signal(signal.SIGCONT)
+                self.stopped = False
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def wait(self, timeout: float = 15.0) -> int:
+        return self.proc.wait(timeout=timeout)
+
+
+def start_server(
+    argv: list[str],
+    directory: Path,
+    *,
+    umask: int | None = None,
+    cwd: Path | None = None,
+) -> ServerProcess:
+    """Run `python ARGV…` and wait for its "fire server ready at" line."""
+    stderr_path = directory / f"stderr-{time.monotonic_ns()}.txt"
+    preexec: Callable[[], Any] | None = None
+    if umask is not None:
+
+        def preexec() -> None:
+            os.umask(umask)
+
+    with open(stderr_path, "w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, *argv],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=server_env(),
+            cwd=cwd or directory,
+            preexec_fn=preexec,
+        )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + STARTUP_SECONDS
+    line = ""
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([proc.stdout], [], [], 0.1)
+        if readable:
+            line = proc.stdout.readline()
+            if line.startswith(READY) or not line:
+                break
+        elif proc.poll() is not None:
+            break
+    if not line.startswith(READY):
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+        raise RuntimeError(f"fire server {argv} did not start: {line!r}\n{stderr_path.read_text()}")
+    endpoint = line[len(READY) :].strip()
+    path = Path(endpoint[len("ipc://") :]) if endpoint.startswith("ipc://") else None
+    return ServerProcess(proc, endpoint, path, stderr_path)
+
+
+def serve_argv(address: str | Path, *options: str) -> list[str]:
+    return ["-m", "fire", "serve", str(address), *options]
+
+
+def custom_server_argv(
+    address: str | Path,
+    *,
+    max_message_size: int = 256 * 1024 * 1024,
+    versions: tuple[int, int] = (1, 1),
+) -> list[str]:
+    return ["-c", CUSTOM_SERVER, str(address), str(max_message_size), *map(str, versions)]
+
+
+def run_fire(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m fire ARGS…` to completion (for commands that must refuse to start)."""
+    return subprocess.run(
+        [sys.executable, "-m", "fire", *args],
+        capture_output=True,
+        text=True,
+        env=server_env(),
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+class ExchangeCounter:
+    """Counts the request/reply exchanges a Remote makes (one per round trip)."""
+
+    def __init__(self, remote: fire.Remote) -> None:
+        self.count = 0
+        self.operations: list[str] = []
+        transport = remote._transport
+        original = transport.exchange
+
+        def exchange(request_id: int, frame: bytes, timeout: float | None = None) -> Any:
+            self.count += 1
+            self.operations.append(protocol.decode_request(frame).operation)
+            return original(request_id, frame, timeout)
+
+        transport.exchange = exchange  # type: ignore[method-assign]
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[ExchangeCounter]:
+        """Reset the count on entry; read `.count` after the block."""
+        self.count = 0
+        self.operations.clear()
+        yield self

@@ -1,0 +1,151 @@
+"""A raw ZeroMQ DEALER sends what no fire client would; the server keeps serving others."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+import zmq
+from servers import ServerProcess, custom_server_argv
+
+import fire
+from fire import protocol
+from fire.codec import plain_codec
+from fire.protocol import Status
+
+codec = plain_codec()
+
+
+class RawClient:
+    """A DEALER socket speaking (or not) fire's protocol by hand."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.socket = zmq.Context.instance().socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.RCVTIMEO, 10_000)  # a bound on the wait, not a measure
+        self.socket.connect(endpoint)
+
+    def send(self, *frames: bytes) -> None:
+        self.socket.send_multipart(list(frames))
+
+    def reply(self) -> tuple[Any, Status, Any]:
+        request_id, status, body, _ = protocol.decode_reply(self.socket.recv())
+        return request_id, status, codec.unpack(body)
+
+    def request(self, request_id: int, operation: str, args: Any) -> tuple[Any, Status, Any]:
+        self.send(protocol.encode_request(request_id, operation, codec.pack(args), []))
+        return self.reply()
+
+    def hello(self) -> dict[str, Any]:
+        _, status, body = self.request(1, "hello", [{"versions": [1, 1], "pid": os.getpid()}])
+        assert status is Status.OK
+        return body
+
+    def close(self) -> None:
+        self.socket.close(linger=0)
+
+
+@pytest.fixture
+def raw(shared_server: ServerProcess) -> Iterator[RawClient]:
+    client = RawClient(shared_server.endpoint)
+    yield client
+    client.close()
+
+
+def assert_still_serving(remote: fire.Remote) -> None:
+    assert remote.module("os").path.join("still", "serving") == "still/serving"
+
+
+def test_non_msgpack_bytes_get_an_error_reply(raw: RawClient, remote: fire.Remote) -> None:
+    raw.send(b"\xc1 this is not msgpack")
+    request_id, status, body = raw.reply()
+    assert request_id is None
+    assert status is Status.FIRE_ERROR
+    assert body[0] == "ProtocolError"
+    assert "malformed frame: not msgpack" in body[1]
+    assert_still_serving(remote)
+
+
+def test_three_frame_message_gets_an_error_reply(raw: RawClient, remote: fire.Remote) -> None:
+    frame = protocol.encode_request(1, "ping", codec.pack([]), [])
+    raw.send(frame, frame, frame)
+    _, status, body = raw.reply()
+    assert status is Status.FIRE_ERROR
+    assert body == ["ProtocolError", "malformed message: expected one frame"]
+    assert_still_serving(remote)
+
+
+def test_wrong_message_shape_gets_an_error_reply(raw: RawClient, remote: fire.Remote) -> None:
+    raw.send(msgpack.packb({"operation": "ping"}))
+    _, status, body = raw.reply()
+    assert status is Status.FIRE_ERROR
+    assert "a request is [request_id, operation, arguments, releases]" in body[1]
+    assert_still_serving(remote)
+
+
+def test_request_before_handshake_is_told_to_handshake(raw: RawClient) -> None:
+    request_id, status, body = raw.request(5, "ping", [])
+    assert request_id == 5
+    assert status is Status.FIRE_ERROR
+    assert body[0] == "HandshakeRequired"
+    assert raw.hello()["protocol"] == 1
+    assert raw.request(6, "ping", []) == (6, Status.OK, "pong")
+
+
+@pytest.mark.parametrize("hello", [[], ["not a dict"], [{"versions": "1"}], [{"versions": [1]}]])
+def test_malformed_hello_is_refused(raw: RawClient, hello: list[Any]) -> None:
+    _, status, body = raw.request(1, "hello", hello)
+    assert status is Status.FIRE_ERROR
+    assert body[0] in ("ProtocolError", "HandshakeRequired")
+    assert raw.hello()["protocol"] == 1
+
+
+def test_arguments_that_are_not_a_list_are_refused(raw: RawClient, remote: fire.Remote) -> None:
+    raw.hello()
+    request_id, status, body = raw.request(2, "ping", "not a list")
+    assert (request_id, status) == (2, Status.FIRE_ERROR)
+    assert body[0] == "ProtocolError"
+    assert "arguments must be a list" in body[1]
+    assert raw.request(3, "ping", []) == (3, Status.OK, "pong")
+    assert_still_serving(remote)
+
+
+def test_unknown_extension_in_arguments_is_refused(raw: RawClient) -> None:
+    raw.hello()
+    arguments = msgpack.packb([msgpack.ExtType(99, b"")])
+    raw.send(protocol.encode_request(2, "ping", arguments, []))
+    _, status, body = raw.reply()
+    assert status is Status.FIRE_ERROR
+    assert "unknown msgpack extension type 99" in body[1]
+
+
+def test_unknown_operation_gets_an_error_reply(raw: RawClient) -> None:
+    raw.hello()
+    assert raw.request(2, "exec", ["print(1)"]) == (
+        2,
+        Status.FIRE_ERROR,
+        ["ProtocolError", "unknown operation 'exec'"],
+    )
+
+
+def test_oversized_message_is_dropped_and_the_server_keeps_serving(
+    server_factory: Callable[..., ServerProcess], tmp_dir: Path
+) -> None:
+    server = server_factory(custom_server_argv(tmp_dir / "small.sock", max_message_size=1000))
+    with fire.connect(server.path, timeout=5) as bystander:
+        raw = RawClient(server.endpoint)
+        try:
+            raw.hello()
+            raw.send(protocol.encode_request(2, "ping", codec.pack(["x" * 5000]), []))
+            sender = fire.connect(server.path, timeout=5)
+            with sender, pytest.raises(fire.ServerUnavailable):
+                sender.module("remote_helpers").echo("y" * 5000)
+        finally:
+            raw.close()
+        assert bystander.module("remote_helpers").echo("z" * 500) == "z" * 500
+        with fire.connect(server.path, timeout=5) as newcomer:
+            assert newcomer.ping() > 0

@@ -1,0 +1,189 @@
+"""The Remote API against a real server: addresses, info, handshake, extensions, threads."""
+
+from __future__ import annotations
+
+import platform
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from servers import ServerProcess, custom_server_argv
+
+import fire
+
+
+def test_connect_is_a_context_manager(shared_server: ServerProcess) -> None:
+    with fire.connect(shared_server.path) as remote:
+        assert isinstance(remote, fire.Remote)
+        assert not remote.closed
+        assert remote.ping() > 0
+    assert remote.closed
+    with pytest.raises(fire.ServerUnavailable, match="closed"):
+        remote.ping()
+
+
+def test_close_twice_is_harmless(shared_server: ServerProcess) -> None:
+    remote = fire.connect(shared_server.path)
+    remote.close()
+    remote.close()
+    assert remote.closed
+    assert "closed" in repr(remote)
+
+
+def test_info_describes_the_server(remote: fire.Remote, shared_server: ServerProcess) -> None:
+    info = remote.info()
+    assert info["pid"] == shared_server.pid
+    assert info["fire_version"] == fire.__version__
+    assert info["python"] == platform.python_version()
+    assert info["protocol"] == remote.protocol_version == 1
+    assert info["protocol_versions"] == [1, 1]
+    assert info["extensions"] == {"scopes": {"isolation": "none"}}
+    assert info["endpoint"] == f"ipc://{shared_server.path}"
+    assert info["refs"] == 0
+    assert info["sessions"] >= 1
+
+
+@pytest.mark.parametrize("form", ["str", "path", "ipc", "relative"])
+def test_address_forms(
+    shared_server: ServerProcess, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    path = shared_server.path
+    assert path is not None
+    if form == "relative":
+        monkeypatch.chdir(path.parent)
+    address: Any = {
+        "str": str(path),
+        "path": Path(path),
+        "ipc": f"ipc://{path}",
+        "relative": path.name,
+    }[form]
+    with fire.connect(address) as remote:
+        assert remote.module("remote_helpers").echo(form) == form
+        assert remote.name == str(path)
+
+
+def test_module_proxy(remote: fire.Remote) -> None:
+    json = remote.module("json")
+    assert fire.is_proxy(json)
+    assert json.dumps({"a": [1]}) == '{"a": [1]}'
+    with pytest.raises(ModuleNotFoundError, match="no_such_module_xyz"):
+        remote.module("no_such_module_xyz")
+    with pytest.raises(fire.FireError, match="dotted module name"):
+        remote.module("")
+
+
+# -- handshake --------------------------------------------------------------------------
+
+
+def test_client_speaking_only_a_future_version_gets_both_ranges(
+    shared_server: ServerProcess,
+) -> None:
+    with pytest.raises(fire.ProtocolError) as raised:
+        fire.Remote(shared_server.path, versions=(2, 2))
+    message = str(raised.value)
+    assert "client speaks 2..2" in message
+    assert "server speaks 1..1" in message
+
+
+def test_client_speaking_only_the_current_version_works(shared_server: ServerProcess) -> None:
+    with fire.Remote(shared_server.path, versions=(1, 1)) as remote:
+        assert remote.protocol_version == 1
+        assert remote.module("os").path.join("a", "b") == "a/b"
+
+
+def test_client_speaking_a_wider_range_gets_the_highest_common(
+    shared_server: ServerProcess,
+) -> None:
+    with fire.Remote(shared_server.path, versions=(1, 5)) as remote:
+        assert remote.protocol_version == 1
+
+
+def test_server_speaking_a_range_serves_old_and_new_clients(
+    server_factory: Callable[..., ServerProcess], tmp_dir: Path
+) -> None:
+    server = server_factory(custom_server_argv(tmp_dir / "range.sock", versions=(1, 2)))
+    with (
+        fire.Remote(server.path, versions=(1, 1)) as old,
+        fire.Remote(server.path, versions=(1, 2)) as new,
+        fire.Remote(server.path, versions=(2, 3)) as newest,
+    ):
+        assert (old.protocol_version, new.protocol_version, newest.protocol_version) == (1, 2, 2)
+        assert old.info()["protocol"] == 1
+        assert newest.info()["protocol"] == 2
+    with pytest.raises(fire.ProtocolError, match=r"client speaks 3\.\.4, the server speaks 1\.\.2"):
+        fire.Remote(server.path, versions=(3, 4))
+
+
+# -- operations and extensions -----------------------------------------------------------
+
+
+def test_scope_extension_accepts_begin_and_end(remote: fire.Remote) -> None:
+    assert remote.call_extension("begin_scope") == 1
+    assert remote.call_extension("begin_scope", kind="class") == 2
+    assert remote.call_extension("end_scope") == 1
+    assert remote.call_extension("end_scope") == 0
+
+
+def test_end_scope_without_begin_is_a_fire_error(remote: fire.Remote) -> None:
+    with pytest.raises(fire.FireError, match="end_scope without begin_scope"):
+        remote.call_extension("end_scope")
+    assert remote.ping() > 0
+
+
+def test_scopes_belong_to_their_connection(
+    shared_server: ServerProcess, remote: fire.Remote
+) -> None:
+    remote.call_extension("begin_scope")
+    with (
+        fire.connect(shared_server.path) as other,
+        pytest.raises(fire.FireError, match="end_scope without begin_scope"),
+    ):
+        other.call_extension("end_scope")
+    assert remote.call_extension("end_scope") == 0
+
+
+def test_unknown_operation_is_a_protocol_error(remote: fire.Remote) -> None:
+    with pytest.raises(fire.ProtocolError, match="unknown operation 'nope'"):
+        remote._request("nope", [])
+    assert remote.ping() > 0
+
+
+def test_dead_reference_is_a_fire_error(remote: fire.Remote) -> None:
+    with pytest.raises(fire.FireError, match="reference 999999 is not alive"):
+        remote._request("getattr", [999999, "name"])
+    assert remote.ping() > 0
+
+
+# -- threads ----------------------------------------------------------------------------
+
+
+def test_one_remote_shared_by_four_threads(remote: fire.Remote) -> None:
+    helpers = remote.module("remote_helpers")
+    errors: list[BaseException] = []
+    wrong: list[tuple[Any, Any]] = []
+
+    def work(index: int) -> None:
+        try:
+            for call in range(200):
+                expected = (index, call)
+                if call % 2:
+                    got = helpers.echo(expected)
+                else:
+                    got = tuple(helpers.Thing(f"{index}-{call}").name.split("-"))
+                    expected = (str(index), str(call))
+                if got != expected:
+                    wrong.append((expected, got))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
+    assert wrong == []
+    assert remote.ping() > 0

@@ -1,0 +1,132 @@
+"""Servers that are missing, dead, killed or stopped: ServerUnavailable, never a hang.
+
+The time bounds here are not speed measures: they tell "at once" (well before the
+timeout) from "after the timeout" and from a hang.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from servers import ServerProcess, serve_argv
+
+import fire
+
+LONG_TIMEOUT = 30.0
+AT_ONCE = 5.0  # far below LONG_TIMEOUT
+
+
+@contextmanager
+def bounded(seconds: float) -> Iterator[None]:
+    start = time.monotonic()
+    yield
+    elapsed = time.monotonic() - start
+    assert elapsed < seconds, f"took {elapsed:.1f} s, expected under {seconds} s"
+
+
+def test_missing_socket_is_unavailable_at_once_naming_the_path(tmp_dir: Path) -> None:
+    path = tmp_dir / "nobody.sock"
+    with bounded(AT_ONCE), pytest.raises(fire.ServerUnavailable) as raised:
+        fire.connect(path, timeout=LONG_TIMEOUT)
+    assert str(path) in str(raised.value)
+    assert "python -m fire serve" in str(raised.value)  # the message names the fix
+    assert raised.value.address == str(path)
+
+
+def test_stale_socket_of_a_killed_server_is_unavailable_at_once(own_server: ServerProcess) -> None:
+    own_server.kill()
+    assert own_server.path is not None
+    assert own_server.path.exists()  # SIGKILL leaves the socket file behind
+    with bounded(AT_ONCE), pytest.raises(fire.ServerUnavailable, match="nothing listens") as raised:
+        fire.connect(own_server.path, timeout=LONG_TIMEOUT)
+    assert str(own_server.path) in str(raised.value)
+
+
+def test_server_killed_between_requests_is_unavailable_quickly(own_server: ServerProcess) -> None:
+    with fire.connect(own_server.path, timeout=LONG_TIMEOUT) as remote:
+        assert remote.ping() > 0
+        own_server.kill()
+        with bounded(AT_ONCE), pytest.raises(fire.ServerUnavailable) as raised:
+            remote.module("os")
+        assert str(own_server.path) in str(raised.value)
+
+
+def test_server_killed_during_a_request_is_unavailable_quickly(own_server: ServerProcess) -> None:
+    with fire.connect(own_server.path, timeout=LONG_TIMEOUT) as remote:
+        helpers = remote.module("remote_helpers")
+        own_server.send(signal.SIGSTOP)  # the request waits: then the server dies
+        # SIGKILL ends a stopped process without letting it run (and answer) first.
+        killer = threading.Timer(0.5, own_server.proc.send_signal, [signal.SIGKILL])
+        killer.start()
+        try:
+            with bounded(AT_ONCE), pytest.raises(fire.ServerUnavailable, match="went away"):
+                helpers.sleep(0)
+        finally:
+            killer.join()
+
+
+def test_stopped_server_is_unavailable_within_the_timeout(own_server: ServerProcess) -> None:
+    with fire.connect(own_server.path, timeout=1) as remote:
+        helpers = remote.module("remote_helpers")
+        own_server.send(signal.SIGSTOP)
+        with bounded(1 + 3), pytest.raises(fire.ServerUnavailable) as raised:
+            helpers.echo("A")
+        assert "within 1 s" in str(raised.value)
+        assert str(own_server.path) in str(raised.value)
+        own_server.send(signal.SIGCONT)
+        # The server now answers A late; that reply must not be taken for B's.
+        assert helpers.echo("B") == "B"
+        assert helpers.echo("C") == "C"
+
+
+def test_connecting_to_a_stopped_server_is_unavailable_within_the_timeout(
+    own_server: ServerProcess,
+) -> None:
+    own_server.send(signal.SIGSTOP)
+    with bounded(1 + 3), pytest.raises(fire.ServerUnavailable, match="no reply"):
+        fire.connect(own_server.path, timeout=1)
+    own_server.send(signal.SIGCONT)
+    with fire.connect(own_server.path, timeout=LONG_TIMEOUT) as remote:
+        assert remote.ping() > 0
+
+
+def test_per_request_timeout_can_be_changed(own_server: ServerProcess) -> None:
+    with fire.connect(own_server.path, timeout=LONG_TIMEOUT) as remote:
+        remote.timeout = 0.5
+        assert remote.timeout == 0.5
+        helpers = remote.module("remote_helpers")
+        with bounded(0.5 + 3), pytest.raises(fire.ServerUnavailable, match=r"within 0\.5 s"):
+            helpers.sleep(1)
+        remote.timeout = LONG_TIMEOUT
+        assert helpers.echo("after") == "after"
+
+
+def test_restarted_server_asks_old_connections_to_reconnect(
+    server_factory: Callable[..., ServerProcess], tmp_dir: Path
+) -> None:
+    path = tmp_dir / "restart.sock"
+    first = server_factory(serve_argv(path))
+    with fire.connect(path, timeout=LONG_TIMEOUT) as remote:
+        assert remote.ping() > 0
+        first.kill()
+        server_factory(serve_argv(path))
+        with bounded(AT_ONCE), pytest.raises(fire.ServerUnavailable):
+            remote.ping()
+    with fire.connect(path, timeout=LONG_TIMEOUT) as fresh:
+        assert fresh.ping() > 0
+
+
+def test_closed_tcp_port_is_unavailable_quickly() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with bounded(AT_ONCE), pytest.raises(fire.ServerUnavailable) as raised:
+        fire.connect(f"tcp://127.0.0.1:{port}", timeout=LONG_TIMEOUT, token="t")
+    assert f"tcp://127.0.0.1:{port}" in str(raised.value)

@@ -1,0 +1,122 @@
+"""Reference lifetime: releases ride on the next request; a gone client's references are freed."""
+
+from __future__ import annotations
+
+import gc
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from typing import Any
+
+from servers import ExchangeCounter, ServerProcess, server_env
+
+import fire
+
+POLL_SECONDS = 10.0  # a bound on waiting for the server to notice a disconnect
+
+
+def wait_for(condition: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + POLL_SECONDS
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_dropped_proxies_are_released_with_the_next_request(
+    remote: fire.Remote, helpers: Any, exchanges: ExchangeCounter
+) -> None:
+    before = remote.info()["refs"]
+    things = [helpers.Thing(f"t{i}") for i in range(100)]
+    assert remote.info()["refs"] >= before + 100
+    del things
+    gc.collect()
+    with exchanges.counting():
+        refs = remote.info()["refs"]
+    assert exchanges.count == 1  # the releases travelled with the info request
+    assert refs == before
+
+
+def test_pending_paths_hold_no_server_reference(remote: fire.Remote, helpers: Any) -> None:
+    before = remote.info()["refs"]
+    paths = [helpers.Outer.Inner for _ in range(20)]
+    assert remote.info()["refs"] == before
+    assert all(fire.is_proxy(path) for path in paths)
+
+
+def test_refs_stay_while_proxies_live(remote: fire.Remote, helpers: Any) -> None:
+    thing = helpers.Thing("kept")
+    gc.collect()
+    remote.ping()
+    remote.ping()
+    assert thing.name == "kept"
+
+
+def test_closed_client_references_are_freed(
+    shared_server: ServerProcess, remote: fire.Remote
+) -> None:
+    baseline = remote.info()["total_refs"]
+    other = fire.connect(shared_server.path)
+    helpers = other.module("remote_helpers")
+    things = [helpers.Thing(f"o{i}") for i in range(50)]
+    assert remote.info()["total_refs"] >= baseline + 50
+    other.close()
+    assert wait_for(lambda: remote.info()["total_refs"] == baseline)
+    del things, helpers  # dropping proxies of a closed connection is harmless
+    gc.collect()
+
+
+KILLED_CLIENT = textwrap.dedent("""
+    import sys, time, fire
+    remote = fire.connect(sys.argv[1])
+    helpers = remote.module("remote_helpers")
+    things = [helpers.Thing(str(i)) for i in range(40)]
+    print(remote.info()["refs"], flush=True)
+    time.sleep(60)
+""")
+
+
+def test_killed_client_references_are_freed(
+    shared_server: ServerProcess, remote: fire.Remote
+) -> None:
+    baseline = remote.info()
+    client = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CLIENT, str(shared_server.path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=server_env(),
+    )
+    try:
+        assert client.stdout is not None
+        assert int(client.stdout.readline()) == 41  # the module and 40 things
+        assert remote.info()["total_refs"] == baseline["total_refs"] + 41
+        assert remote.info()["sessions"] == baseline["sessions"] + 1
+    finally:
+        client.kill()
+        client.wait(timeout=30)
+        if client.stdout is not None:
+            client.stdout.close()
+    assert wait_for(lambda: remote.info()["total_refs"] == baseline["total_refs"])
+    assert remote.info()["sessions"] == baseline["sessions"]
+
+
+def test_releases_survive_a_failed_request(own_server: ServerProcess) -> None:
+    with fire.connect(own_server.path, timeout=1) as remote:
+        helpers = remote.module("remote_helpers")
+        before = remote.info()["refs"]
+        things = [helpers.Thing(str(i)) for i in range(10)]
+        del things
+        gc.collect()
+        own_server.send(signal.SIGSTOP)
+        try:
+            remote.ping()
+        except fire.ServerUnavailable:
+            pass
+        else:
+            raise AssertionError("a stopped server answered")
+        own_server.send(signal.SIGCONT)
+        assert remote.info()["refs"] == before

@@ -22,7 +22,8 @@ def _message_as_data(message: Any) -> dict[str, Any]:
             filename, content, mimetype = attachment
         else:  # a MIMEBase part
             filename, content, mimetype = (
-                attachment.get_filename(), attachment.get_payload(decode=True),
+                attachment.get_filename(),
+                attachment.get_payload(decode=True),
                 attachment.get_content_type(),
             )
         attachments.append({"filename": filename, "content": content, "mimetype": mimetype})

@@ -104,7 +104,11 @@ class DjangoScopes:
             raise FireError(f"on_commit must be one of {_ON_COMMIT_MODES}, not {on_commit!r}")
         stack = self._stack(session)
         if transactional and stack:
-            raise FireError("a transactional scope must be the outermost scope")
+            raise FireError(
+                f"a transactional scope must be the outermost scope, but a {stack[-1].kind!r} "
+                "scope is open; run transactional tests where no class or module scope is "
+                "(their own test class or module)"
+            )
         if stack and stack[0].transactional:
             raise FireError("scopes cannot nest inside a transactional scope")
         scope = _Scope(kind, transactional, on_commit, savepoints)
@@ -135,7 +139,9 @@ class DjangoScopes:
         with self.shared.lock:
             for override in reversed(scope.overrides):
                 override.disable()
-            for alias, atomic in reversed(list(zip(self.shared.aliases, scope.atomics, strict=False))):
+            for alias, atomic in reversed(
+                list(zip(self.shared.aliases, scope.atomics, strict=False))
+            ):
                 transaction.set_rollback(True, using=alias)
                 atomic.__exit__(None, None, None)
             if scope.transactional:

@@ -82,7 +82,11 @@ class LiveServer:
 
         def record_status(code: str, headers: Any, exc_info: Any = None) -> Any:
             status.append(code)
-            return start_response(code, headers, exc_info) if exc_info else start_response(code, headers)
+            return (
+                start_response(code, headers, exc_info)
+                if exc_info
+                else start_response(code, headers)
+            )
 
         def respond() -> list[bytes]:
             response = self._application(environ, record_status)
@@ -97,5 +101,3 @@ class LiveServer:
             return bool(status) and status[-1][:1] == "5"
 
         return self._around_request(respond, failed)
-
-

@@ -1,0 +1,151 @@
+"""pytest hooks of the fire plugin: options, markers, report header and sections."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from djfire._foreign import ForeignFireError, check_fire_package
+
+from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this module)
+    fire_class_scope,
+    fire_module_scope,
+    fire_remote,
+    fire_remotes,
+    servers_key,
+)
+
+_output_marks: pytest.StashKey[dict[str, int]] = pytest.StashKey()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("fire", "fire: full-system tests across services")
+    group.addoption(
+        "--fire-servers",
+        action="append",
+        metavar="NAME=ADDRESS[,NAME=ADDRESS]",
+        help="attach to running fire servers (repeatable; overrides FIRE_SERVERS "
+        "and the fire_servers ini option)",
+    )
+    group.addoption(
+        "--fire-spawn",
+        action="append",
+        metavar="NAME=MANAGE_PY[:python=PY][:settings=MOD][:http=HOST:PORT]",
+        help="start a service's runfireserver for this run (repeatable)",
+    )
+    parser.addini(
+        "fire_servers",
+        "fire servers to attach to, NAME=ADDRESS per line; relative "
+        "paths resolve against the ini file's directory",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "fire_spawn",
+        "fire servers to start, NAME=MANAGE_PY[:python=…][:settings=…] per line",
+        type="linelist",
+        default=[],
+    )
+    parser.addini("fire_timeout", "seconds to wait for each fire reply", default="30")
+    parser.addini(
+        "fire_scope_wait", "seconds to wait for a server held by another client", default="120"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "fire(servers=None, transactional=False, on_commit='run'): choose the fire servers "
+        "of a test, run it with real commits (flushed after), or capture on_commit callbacks",
+    )
+    try:
+        check_fire_package()
+    except ForeignFireError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    from fire.errors import FireError
+
+    from .config import read_config
+    from .servers import FireServers
+
+    try:
+        fire_config = read_config(config)
+    except FireError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[servers_key] = FireServers(fire_config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    servers = config.stash.get(servers_key, None)
+    if servers is not None:
+        servers.close()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    servers = config.stash.get(servers_key, None)
+    if servers is None or not servers.names:
+        return []
+    from fire.errors import FireError
+
+    lines = [f"fire servers ({servers.config.source if servers.config.attached else 'spawned'}):"]
+    for name, address in servers.config.attached.items():
+        try:
+            info = servers.remote(name).info()
+        except FireError as exc:
+            lines.append(f"  {name}: {address}: NOT AVAILABLE ({exc})")
+            continue
+        lines.append(f"  {name}: {address}: {_describe(info)}")
+    for name, spec in servers.config.spawned.items():
+        lines.append(f"  {name}: spawned from {spec.manage} (python {spec.python})")
+    workers = getattr(config.option, "numprocesses", None)
+    if workers and servers.config.attached:
+        lines.append(
+            "  note: attached servers are shared by the xdist workers; their tests take "
+            "turns on each server (one test scope at a time)"
+        )
+    return lines
+
+
+def _describe(info: dict[str, Any]) -> str:
+    parts = [
+        f"fire {info['fire_version']}",
+        f"Python {info['python']}",
+        f"protocol {info['protocol']}",
+    ]
+    django = info.get("extensions", {}).get("django")
+    if django:
+        parts.append(f"Django {django['django']}")
+    databases = info.get("extensions", {}).get("scopes", {}).get("databases")
+    if databases:
+        parts.append("databases " + ", ".join(f"{a}={v}" for a, v in databases.items()))
+    return ", ".join(parts)
+
+
+@pytest.hookimpl(trylast=True)  # after the fixtures, so a server's start-up is not shown
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    servers = item.config.stash.get(servers_key, None)
+    if servers is not None:
+        item.stash[_output_marks] = {n: len(s.output) for n, s in servers.spawned.items()}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    from fire.errors import RemoteError
+
+    excinfo = call.excinfo
+    if excinfo is not None and isinstance(excinfo.value, RemoteError):
+        error = excinfo.value
+        report.sections.append((f"fire remote traceback ({error.server})", error.remote_traceback))
+    if call.when == "teardown" or (call.when == "call" and report.failed):
+        servers = item.config.stash.get(servers_key, None)
+        marks = item.stash.get(_output_marks, {})
+        if servers is not None:
+            for name, server in servers.spawned.items():
+                lines = server.output[marks.get(name, 0) :]
+                if lines and report.failed:
+                    report.sections.append((f"fire server {name} output", "".join(lines)))
+    return report

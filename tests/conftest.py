@@ -35,15 +35,24 @@ def require_postgres() -> None:
     pytest.skip("PostgreSQL does not listen at 127.0.0.1:5432: PostgreSQL tests skipped")
 
 
-def spawn_shop(backend: str, *args: str, socket_dir: str | None = None,
-               data_dir: str | None = None, suffix: str | None = None) -> SpawnedServer:
+def spawn_shop(
+    backend: str,
+    *args: str,
+    socket_dir: str | None = None,
+    data_dir: str | None = None,
+    suffix: str | None = None,
+) -> SpawnedServer:
     """Start the test service (tests/djproject) on `backend`; the caller stops it."""
     if backend == "postgres":
         require_postgres()
     spec = ServerSpec(
-        name="shop", manage=MANAGE, args=list(args),
-        env={"DJFIRE_TEST_DB": backend,
-             "DJFIRE_TEST_DIR": data_dir or tempfile.mkdtemp(prefix="fire-db-", dir="/tmp")},
+        name="shop",
+        manage=MANAGE,
+        args=list(args),
+        env={
+            "DJFIRE_TEST_DB": backend,
+            "DJFIRE_TEST_DIR": data_dir or tempfile.mkdtemp(prefix="fire-db-", dir="/tmp"),
+        },
     )
     return SpawnedServer(spec, socket_dir=socket_dir, suffix=suffix).start()
 

@@ -22,11 +22,11 @@ def test_factory_data_is_seen_over_http_and_rolled_back(shop: fire.Remote, dj: D
         product = factories.ProductFactory(name="widget")
         listed = requests.get(dj.live_url + "/products/", timeout=10).json()["products"]
         assert listed == [{"id": product.id, "name": "widget"}]
-        response = requests.post(dj.live_url + "/products/create/", json={"name": "gadget"},
-                                 timeout=10)
+        response = requests.post(
+            dj.live_url + "/products/create/", json={"name": "gadget"}, timeout=10
+        )
         assert response.status_code == 201
-        assert sorted(models.Product.objects.values_list("name", flat=True)) == [
-            "gadget", "widget"]
+        assert sorted(models.Product.objects.values_list("name", flat=True)) == ["gadget", "widget"]
     with shop.scope():
         assert models.Product.objects.count() == 0
         assert requests.get(dj.live_url + "/products/", timeout=10).json() == {"products": []}
@@ -63,8 +63,10 @@ def test_transactional_scope_commits_then_flushes(shop: fire.Remote, dj: DjangoR
         assert db.connection.in_atomic_block is False
         factories.ProductFactory(name="committed")
         assert db.transaction.get_autocommit() is True
-        names = [p["name"] for p in requests.get(dj.live_url + "/products/", timeout=10).json()[
-            "products"]]
+        names = [
+            p["name"]
+            for p in requests.get(dj.live_url + "/products/", timeout=10).json()["products"]
+        ]
         assert names == ["committed"]
     with shop.scope():
         assert models.Product.objects.count() == 0
@@ -109,8 +111,12 @@ def test_a_call_that_raises_a_database_error_keeps_the_test_usable(shop: fire.Re
 def test_on_commit_callbacks_run_after_the_request(shop: fire.Remote, dj: DjangoRemote):
     tasks = shop.module("shop.tasks")
     with shop.scope():
-        assert requests.post(dj.live_url + "/products/notify/", json={"name": "lamp"},
-                             timeout=10).status_code == 201
+        assert (
+            requests.post(
+                dj.live_url + "/products/notify/", json={"name": "lamp"}, timeout=10
+            ).status_code
+            == 201
+        )
         tasks.notify_on_commit("from a fire call")
         subjects = [m["subject"] for m in dj.mail_outbox()]
         assert subjects == ["new product lamp", "from a fire call"]
@@ -132,9 +138,8 @@ def test_on_commit_callbacks_can_be_captured(shop: fire.Remote, dj: DjangoRemote
 def test_one_client_holds_the_server_at_a_time(shop_server, shop: fire.Remote):
     models = shop.module("shop.models")
     with fire.connect(shop_server.address, name="second") as second:
-        with shop.scope():
-            with pytest.raises(ServerBusy, match=r"held by .*pid"):
-                second.begin_scope(wait=0.3)
+        with shop.scope(), pytest.raises(ServerBusy, match=r"held by .*pid"):
+            second.begin_scope(wait=0.3)
         with second.scope():
             assert second.module("shop.models").Product.objects.count() == 0
     with shop.scope():
@@ -150,8 +155,9 @@ def test_a_killed_client_leaves_nothing_behind(shop_server, shop: fire.Remote):
         print("made", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == -9 and "made" in result.stdout, result.stderr
     models = shop.module("shop.models")
     start = time.monotonic()

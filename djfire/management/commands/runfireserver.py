@@ -27,6 +27,19 @@ def _parse_http(value: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+def _log_view_errors() -> None:
+    """Print the tracebacks of failing views on stderr.
+
+    Django logs them to ``django.request``, whose default console handler only speaks
+    when DEBUG is on, and test servers run with DEBUG off: without this, a 500 during a
+    test would leave no trace in the server's output (which the pytest plugin shows).
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.ERROR)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("django.request").addHandler(handler)
+
+
 class Command(BaseCommand):
     help = (
         "Serve this project to fire clients: create the test databases, isolate each test "
@@ -36,18 +49,30 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("address", nargs="?", default=None,
-                            help="socket path, ipc:///path or tcp://HOST:PORT "
-                                 "(default: fire.sock beside manage.py)")
-        parser.add_argument("--http", metavar="HOST:PORT",
-                            help="also serve the project over HTTP (127.0.0.1:0 picks a port)")
-        parser.add_argument("--keepdb", action="store_true",
-                            help="reuse the test databases, and keep them at exit")
+        parser.add_argument(
+            "address",
+            nargs="?",
+            default=None,
+            help="socket path, ipc:///path or tcp://HOST:PORT "
+            "(default: fire.sock beside manage.py)",
+        )
+        parser.add_argument(
+            "--http",
+            metavar="HOST:PORT",
+            help="also serve the project over HTTP (127.0.0.1:0 picks a port)",
+        )
+        parser.add_argument(
+            "--keepdb", action="store_true", help="reuse the test databases, and keep them at exit"
+        )
         parser.add_argument("--token-file", help="file with the token clients must know")
-        parser.add_argument("--allow-remote", action="store_true",
-                            help="let a TCP address listen beyond loopback")
-        parser.add_argument("--db-suffix", default=None,
-                            help="suffix for test database names (one server per xdist worker)")
+        parser.add_argument(
+            "--allow-remote", action="store_true", help="let a TCP address listen beyond loopback"
+        )
+        parser.add_argument(
+            "--db-suffix",
+            default=None,
+            help="suffix for test database names (one server per xdist worker)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -108,9 +133,15 @@ class Command(BaseCommand):
                 live = LiveServer(http[0], http[1], shared, scopes.around_http_request)
                 settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, live.host, "localhost"]
                 live.start()
+            if verbosity >= 1:  # after the project's wsgi.py, whose django.setup() resets logging
+                _log_view_errors()
             helpers = DjangoHelpers(scopes, live.url if live else None)
-            server = Server(address, token=token, allow_remote=options["allow_remote"],
-                            extensions=[scopes, helpers])
+            server = Server(
+                address,
+                token=token,
+                allow_remote=options["allow_remote"],
+                extensions=[scopes, helpers],
+            )
             servers.append(server)
             try:
                 endpoint = server.bind()

@@ -46,8 +46,9 @@ def database_error(request):
 def create_and_notify(request):
     product = _create(request)
     transaction.on_commit(
-        lambda: send_mail(f"new product {product.name}", "body", "shop@example.com",
-                          ["staff@example.com"])
+        lambda: send_mail(
+            f"new product {product.name}", "body", "shop@example.com", ["staff@example.com"]
+        )
     )
     return JsonResponse({"id": product.id}, status=201)
 

@@ -1,0 +1,66 @@
+"""Which servers a run uses: ``--fire-servers`` > ``FIRE_SERVERS`` > the ``fire_servers`` ini.
+
+Relative socket paths from the command line or the environment resolve against the
+working directory; those from the ini file against the ini file's directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from fire.spawn import ServerSpec, parse_spawn_spec
+from fire.testing import parse_server_list
+
+__all__ = ["FireConfig", "read_config"]
+
+
+@dataclass
+class FireConfig:
+    attached: dict[str, str] = field(default_factory=dict)  # name -> address
+    spawned: dict[str, ServerSpec] = field(default_factory=dict)
+    source: str = "none"  # where the attached list came from
+    timeout: float = 30.0
+    scope_wait: float = 120.0
+
+
+def _ini_base(config: pytest.Config) -> Path:
+    return config.inipath.parent if config.inipath else config.rootpath
+
+
+def read_config(config: pytest.Config) -> FireConfig:
+    result = FireConfig(
+        timeout=float(config.getini("fire_timeout") or 30.0),
+        scope_wait=float(config.getini("fire_scope_wait") or 120.0),
+    )
+    options = config.getoption("fire_servers") or []
+    environment = os.environ.get("FIRE_SERVERS", "")
+    ini = config.getini("fire_servers")
+    if options:
+        for text in options:
+            result.attached.update(parse_server_list(text))
+        result.source = "--fire-servers"
+    elif environment.strip():
+        result.attached = parse_server_list(environment)
+        result.source = "FIRE_SERVERS"
+    elif ini:
+        result.attached = parse_server_list(",".join(ini), _ini_base(config))
+        result.source = f"fire_servers in {config.inipath.name if config.inipath else 'ini'}"
+    spawn_options = config.getoption("fire_spawn") or []
+    for text in spawn_options:
+        spec = parse_spawn_spec(text)
+        result.spawned[spec.name] = spec
+    if not spawn_options:
+        for text in config.getini("fire_spawn"):
+            spec = parse_spawn_spec(text, _ini_base(config))
+            result.spawned[spec.name] = spec
+    both = set(result.attached) & set(result.spawned)
+    if both:
+        raise pytest.UsageError(
+            f"fire server(s) {', '.join(sorted(both))} are both attached and spawned: "
+            "name each server once"
+        )
+    return result

@@ -1,0 +1,65 @@
+"""The run's fire servers: attached ones connected once, spawned ones started once.
+
+Under pytest-xdist each worker spawns its own servers (own socket, test databases
+suffixed with the worker id, e.g. ``test_shop_gw0``); attached servers are shared by all
+workers, whose tests then take turns (the server's scope lock).
+"""
+
+from __future__ import annotations
+
+import os
+
+from fire.remote import Remote
+from fire.spawn import SpawnedServer
+from fire.testing import shared_remote
+
+from .config import FireConfig
+
+__all__ = ["FireServers"]
+
+
+class FireServers:
+    """Connections by name; spawned servers start on first use and stop at session end."""
+
+    def __init__(self, config: FireConfig) -> None:
+        self.config = config
+        self.worker = os.environ.get("PYTEST_XDIST_WORKER")
+        self.spawned: dict[str, SpawnedServer] = {}
+        self._remotes: dict[str, Remote] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.config.attached, *self.config.spawned]
+
+    def address(self, name: str) -> str:
+        if name in self.config.attached:
+            return self.config.attached[name]
+        return self._spawn(name).address
+
+    def _spawn(self, name: str) -> SpawnedServer:
+        server = self.spawned.get(name)
+        if server is None:
+            server = SpawnedServer(self.config.spawned[name], suffix=self.worker)
+            self.spawned[name] = server
+            server.start()
+        return server
+
+    def remote(self, name: str) -> Remote:
+        if name not in self.config.attached and name not in self.config.spawned:
+            known = ", ".join(self.names) or "none"
+            raise LookupError(
+                f"no fire server named {name!r} (configured: {known}); add it with "
+                f"--fire-servers {name}=PATH, FIRE_SERVERS or the fire_servers ini option"
+            )
+        remote = self._remotes.get(name)
+        if remote is None or remote.closed:
+            remote = shared_remote(name, self.address(name), timeout=self.config.timeout)
+            self._remotes[name] = remote
+        return remote
+
+    def close(self) -> None:
+        for remote in self._remotes.values():
+            remote.close()
+        self._remotes.clear()
+        for server in self.spawned.values():
+            server.stop()

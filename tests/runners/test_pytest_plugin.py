@@ -1,0 +1,207 @@
+"""The pytest plugin, driven through pytester against real fire servers."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from ..conftest import MANAGE
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+SHOP_TESTS = """
+import requests
+from djfire.client import DjangoRemote
+
+def test_makes_a_product(fire_remotes):
+    shop = fire_remotes["shop"]
+    product = shop.module("shop.factories").ProductFactory(name="lamp")
+    url = DjangoRemote(shop).live_url
+    assert requests.get(url + "/products/").json()["products"] == [
+        {"id": product.id, "name": "lamp"}]
+
+def test_sees_nothing_of_the_previous_test(fire_remote):
+    assert fire_remote("shop").module("shop.models").Product.objects.count() == 0
+"""
+
+
+def test_attach_with_the_command_line_option(pytester: pytest.Pytester, sqlite_shop):
+    pytester.makepyfile(test_shop=SHOP_TESTS)
+    result = pytester.runpytest(f"--fire-servers=shop={sqlite_shop.address}")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "fire servers (--fire-servers):",
+            f"  shop: {sqlite_shop.address}: fire *, Python *, protocol 1, Django *, "
+            "databases default=sqlite, other=sqlite",
+        ]
+    )
+
+
+def test_option_beats_environment_beats_ini(
+    pytester: pytest.Pytester, sqlite_shop, monkeypatch: pytest.MonkeyPatch
+):
+    pytester.makepyfile(test_shop=SHOP_TESTS)
+    pytester.makeini("[pytest]\nfire_servers =\n    shop=missing-from-ini.sock\n")
+    monkeypatch.setenv("FIRE_SERVERS", f"shop={sqlite_shop.address}")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["fire servers (FIRE_SERVERS):"])
+    result = pytester.runpytest("--fire-servers=shop=/tmp/no-such-fire.sock")
+    result.assert_outcomes(errors=2)
+    monkeypatch.delenv("FIRE_SERVERS")
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines([f"*{pytester.path}/missing-from-ini.sock*"])
+
+
+def test_a_dead_server_names_itself_and_the_fix(pytester: pytest.Pytester):
+    pytester.makepyfile(test_shop=SHOP_TESTS)
+    result = pytester.runpytest("--fire-servers=shop=/tmp/no-such-fire.sock")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*fire server 'shop' is not available at /tmp/no-such-fire.sock*runfireserver*",
+        ]
+    )
+
+
+def test_remote_traceback_in_the_report(pytester: pytest.Pytester, sqlite_shop):
+    pytester.makepyfile(
+        test_remote_error="""
+        def test_missing_user(fire_remotes):
+            users = fire_remotes["shop"].module("django.contrib.auth.models").User
+            users.objects.get(username="nobody")
+    """
+    )
+    result = pytester.runpytest(f"--fire-servers=shop={sqlite_shop.address}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*django/db/models/query.py:*: DoesNotExist",  # a remote frame, shown by pytest
+            "*- fire remote traceback (shop) -*",
+            "*User matching query does not exist*",
+        ]
+    )
+
+
+def test_markers_and_wider_scopes(pytester: pytest.Pytester, sqlite_shop):
+    pytester.makepyfile(
+        test_scopes="""
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def category(fire_module_scope):
+            factories = fire_module_scope["shop"].module("shop.factories")
+            return factories.CategoryFactory(name="module data")
+
+        def test_one(category, fire_remotes):
+            models = fire_remotes["shop"].module("shop.models")
+            fire_remotes["shop"].module("shop.factories").CategoryFactory(name="test data")
+            assert models.Category.objects.count() == 2
+
+        def test_two(category, fire_remotes):
+            models = fire_remotes["shop"].module("shop.models")
+            assert list(models.Category.objects.values_list("name", flat=True)) == [
+                "module data"]
+
+        @pytest.mark.fire(servers=["nope"])
+        def test_unknown_server(fire_remotes):
+            pass
+    """
+    )
+    pytester.makepyfile(
+        test_transactional="""
+        import pytest
+
+        @pytest.mark.fire(transactional=True)
+        def test_commits_for_real(fire_remotes):
+            shop = fire_remotes["shop"]
+            assert shop.module("django.db").connection.in_atomic_block is False
+            shop.module("shop.factories").CategoryFactory(name="committed")
+
+        def test_flushed_after(fire_remotes):
+            assert fire_remotes["shop"].module("shop.models").Category.objects.count() == 0
+    """
+    )
+    result = pytester.runpytest(f"--fire-servers=shop={sqlite_shop.address}")
+    result.assert_outcomes(passed=4, errors=1)
+    result.stdout.fnmatch_lines(["*no fire server named 'nope' (configured: shop)*"])
+
+
+def test_spawned_server_and_its_output_on_failure(pytester: pytest.Pytester):
+    pytester.makepyfile(
+        test_spawned="""
+        def test_fails_after_a_request(fire_remotes):
+            from djfire.client import DjangoRemote
+            import requests
+            url = DjangoRemote(fire_remotes["shop"]).live_url
+            assert requests.post(url + "/products/fail/").status_code == 201
+    """
+    )
+    result = pytester.runpytest(f"--fire-spawn=shop={MANAGE}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*shop: spawned from*",
+            "*- fire server shop output -*",
+            "*this view fails after writing*",
+        ]
+    )
+
+
+def test_xdist_spawns_one_server_per_worker(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path
+):
+    monkeypatch.setenv("DJFIRE_TEST_DB", "sqlite-file")
+    monkeypatch.setenv("DJFIRE_TEST_DIR", str(tmp_path))
+    pytester.makepyfile(
+        test_workers=textwrap.dedent("""
+        import os
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_own_database(fire_remotes, n):
+            shop = fire_remotes["shop"]
+            name = str(shop.module("django.db").connection.settings_dict["NAME"])
+            assert name.endswith("_" + os.environ["PYTEST_XDIST_WORKER"])
+            shop.module("shop.factories").ProductFactory()
+            assert shop.module("shop.models").Product.objects.count() == 1
+    """)
+    )
+    result = pytester.runpytest_subprocess("-n", "2", f"--fire-spawn=shop={MANAGE}")
+    result.assert_outcomes(passed=4)
+
+
+def test_beside_pytest_django(pytester: pytest.Pytester, sqlite_shop):
+    pytester.makepyfile(
+        client_settings="""
+        SECRET_KEY = "client"
+        INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes"]
+        DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+        USE_TZ = True
+    """
+    )
+    pytester.makepyfile(
+        test_client="""
+        from django.contrib.auth.models import User
+
+        def test_both_sides(db, fire_remotes):
+            User.objects.create(username="local")
+            remote = fire_remotes["shop"].module("shop.factories").UserFactory(username="far")
+            assert User.objects.get().username == "local"
+            assert remote.username == "far"
+
+        def test_both_sides_rolled_back(db, fire_remotes):
+            users = fire_remotes["shop"].module("django.contrib.auth.models").User
+            assert User.objects.count() == 0 and users.objects.count() == 0
+    """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "pytest_django",
+        "--ds=client_settings",
+        f"--fire-servers=shop={sqlite_shop.address}",
+    )
+    result.assert_outcomes(passed=2)

@@ -7,7 +7,14 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __fire_origin__, serve
+try:
+    from . import serve
+except ImportError:  # python-fire's fire/__init__.py written over ours: same package name
+    sys.exit(
+        "fire: the installed 'fire' package is not fire from djfire (probably Google's "
+        "python-fire, which uses the same name). Fix the environment: `pip uninstall fire`, "
+        "then `pip install --force-reinstall djfire`, or give the tests their own virtualenv."
+    )
 from .errors import FireError
 
 
@@ -51,5 +58,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    assert __fire_origin__ == "djfire"
     sys.exit(main())

@@ -101,22 +101,19 @@ class FireTestMixin:
 
     @classmethod
     def setUpClass(cls) -> None:
-        super().setUpClass()  # type: ignore[misc]
+        # The class scope opens before the base class's set-up, so data that
+        # django.test.TestCase.setUpTestData makes remotely lives in it too.
         cls.fire_remotes = {
             name: shared_remote(name, address, timeout=cls.fire_timeout)
             for name, address in _declared_servers(cls).items()
         }
+        opened: list[Remote] = []
+        cls.addClassCleanup(_end_scopes, opened)  # type: ignore[attr-defined]
         if not cls.fire_transactional:
-            opened: list[Remote] = []
-            try:
-                for remote in cls.fire_remotes.values():
-                    remote.begin_scope("class")
-                    opened.append(remote)
-            except BaseException:
-                for remote in opened:
-                    remote.end_scope()
-                raise
-            cls.addClassCleanup(_end_scopes, opened)  # type: ignore[attr-defined]
+            for remote in cls.fire_remotes.values():
+                remote.begin_scope("class")
+                opened.append(remote)
+        super().setUpClass()  # type: ignore[misc]
 
     def _callSetUp(self) -> None:
         opened: list[Remote] = []

@@ -1,0 +1,151 @@
+"""``manage.py runfireserver`` as a process: start-up checks, --keepdb, clean shutdown."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fire
+from fire.errors import FireError
+
+from ..conftest import MANAGE, TESTS, spawn_shop
+
+FOREIGN_FIRE = """\"Stands for Google's python-fire, which installs a package named fire.\"
+
+def Fire(component=None):
+    return component
+"""
+
+
+def run_manage(*args: str, env: dict[str, str] | None = None, timeout: float = 60):
+    return subprocess.run(
+        [sys.executable, str(MANAGE), *args],
+        cwd=MANAGE.parent,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite-file", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_keepdb_reuses_the_test_databases(backend: str, tmp_path: Path) -> None:
+    first = spawn_shop(backend, "--keepdb", "--db-suffix", "keepdb", data_dir=str(tmp_path))
+    assert first.stop() == 0
+    assert not any("Destroying test database" in line for line in first.output)
+    if backend == "sqlite-file":
+        assert (tmp_path / "test_shop.sqlite3_keepdb").exists()
+
+    again = spawn_shop(backend, "--keepdb", "--db-suffix", "keepdb", data_dir=str(tmp_path))
+    try:
+        assert any(
+            "Using existing test database for alias 'default'" in line for line in again.output
+        )
+        with fire.connect(again.address) as shop, shop.scope():
+            shop.module("shop.factories").CategoryFactory(name="works")
+            assert shop.module("shop.models").Category.objects.count() == 1
+    finally:
+        again.stop()
+    # Without --keepdb the databases go at exit.
+    last = spawn_shop(backend, "--db-suffix", "keepdb", data_dir=str(tmp_path))
+    assert last.stop() == 0
+    assert any("Destroying test database for alias 'default'" in line for line in last.output)
+    assert not (tmp_path / "test_shop.sqlite3_keepdb").exists()
+
+
+def test_refuses_a_database_that_is_not_a_test_database(tmp_path: Path) -> None:
+    real = tmp_path / "shop.sqlite3"
+    real.write_bytes(b"")  # the 'production' database: must stay untouched
+    with pytest.raises(FireError) as raised:
+        spawn_shop("misconfigured", data_dir=str(tmp_path))
+    assert "its test database name" in str(raised.value)
+    assert "runfireserver never serves a non-test database" in str(raised.value)
+    assert real.read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shop.sqlite3"]
+
+
+def test_sigterm_tears_the_test_databases_down_and_removes_the_socket(tmp_path: Path) -> None:
+    server = spawn_shop("sqlite-file", data_dir=str(tmp_path))
+    assert (tmp_path / "test_shop.sqlite3").exists()
+    assert (Path(server.address).stat().st_mode & 0o777) == 0o600
+    assert server.stop() == 0
+    assert not os.path.exists(server.address)
+    assert not (tmp_path / "test_shop.sqlite3").exists()
+    assert not (tmp_path / "test_other.sqlite3").exists()
+    assert any("Destroying test database for alias 'other'" in line for line in server.output)
+
+
+def test_a_second_server_on_a_live_address_refuses_before_touching_databases(
+    sqlite_shop, tmp_path: Path
+) -> None:
+    result = run_manage(
+        "runfireserver",
+        sqlite_shop.address,
+        env={"DJFIRE_TEST_DB": "sqlite-file", "DJFIRE_TEST_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 1
+    assert (
+        "another server is running there" in result.stderr and sqlite_shop.address in result.stderr
+    )
+    assert "Creating test database" not in result.stdout + result.stderr
+    with fire.connect(sqlite_shop.address) as shop:  # the first one still serves
+        assert shop.ping() is not None
+
+
+def test_bad_http_option_is_a_usage_error() -> None:
+    result = run_manage("runfireserver", "/tmp/unused-fire.sock", "--http", "localhost")
+    assert result.returncode == 1
+    assert "--http takes HOST:PORT" in result.stderr
+
+
+@pytest.fixture
+def foreign_fire(tmp_path: Path) -> Path:
+    """A directory whose ``fire`` package is not ours, to put first on PYTHONPATH."""
+    package = tmp_path / "foreign" / "fire"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(FOREIGN_FIRE)
+    return package.parent
+
+
+def test_runfireserver_stops_on_a_foreign_fire_package(foreign_fire: Path) -> None:
+    result = run_manage(
+        "runfireserver", "/tmp/unused-fire.sock", env={"PYTHONPATH": str(foreign_fire)}
+    )
+    assert result.returncode == 1
+    assert "is not fire from djfire" in result.stderr
+    assert "pip uninstall fire" in result.stderr
+
+
+def test_pytest_plugin_stops_on_a_foreign_fire_package(foreign_fire: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--fire-servers=shop=/tmp/unused-fire.sock", "-q"],
+        cwd=foreign_fire,
+        env={**os.environ, "PYTHONPATH": str(foreign_fire)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 4  # pytest's usage error
+    assert "is not fire from djfire" in result.stderr
+
+
+def test_python_m_fire_stops_on_a_half_overwritten_package(foreign_fire: Path) -> None:
+    # pip writes python-fire's fire/__init__.py over ours and leaves our __main__.py.
+    shutil.copy(TESTS.parent / "fire" / "__main__.py", foreign_fire / "fire" / "__main__.py")
+    result = subprocess.run(
+        [sys.executable, "-m", "fire", "serve", "/tmp/unused-fire.sock"],
+        cwd=foreign_fire,
+        env={**os.environ, "PYTHONPATH": str(foreign_fire)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "is not fire from djfire" in result.stderr

@@ -1,0 +1,153 @@
+"""FireTestCase and FireTestMixin, run by unittest (and pytest-django) against real servers."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from fire.spawn import SpawnedServer
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+CLASS_SCOPE_TESTS = """
+from fire.testing import FireTestCase
+
+class WithClassData(FireTestCase):
+    fire_servers = {"shop": "ADDRESS"}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        factories = cls.fire_remotes["shop"].module("shop.factories")
+        cls.category = factories.CategoryFactory(name="class data")
+
+    def categories(self):
+        models = self.fire_remotes["shop"].module("shop.models")
+        return sorted(models.Category.objects.values_list("name", flat=True))
+
+    def test_a_adds_its_own(self):
+        self.fire_remotes["shop"].module("shop.factories").CategoryFactory(name="test data")
+        self.assertEqual(["class data", "test data"], self.categories())
+
+    def test_b_sees_only_the_class_data(self):
+        self.assertEqual(["class data"], self.categories())
+
+
+class Later(FireTestCase):
+    fire_servers = {"shop": "ADDRESS"}
+
+    def test_nothing_is_left(self):
+        models = self.fire_remotes["shop"].module("shop.models")
+        self.assertEqual(0, models.Category.objects.count())
+"""
+
+
+def run_unittest(pytester: pytest.Pytester, *args: str, cwd: Path | None = None):
+    with pytest.MonkeyPatch.context() as patch:
+        if cwd is not None:
+            patch.chdir(cwd)
+        return pytester.run(sys.executable, "-m", "unittest", *args, timeout=120)
+
+
+def test_class_data_lives_for_the_class_and_goes_after(
+    pytester: pytest.Pytester, sqlite_shop: SpawnedServer
+) -> None:
+    pytester.makepyfile(test_classes=CLASS_SCOPE_TESTS.replace("ADDRESS", sqlite_shop.address))
+    result = run_unittest(pytester, "test_classes")
+    assert result.ret == 0, result.stderr.str()
+    result.stderr.fnmatch_lines(["Ran 3 tests in *", "OK"])
+
+
+def test_relative_paths_resolve_beside_the_test_module(
+    pytester: pytest.Pytester, sqlite_shop: SpawnedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sockets = pytester.mkdir("sockets")
+    os.symlink(sqlite_shop.address, sockets / "shop.sock")
+    suite = pytester.mkdir("suite")
+    (suite / "test_classes.py").write_text(
+        CLASS_SCOPE_TESTS.replace("ADDRESS", "../sockets/shop.sock")
+    )
+    elsewhere = pytester.mkdir("elsewhere")
+    result = run_unittest(pytester, "discover", "-s", str(suite), cwd=elsewhere)
+    assert result.ret == 0, result.stderr.str()
+    result.stderr.fnmatch_lines(["Ran 3 tests in *", "OK"])
+
+    # FIRE_SERVERS wins over the class attribute; its relative paths follow the cwd.
+    (suite / "test_classes.py").write_text(CLASS_SCOPE_TESTS.replace("ADDRESS", "nowhere.sock"))
+    monkeypatch.setenv("FIRE_SERVERS", "shop=../sockets/shop.sock")
+    result = run_unittest(pytester, "discover", "-s", str(suite), cwd=elsewhere)
+    assert result.ret == 0, result.stderr.str()
+
+
+def test_a_dead_server_fails_the_class_at_once_with_the_fix(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_dead=CLASS_SCOPE_TESTS.replace("ADDRESS", "../no-such-dir/accounts.sock")
+    )
+    missing = pytester.path.parent / "no-such-dir" / "accounts.sock"
+    result = run_unittest(pytester, "test_dead")
+    assert result.ret == 1
+    result.stderr.fnmatch_lines(
+        [
+            f"*fire server 'shop' is not available at {missing}*",
+            f"*python manage.py runfireserver {missing}*",
+        ]
+    )
+    result.stderr.fnmatch_lines(["FAILED (errors=2)"])  # one per class, no test ran
+
+
+def test_mixin_beside_django_test_case(
+    pytester: pytest.Pytester, sqlite_shop: SpawnedServer
+) -> None:
+    pytester.makepyfile(
+        client_settings="""
+        SECRET_KEY = "client"
+        INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes"]
+        DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+        USE_TZ = True
+        """
+    )
+    pytester.makepyfile(
+        test_client=textwrap.dedent(f"""
+        from django.contrib.auth.models import User
+        from django.test import TestCase
+
+        from fire.testing import FireTestMixin
+
+        class BothSides(FireTestMixin, TestCase):
+            fire_servers = {{"shop": "{sqlite_shop.address}"}}
+
+            @classmethod
+            def setUpTestData(cls):
+                User.objects.create(username="local")
+                shop = cls.fire_remotes["shop"]
+                shop.module("shop.factories").UserFactory(username="remote")
+
+            def remote_names(self):
+                users = self.fire_remotes["shop"].module("django.contrib.auth.models").User
+                return sorted(users.objects.values_list("username", flat=True))
+
+            def test_one(self):
+                User.objects.create(username="local 2")
+                self.fire_remotes["shop"].module("shop.factories").UserFactory(username="x")
+                self.assertEqual(2, User.objects.count())
+                self.assertEqual(["remote", "x"], self.remote_names())
+
+            def test_two(self):
+                self.assertEqual(1, User.objects.count())
+                self.assertEqual(["remote"], self.remote_names())
+
+        class AfterwardsNothing(FireTestMixin, TestCase):
+            fire_servers = {{"shop": "{sqlite_shop.address}"}}
+
+            def test_empty(self):
+                users = self.fire_remotes["shop"].module("django.contrib.auth.models").User
+                self.assertEqual(0, users.objects.count())
+                self.assertEqual(0, User.objects.count())
+        """)
+    )
+    result = pytester.runpytest_subprocess("-p", "pytest_django", "--ds=client_settings")
+    result.assert_outcomes(passed=3)

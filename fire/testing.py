@@ -10,7 +10,8 @@
 Relative socket paths resolve against the directory of the module that declares
 ``fire_servers``, so the suite runs the same from any directory. ``FIRE_SERVERS``
 (``name=address,name=address``; relative to the working directory) overrides them.
-Connections are opened once and reused by every class in the process.
+``fire_spawn`` names servers the process starts itself. Connections are opened once and
+reused by every class in the process.
 """
 
 from __future__ import annotations
@@ -26,10 +27,18 @@ from typing import ClassVar
 from .addresses import parse_address
 from .errors import FireError, ServerUnavailable
 from .remote import Remote
+from .spawn import ServerSpec, SpawnedServer, parse_spawn_spec
 
-__all__ = ["FireTestCase", "FireTestMixin", "parse_server_list", "shared_remote"]
+__all__ = [
+    "FireTestCase",
+    "FireTestMixin",
+    "parse_server_list",
+    "shared_remote",
+    "spawned_server",
+]
 
 _pool: dict[tuple[str, str, str | None], Remote] = {}
+_spawned: dict[tuple[str, str], SpawnedServer] = {}
 
 
 def parse_server_list(text: str, base: Path | None = None) -> dict[str, str]:
@@ -63,24 +72,58 @@ def shared_remote(
     return remote
 
 
+def spawned_server(spec: ServerSpec) -> SpawnedServer:
+    """The server started from `spec`, started once per process and stopped at exit.
+
+    Under pytest-xdist each worker starts its own, with test databases suffixed by the
+    worker id (``test_shop_gw0``).
+    """
+    key = (spec.name, str(spec.manage))
+    server = _spawned.get(key)
+    if server is None:
+        server = SpawnedServer(spec, suffix=os.environ.get("PYTEST_XDIST_WORKER"))
+        server.start()
+        _spawned[key] = server
+    return server
+
+
 @atexit.register
 def _close_pool() -> None:
     for remote in _pool.values():
         remote.close()
     _pool.clear()
+    for server in _spawned.values():
+        server.stop()
+    _spawned.clear()
 
 
-def _declared_servers(cls: type) -> dict[str, str]:
-    override = os.environ.get("FIRE_SERVERS")
-    if override:
-        return parse_server_list(override)
+def _declaring_dir(cls: type, attribute: str) -> tuple[Mapping[str, str], Path | None]:
+    """The closest class's value of `attribute`, and the directory of its module."""
     for klass in cls.__mro__:
-        declared: Mapping[str, str] | None = vars(klass).get("fire_servers")
+        declared: Mapping[str, str] | None = vars(klass).get(attribute)
         if declared is not None:
             module = sys.modules.get(klass.__module__)
             base = Path(module.__file__).resolve().parent if module and module.__file__ else None
-            return {name: str(parse_address(addr, base)) for name, addr in declared.items()}
-    return {}
+            return declared, base
+    return {}, None
+
+
+def _declared_servers(cls: type) -> dict[str, str]:
+    """Name -> address: ``FIRE_SERVERS`` if set, else ``fire_servers`` and ``fire_spawn``.
+
+    Spawned servers start here (once per process); a name that ``FIRE_SERVERS`` gives
+    attaches to that address instead of being spawned.
+    """
+    override = os.environ.get("FIRE_SERVERS")
+    servers = parse_server_list(override) if override else {}
+    if not override:
+        declared, base = _declaring_dir(cls, "fire_servers")
+        servers = {name: str(parse_address(addr, base)) for name, addr in declared.items()}
+    to_spawn, base = _declaring_dir(cls, "fire_spawn")
+    for name, text in to_spawn.items():
+        if name not in servers:
+            servers[name] = spawned_server(parse_spawn_spec(f"{name}={text}", base)).address
+    return servers
 
 
 class FireTestMixin:
@@ -88,13 +131,16 @@ class FireTestMixin:
 
     Class attributes:
 
-    - ``fire_servers``: name -> socket path or address.
+    - ``fire_servers``: name -> socket path or address of a running server.
+    - ``fire_spawn``: name -> ``path/to/manage.py[:python=PY][:settings=MOD][:http=H:P]``,
+      a server this process starts (once) and stops at exit.
     - ``fire_transactional``: run each test with real commits, tables flushed after it
       (like TransactionTestCase); class-level data is then not rolled back per class.
     - ``fire_timeout``: seconds to wait for each reply.
     """
 
     fire_servers: ClassVar[Mapping[str, str]] = {}
+    fire_spawn: ClassVar[Mapping[str, str]] = {}
     fire_transactional: ClassVar[bool] = False
     fire_timeout: ClassVar[float] = 30.0
     fire_remotes: ClassVar[dict[str, Remote]]

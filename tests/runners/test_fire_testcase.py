@@ -11,6 +11,8 @@ import pytest
 
 from fire.spawn import SpawnedServer
 
+from ..conftest import MANAGE
+
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 CLASS_SCOPE_TESTS = """
@@ -151,3 +153,38 @@ def test_mixin_beside_django_test_case(
     )
     result = pytester.runpytest_subprocess("-p", "pytest_django", "--ds=client_settings")
     result.assert_outcomes(passed=3)
+
+
+def test_spawned_servers_start_once_and_stop_at_exit(pytester: pytest.Pytester) -> None:
+    pid_file = pytester.path / "server.pid"
+    pytester.makepyfile(
+        test_spawn=f"""
+        from fire.testing import FireTestCase
+
+        class First(FireTestCase):
+            fire_spawn = {{"shop": "{MANAGE}"}}
+
+            def test_talks_to_its_own_server(self):
+                shop = self.fire_remotes["shop"]
+                shop.module("shop.factories").ProductFactory(name="lamp")
+                names = shop.module("shop.models").Product.objects.values_list("name", flat=True)
+                self.assertEqual(["lamp"], list(names))
+                with open("{pid_file}", "w") as f:
+                    f.write(str(shop.info()["pid"]))
+
+        class Second(FireTestCase):
+            fire_spawn = {{"shop": "{MANAGE}"}}
+
+            def test_same_server_and_clean(self):
+                shop = self.fire_remotes["shop"]
+                with open("{pid_file}") as f:
+                    self.assertEqual(int(f.read()), shop.info()["pid"])
+                self.assertEqual(0, shop.module("shop.models").Product.objects.count())
+        """
+    )
+    result = run_unittest(pytester, "test_spawn")
+    assert result.ret == 0, result.stderr.str()
+    result.stderr.fnmatch_lines(["Ran 2 tests in *", "OK"])
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # the server stopped with the test process
+        os.kill(pid, 0)

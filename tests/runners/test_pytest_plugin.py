@@ -205,3 +205,22 @@ def test_beside_pytest_django(pytester: pytest.Pytester, sqlite_shop):
         f"--fire-servers=shop={sqlite_shop.address}",
     )
     result.assert_outcomes(passed=2)
+
+
+def test_xdist_with_an_attached_server_takes_turns_and_says_so(
+    pytester: pytest.Pytester, sqlite_shop
+):
+    pytester.makepyfile(
+        test_turns="""
+        import pytest
+
+        @pytest.mark.parametrize("n", range(6))
+        def test_alone_on_the_server(fire_remotes, n):
+            shop = fire_remotes["shop"]
+            shop.module("shop.factories").ProductFactory()
+            assert shop.module("shop.models").Product.objects.count() == 1
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", f"--fire-servers=shop={sqlite_shop.address}")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["*attached servers are shared by the xdist workers*"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from fire.errors import FireError
 from fire.remote import Remote
 from fire.spawn import SpawnedServer
 from fire.testing import shared_remote
@@ -25,6 +26,7 @@ class FireServers:
         self.config = config
         self.worker = os.environ.get("PYTEST_XDIST_WORKER")
         self.spawned: dict[str, SpawnedServer] = {}
+        self._failed: dict[str, FireError] = {}  # a server that did not start is not retried
         self._remotes: dict[str, Remote] = {}
 
     @property
@@ -37,11 +39,17 @@ class FireServers:
         return self._spawn(name).address
 
     def _spawn(self, name: str) -> SpawnedServer:
+        if name in self._failed:
+            raise self._failed[name]
         server = self.spawned.get(name)
         if server is None:
             server = SpawnedServer(self.config.spawned[name], suffix=self.worker)
             self.spawned[name] = server
-            server.start()
+            try:
+                server.start()
+            except FireError as exc:
+                self._failed[name] = exc
+                raise
         return server
 
     def remote(self, name: str) -> Remote:

@@ -224,3 +224,18 @@ def test_xdist_with_an_attached_server_takes_turns_and_says_so(
     result = pytester.runpytest_subprocess("-n", "2", f"--fire-servers=shop={sqlite_shop.address}")
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["*attached servers are shared by the xdist workers*"])
+
+
+def test_a_server_that_fails_to_start_shows_its_output(pytester: pytest.Pytester):
+    pytester.makepyfile(test_shop=SHOP_TESTS)
+    result = pytester.runpytest(f"--fire-spawn=shop={MANAGE}:settings=no_such_settings")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*fire server 'shop' exited (*runfireserver*); its output:*",
+            "*No module named 'no_such_settings'*",
+        ]
+    )
+    # The second test gets the same error, not "not available" from a dead socket.
+    exited = [line for line in result.stdout.lines if "fire server 'shop' exited" in line]
+    assert len(exited) >= 2

@@ -6,10 +6,11 @@ measured in the same run with its blocks interleaved with the other rows'. Run i
 ``make bench`` or ``python -m bench``.
 
 Rows are `Case` objects in a registry, so other packages add their own rows (djfire's
-isolated-test-scope and full-system-test calls) without editing this package: see
-`bench.registry`.
+isolated-test-scope and full-system-test calls, ``bench/cases_djfire.py``, on the test
+suite's project) without editing this package: see `bench.registry`. A `Comparison` sets
+two rows side by side (flush-based ÷ rollback-based isolation) in a table of its own.
 """
 
-from .registry import Case, Env, case, register, registered
+from .registry import Case, Comparison, Env, case, compare, note, register, registered
 
-__all__ = ["Case", "Env", "case", "register", "registered"]
+__all__ = ["Case", "Comparison", "Env", "case", "compare", "note", "register", "registered"]

@@ -88,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
             "x floor: median of per-round ratios"
         )
         print(report.table(results))
+        for spec in registry.comparisons():
+            text = report.comparison(spec, results)
+            if text:
+                print(f"\n{text}")
+        for line in registry.notes():
+            print(f"note: {line}")
     except Exception:
         traceback.print_exc()
         print("bench: could not complete (see above)", file=sys.stderr)

@@ -15,6 +15,10 @@ cleaned up whatever happens. Rows register themselves at import time::
 
 `python -m bench` imports every ``bench/cases*.py`` module, plus any module named with
 ``--cases MODULE`` (so djfire may keep its rows in its own package).
+
+Two rows measuring the same thing two ways (a test scope rolled back, or committed and
+flushed) are set side by side with `compare`: the report prints their ratio, paired
+per round like the floor ratio. `note` adds a line under the tables (rows skipped, and why).
 """
 
 from __future__ import annotations
@@ -29,7 +33,18 @@ from typing import Any
 
 from . import servers
 
-__all__ = ["Case", "Env", "case", "register", "registered"]
+__all__ = [
+    "Case",
+    "Comparison",
+    "Env",
+    "case",
+    "compare",
+    "comparisons",
+    "note",
+    "notes",
+    "register",
+    "registered",
+]
 
 #: What a row's setup yields: the call that is timed, once per sample.
 Call = Callable[[], object]
@@ -87,6 +102,46 @@ def registered() -> list[Case]:
     return sorted(_CASES.values(), key=lambda c: c.order)
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """Pairs of rows set side by side in a table of their own: `other` ÷ `base` per round.
+
+    `pairs` holds ``(what, base row name, other row name)``; the labels head the columns
+    (e.g. "rollback µs", "flush µs", "flush ÷ rollback"), `title` says how to read it.
+    """
+
+    title: str
+    base_label: str
+    other_label: str
+    ratio_label: str
+    pairs: tuple[tuple[str, str, str], ...]
+
+
+_COMPARISONS: dict[str, Comparison] = {}
+_NOTES: list[str] = []
+
+
+def compare(comparison: Comparison) -> Comparison:
+    """Add a comparison table; one with the same title replaces the first."""
+    _COMPARISONS[comparison.title] = comparison
+    return comparison
+
+
+def comparisons() -> list[Comparison]:
+    """Every comparison table, in registration order."""
+    return list(_COMPARISONS.values())
+
+
+def note(text: str) -> None:
+    """Add a line printed under the tables (once, however often it is added)."""
+    if text not in _NOTES:
+        _NOTES.append(text)
+
+
+def notes() -> list[str]:
+    return list(_NOTES)
+
+
 class Env:
     """What rows share: a fresh temporary socket directory and the servers started in it.
 
@@ -99,6 +154,7 @@ class Env:
         self.tmpdir = tmpdir
         self.stack = stack
         self._fire_remote: Any = None
+        self._shared: dict[str, Any] = {}
 
     def endpoint(self, name: str) -> str:
         """An ``ipc://`` endpoint in the run's socket directory (the transport every row uses)."""
@@ -131,6 +187,22 @@ class Env:
         )
         self.stack.callback(process.stop)
         return process
+
+    def shared(self, key: str, build: Callable[[], Any]) -> Any:
+        """`build()` once per run, its value (or its error) shared by every row that asks.
+
+        Rows that compare two ways of doing one thing use one server this way; a server
+        that fails to start fails each row that needs it without being started again.
+        """
+        if key not in self._shared:
+            try:
+                self._shared[key] = build()
+            except Exception as exc:
+                self._shared[key] = exc
+        value = self._shared[key]
+        if isinstance(value, Exception):
+            raise value
+        return value
 
     def fire_remote(self) -> Any:
         """A `fire.Remote` connected to a plain ``python -m fire serve`` (started once)."""

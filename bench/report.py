@@ -3,6 +3,8 @@
 The ratio is the median, over rounds, of the row's block median divided by the floor's
 block median in the same round: the machine's slow and fast spells (other processes on
 a 2-core box) cancel out of each pair, so the ratio is steadier than either figure.
+Comparison tables (`bench.registry.Comparison`) pair two rows the same way: flush-based
+isolation against rollback-based, say, block by block in the same rounds.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
+from .registry import Comparison
 from .timing import Result
 
-__all__ = ["table"]
+__all__ = ["comparison", "table"]
 
 
 def _cell(value: float | None, fmt: str) -> str:
@@ -58,7 +61,44 @@ def table(results: Sequence[Result]) -> str:
                 verdict,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = _render(rows)
+    lines += [f"note: {note}" for note in notes]
+    return "\n".join(lines)
+
+
+def comparison(spec: Comparison, results: Sequence[Result]) -> str:
+    """Render one comparison: each pair's two medians and their paired ratio (other ÷ base).
+
+    Pairs whose rows were not run (filtered out with -k) are left out; a pair with a
+    failed row shows "-" (the main table's note says why).
+    """
+    by_name = {r.case.name: r for r in results}
+    header = ("what", spec.base_label, spec.other_label, spec.ratio_label, "")
+    rows: list[tuple[str, ...]] = [header]
+    for what, base_name, other_name in spec.pairs:
+        base, other = by_name.get(base_name), by_name.get(other_name)
+        if base is None and other is None:
+            continue
+        ratio = None
+        if base is not None and other is not None and not (base.error or other.error):
+            ratio = paired_ratio(other, base)
+        rows.append(
+            (
+                what,
+                _cell(base.median if base else None, ".1f"),
+                _cell(other.median if other else None, ".1f"),
+                _cell(ratio, ".2f"),
+                "",
+            )
+        )
+    if len(rows) == 1:
+        return ""
+    return "\n".join([spec.title, *_render(rows)])
+
+
+def _render(rows: list[tuple[str, ...]]) -> list[str]:
+    """Align the rows: the first column left, the last as is, the others right; rule under row 0."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for number, row in enumerate(rows):
         cells = [row[0].ljust(widths[0])]
@@ -67,5 +107,4 @@ def table(results: Sequence[Result]) -> str:
         lines.append("  ".join(cells).rstrip())
         if number == 0:
             lines.append("-" * len(lines[0]))
-    lines += [f"note: {note}" for note in notes]
-    return "\n".join(lines)
+    return lines

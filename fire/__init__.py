@@ -1,11 +1,18 @@
 """fire: call Python objects on another process over ZeroMQ + msgpack, through proxies.
 
 Plain data travels by value, everything else stays on the server and comes back as a
-proxy. See docs/reference.md for the rules; `djfire` adds Django test isolation.
+proxy. See docs/reference/fire.md for the rules; `djfire` adds Django test isolation.
 """
 
 from ._version import __version__
-from .errors import AuthenticationError, FireError, ProtocolError, RemoteError, ServerUnavailable
+from .errors import (
+    AuthenticationError,
+    FireError,
+    ProtocolError,
+    RemoteError,
+    ServerBusy,
+    ServerUnavailable,
+)
 from .proxy import Proxy, is_proxy
 from .remote import Remote, connect
 from .server import Server, serve
@@ -21,6 +28,7 @@ __all__ = [
     "Remote",
     "RemoteError",
     "Server",
+    "ServerBusy",
     "ServerUnavailable",
     "__version__",
     "connect",

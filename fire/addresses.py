@@ -77,9 +77,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def start_hint(address: str) -> str:
+    """How to start a server at `address`: the fix an unavailable-server error gives."""
+    return (
+        f"start it in the service's project with `python manage.py runfireserver {address}` "
+        f"(or `python -m fire serve {address}`)"
+    )
+
+
 def probe_unix_socket(path: Path) -> None:
     """Raise `ServerUnavailable` at once when nothing can listen at `path`."""
-    start = "start one with `python -m fire serve PATH` or `python manage.py runfireserver PATH`"
+    start = start_hint(os.fspath(path))
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:

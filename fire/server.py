@@ -106,13 +106,24 @@ class Server:
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self._monitor = router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         path = self.address.path
-        if path is not None:
-            prepare_socket_path(path)
-            with private_umask():
+        try:
+            if path is not None:
+                prepare_socket_path(path)
+                with private_umask():
+                    router.bind(self.address.endpoint)
+                os.chmod(path, 0o600)
+            else:
                 router.bind(self.address.endpoint)
-            os.chmod(path, 0o600)
-        else:
-            router.bind(self.address.endpoint)
+        except Exception as exc:
+            router.disable_monitor()
+            self._monitor.close()
+            self._monitor = None
+            router.close()
+            if isinstance(exc, zmq.ZMQError):  # "Address already in use": a message
+                raise FireError(
+                    f"cannot serve at {self.address.endpoint}: {exc.strerror}"
+                ) from None
+            raise
         self._router = router
         self.endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
         log.info("fire server %s listening at %s", __version__, self.endpoint)
@@ -126,6 +137,8 @@ class Server:
         """Close every session, the sockets, and remove the Unix socket file."""
         for session in list(self.sessions.values()):
             self._close_session(session, "server stopping")
+        if self._router is not None:
+            self._router.disable_monitor()  # before its reader closes: see Transport.close
         for sock in (self._monitor, self._router):
             if sock is not None:
                 sock.close(linger=0)

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from .addresses import parse_address
+from .addresses import parse_address, start_hint
 from .errors import FireError, ServerUnavailable
 from .remote import Remote
 from .spawn import ServerSpec, SpawnedServer, parse_spawn_spec
@@ -62,11 +62,10 @@ def shared_remote(
         try:
             remote = Remote(address, timeout=timeout, token=token, name=name)
         except ServerUnavailable as exc:
+            # A missing socket's error already says how to start the server; TCP's does not.
+            fix = "" if "runfireserver" in str(exc) else f"; {start_hint(address)}"
             raise ServerUnavailable(
-                f"fire server {name!r} is not available at {address}: {exc}. Start it in "
-                f"the service's project with `python manage.py runfireserver {address}` "
-                f"(or `python -m fire serve {address}`)",
-                address,
+                f"fire server {name!r} is not available: {exc}{fix}", address
             ) from None
         _pool[key] = remote
     return remote
@@ -135,7 +134,8 @@ class FireTestMixin:
     - ``fire_spawn``: name -> ``path/to/manage.py[:python=PY][:settings=MOD][:http=H:P]``,
       a server this process starts (once) and stops at exit.
     - ``fire_transactional``: run each test with real commits, tables flushed after it
-      (like TransactionTestCase); class-level data is then not rolled back per class.
+      (like TransactionTestCase). No class scope is opened then: data made in
+      ``setUpClass`` commits and is gone after the first test's flush.
     - ``fire_timeout``: seconds to wait for each reply.
     """
 

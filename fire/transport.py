@@ -50,6 +50,7 @@ class Transport:
         self._socket.connect(address.endpoint)
         self._next_id = 0
         self._connected = False
+        self._ever_connected = False
         self._lost = False
         self.lock = threading.RLock()
         self.closed = False
@@ -62,13 +63,18 @@ class Transport:
         while self._monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             event = recv_monitor_message(self._monitor)["event"]
             if event == zmq.EVENT_CONNECTED:
-                self._connected = True
+                self._connected = self._ever_connected = True
             elif event == zmq.EVENT_DISCONNECTED:
                 # Final: the server has closed this connection's session (see above).
                 self._connected = False
                 self._lost = True
             elif event == zmq.EVENT_CONNECT_RETRIED and not self._connected:
                 self._lost = True
+
+    def _lost_message(self) -> str:
+        if self._ever_connected:
+            return f"the fire server at {self.address} went away while handling a request"
+        return f"no fire server answers at {self.address} (connection refused)"
 
     def exchange(
         self, request_id: int, frame: bytes, timeout: float | None = None
@@ -90,10 +96,7 @@ class Transport:
             except zmq.Again:
                 self._check_monitor()
                 if self._lost:  # now, or during an earlier request
-                    raise ServerUnavailable(
-                        f"the fire server at {self.address} went away while handling a request",
-                        str(self.address),
-                    ) from None
+                    raise ServerUnavailable(self._lost_message(), str(self.address)) from None
                 if time.monotonic() >= deadline:
                     raise ServerUnavailable(
                         f"no reply from the fire server at {self.address} within {wait:g} s "
@@ -108,6 +111,10 @@ class Transport:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            # Stop the monitor before closing its reader: libzmq sends monitor events
+            # blocking, so an event sent to a closed reader would wedge the context's
+            # I/O thread, and with it every other connection of this process.
+            self._socket.disable_monitor()
             self._monitor.close(linger=0)
             self._socket.close(linger=0)
 

@@ -40,6 +40,16 @@ def test_missing_socket_is_unavailable_at_once_naming_the_path(tmp_dir: Path) ->
     assert raised.value.address == str(path)
 
 
+def test_tcp_port_with_no_server_is_refused_at_once() -> None:
+    with socket.socket() as placeholder:  # a free port, closed again: nothing listens
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    with bounded(AT_ONCE), pytest.raises(fire.ServerUnavailable) as raised:
+        fire.connect(address, timeout=LONG_TIMEOUT, token="secret")
+    assert f"no fire server answers at {address} (connection refused)" in str(raised.value)
+
+
 def test_stale_socket_of_a_killed_server_is_unavailable_at_once(own_server: ServerProcess) -> None:
     own_server.kill()
     assert own_server.path is not None

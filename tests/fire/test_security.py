@@ -119,6 +119,18 @@ def tcp_server(server_factory: Callable[..., ServerProcess], tmp_dir: Path) -> S
     return server
 
 
+def test_second_tcp_server_on_a_used_port_is_a_message_not_a_traceback(
+    tcp_server: ServerProcess, tmp_dir: Path
+) -> None:
+    token_file = tmp_dir / "token"
+    result = run_fire("serve", tcp_server.endpoint, "--token-file", str(token_file))
+    assert result.returncode == 2
+    assert f"cannot serve at {tcp_server.endpoint}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+    with fire.connect(tcp_server.endpoint, token="s3cret-token") as remote:
+        assert remote.ping() > 0  # the first keeps serving
+
+
 def test_tcp_right_token_works(tcp_server: ServerProcess) -> None:
     with fire.connect(tcp_server.endpoint, token="s3cret-token") as remote:
         assert remote.info()["pid"] == tcp_server.pid

@@ -94,7 +94,7 @@ def test_a_dead_server_fails_the_class_at_once_with_the_fix(pytester: pytest.Pyt
     assert result.ret == 1
     result.stderr.fnmatch_lines(
         [
-            f"*fire server 'shop' is not available at {missing}*",
+            f"*fire server 'shop' is not available: no fire server at {missing}*",
             f"*python manage.py runfireserver {missing}*",
         ]
     )

@@ -62,9 +62,10 @@ def test_a_dead_server_names_itself_and_the_fix(pytester: pytest.Pytester):
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(
         [
-            "*fire server 'shop' is not available at /tmp/no-such-fire.sock*runfireserver*",
+            "*fire server 'shop' is not available: no fire server at /tmp/no-such-fire.sock*",
         ]
     )
+    assert "python manage.py runfireserver /tmp/no-such-fire.sock" in result.stdout.str()
 
 
 def test_remote_traceback_in_the_report(pytester: pytest.Pytester, sqlite_shop):

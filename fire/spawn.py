@@ -42,7 +42,10 @@ class ServerSpec:
 
 
 def parse_spawn_spec(text: str, base: Path | None = None) -> ServerSpec:
-    """Parse ``NAME=path/to/manage.py[:python=/venv/bin/python][:settings=mod][:http=H:P]``."""
+    """Parse ``NAME=path/to/manage.py[:python=/venv/bin/python][:settings=mod][:http=H:P]``.
+
+    An empty ``http=`` starts no live HTTP server.
+    """
     name, sep, rest = text.partition("=")
     if not sep or not rest:
         raise FireError(f"bad spawn spec {text!r}: expected NAME=path/to/manage.py[:key=value…]")
@@ -54,7 +57,7 @@ def parse_spawn_spec(text: str, base: Path | None = None) -> ServerSpec:
     pending = iter(options)
     for option in pending:
         key, _, value = option.partition("=")
-        if key == "http":  # HOST:PORT contains the separator
+        if key == "http" and value:  # HOST:PORT contains the separator
             value = f"{value}:{next(pending, '0')}"
         if key in ("python", "settings", "http"):
             setattr(spec, key, value or None)

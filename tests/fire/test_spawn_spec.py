@@ -1,0 +1,61 @@
+"""Spawn specs: ``NAME=path/to/manage.py[:key=value…]`` as the runners read them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from fire.errors import FireError
+from fire.spawn import SpawnedServer, parse_spawn_spec
+
+
+@pytest.fixture
+def manage(tmp_path: Path) -> Path:
+    path = tmp_path / "shop" / "manage.py"
+    path.parent.mkdir()
+    path.write_text("")
+    return path
+
+
+def test_defaults_and_a_path_relative_to_the_base(manage: Path, tmp_path: Path) -> None:
+    spec = parse_spawn_spec("shop=shop/manage.py", base=tmp_path)
+    assert (spec.name, spec.manage) == ("shop", manage)
+    assert spec.python == sys.executable
+    assert spec.settings is None
+    assert spec.http == "127.0.0.1:0"
+
+
+def test_every_option(manage: Path) -> None:
+    spec = parse_spawn_spec(
+        f"shop={manage}:python=/venv/bin/python:http=127.0.0.1:8123:settings=shop.settings"
+    )
+    assert spec.python == "/venv/bin/python"
+    assert spec.http == "127.0.0.1:8123"
+    assert spec.settings == "shop.settings"
+    assert SpawnedServer(spec, socket_dir=str(manage.parent)).command()[-2:] == [
+        "--http",
+        "127.0.0.1:8123",
+    ]
+
+
+def test_an_empty_http_starts_no_live_server(manage: Path) -> None:
+    spec = parse_spawn_spec(f"shop={manage}:http=:settings=shop.settings")
+    assert spec.http is None
+    assert spec.settings == "shop.settings"  # the next option is not taken for a port
+    assert "--http" not in SpawnedServer(spec, socket_dir=str(manage.parent)).command()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("shop", "expected NAME=path/to/manage.py"),
+        ("shop={manage}:colour=red", "unknown spawn option 'colour'"),
+        ("shop={missing}", "does not exist"),
+    ],
+)
+def test_bad_specs_say_what_is_wrong(manage: Path, text: str, message: str) -> None:
+    text = text.format(manage=manage, missing=manage.parent / "nope.py")
+    with pytest.raises(FireError, match=message):
+        parse_spawn_spec(text)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 try:
     from . import serve
@@ -16,14 +15,7 @@ except ImportError:  # python-fire's fire/__init__.py written over ours: same pa
         "then `pip install --force-reinstall djfire`, or give the tests their own virtualenv."
     )
 from .errors import FireError
-
-
-def read_token_file(path: str) -> str:
-    """A token file's content, surrounding whitespace ignored; it must not be empty."""
-    token = Path(path).read_text().strip()
-    if not token:
-        raise FireError(f"token file {path} is empty")
-    return token
+from .tokens import read_token_file
 
 
 def main(argv: list[str] | None = None) -> int:

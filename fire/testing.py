@@ -28,6 +28,7 @@ from .addresses import parse_address, start_hint
 from .errors import FireError, ServerUnavailable
 from .remote import Remote
 from .spawn import ServerSpec, SpawnedServer, parse_spawn_spec
+from .tokens import token_from_environment
 
 __all__ = [
     "FireTestCase",
@@ -55,7 +56,12 @@ def parse_server_list(text: str, base: Path | None = None) -> dict[str, str]:
 def shared_remote(
     name: str, address: str, *, timeout: float = 30.0, token: str | None = None
 ) -> Remote:
-    """A connection to `address`, opened once per process and reused."""
+    """A connection to `address`, opened once per process and reused.
+
+    Without `token`, a TCP server's token is read from the file ``FIRE_TOKEN_FILE`` names.
+    """
+    if token is None and address.startswith("tcp://"):
+        token = token_from_environment()
     key = (name, address, token)
     remote = _pool.get(key)
     if remote is None or remote.closed:

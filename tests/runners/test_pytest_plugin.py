@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import textwrap
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -240,3 +246,45 @@ def test_a_server_that_fails_to_start_shows_its_output(pytester: pytest.Pytester
     # The second test gets the same error, not "not available" from a dead socket.
     exited = [line for line in result.stdout.lines if "fire server 'shop' exited" in line]
     assert len(exited) >= 2
+
+
+@pytest.fixture
+def tcp_shop(tmp_path) -> Iterator[tuple[str, Path]]:
+    """The test service behind a token on a loopback TCP port: (address, token file)."""
+    token_file = tmp_path / "token"
+    token_file.write_text("tcp-s3cret\n")
+    command = [sys.executable, str(MANAGE), "runfireserver", "tcp://127.0.0.1:0"]
+    process = subprocess.Popen(
+        [*command, "--http", "127.0.0.1:0", "--token-file", str(token_file)],
+        cwd=MANAGE.parent,
+        env={**os.environ, "DJFIRE_TEST_DB": "sqlite", "DJFIRE_TEST_DIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    ready = re.compile(r"fire server ready at (tcp://\S+?)[,\s]")
+    for line in process.stdout:  # ends when the server exits: then the match fails
+        match = ready.search(line)
+        if match:
+            break
+    assert match, "the TCP server did not start"
+    yield match.group(1), token_file
+    process.terminate()
+    process.wait(30)
+
+
+def test_attach_over_tcp_with_the_token_file_from_the_environment(
+    pytester: pytest.Pytester, tcp_shop, monkeypatch: pytest.MonkeyPatch
+):
+    address, token_file = tcp_shop
+    pytester.makepyfile(test_shop=SHOP_TESTS)
+    monkeypatch.setenv("FIRE_SERVERS", f"shop={address}")
+    monkeypatch.delenv("FIRE_TOKEN_FILE", raising=False)
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*needs a token*"])
+    monkeypatch.setenv("FIRE_TOKEN_FILE", str(token_file))
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([f"  shop: {address}: fire *"])

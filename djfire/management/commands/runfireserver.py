@@ -87,10 +87,10 @@ class Command(BaseCommand):
         from djfire.helpers import DjangoHelpers
         from djfire.isolation import DjangoScopes
         from djfire.live_server import LiveServer
-        from fire.__main__ import read_token_file
         from fire.addresses import prepare_socket_path
         from fire.errors import FireError
         from fire.server import Server
+        from fire.tokens import read_token_file
 
         verbosity = options["verbosity"]
         if verbosity >= 2:

@@ -79,6 +79,8 @@ def is_loopback(host: str) -> bool:
 
 def start_hint(address: str) -> str:
     """How to start a server at `address`: the fix an unavailable-server error gives."""
+    if address.startswith("tcp://"):
+        address += " --token-file FILE"
     return (
         f"start it in the service's project with `python manage.py runfireserver {address}` "
         f"(or `python -m fire serve {address}`)"

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from .addresses import parse_address, start_hint
+from .addresses import parse_address
 from .errors import FireError, ServerUnavailable
 from .remote import Remote
 from .spawn import ServerSpec, SpawnedServer, parse_spawn_spec
@@ -68,10 +68,8 @@ def shared_remote(
         try:
             remote = Remote(address, timeout=timeout, token=token, name=name)
         except ServerUnavailable as exc:
-            # A missing socket's error already says how to start the server; TCP's does not.
-            fix = "" if "runfireserver" in str(exc) else f"; {start_hint(address)}"
             raise ServerUnavailable(
-                f"fire server {name!r} is not available: {exc}{fix}", address
+                f"fire server {name!r} is not available: {exc}", address
             ) from None
         _pool[key] = remote
     return remote

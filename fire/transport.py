@@ -24,7 +24,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from . import protocol
-from .addresses import Address, probe_unix_socket
+from .addresses import Address, probe_unix_socket, start_hint
 from .errors import ServerUnavailable
 
 __all__ = ["Transport"]
@@ -74,7 +74,10 @@ class Transport:
     def _lost_message(self) -> str:
         if self._ever_connected:
             return f"the fire server at {self.address} went away while handling a request"
-        return f"no fire server answers at {self.address} (connection refused)"
+        return (
+            f"no fire server answers at {self.address} (connection refused); "
+            f"{start_hint(str(self.address))}"
+        )
 
     def exchange(
         self, request_id: int, frame: bytes, timeout: float | None = None

@@ -48,6 +48,7 @@ def test_tcp_port_with_no_server_is_refused_at_once() -> None:
     with bounded(AT_ONCE), pytest.raises(fire.ServerUnavailable) as raised:
         fire.connect(address, timeout=LONG_TIMEOUT, token="secret")
     assert f"no fire server answers at {address} (connection refused)" in str(raised.value)
+    assert f"runfireserver {address} --token-file FILE" in str(raised.value)  # the fix
 
 
 def test_stale_socket_of_a_killed_server_is_unavailable_at_once(own_server: ServerProcess) -> None:

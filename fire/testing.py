@@ -20,7 +20,7 @@ import atexit
 import os
 import sys
 import unittest
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -36,10 +36,12 @@ __all__ = [
     "parse_server_list",
     "shared_remote",
     "spawned_server",
+    "use_run_servers",
 ]
 
 _pool: dict[tuple[str, str, str | None], Remote] = {}
 _spawned: dict[tuple[str, str], SpawnedServer] = {}
+_run_servers: Callable[[str], str | None] | None = None  # see use_run_servers
 
 
 def parse_server_list(text: str, base: Path | None = None) -> dict[str, str]:
@@ -111,11 +113,24 @@ def _declaring_dir(cls: type, attribute: str) -> tuple[Mapping[str, str], Path |
     return {}, None
 
 
+def use_run_servers(lookup: Callable[[str], str | None] | None) -> None:
+    """Let a runner that manages servers for the whole run supply them to the classes.
+
+    The pytest plugin calls this with a function that gives the address of the run's
+    server by that name (started on first use if the run spawns it), or None. A class
+    then uses the run's server for every name the run has, instead of its own
+    ``fire_servers`` or ``fire_spawn`` entry. ``None`` turns this off again.
+    """
+    global _run_servers
+    _run_servers = lookup
+
+
 def _declared_servers(cls: type) -> dict[str, str]:
     """Name -> address: ``FIRE_SERVERS`` if set, else ``fire_servers`` and ``fire_spawn``.
 
-    Spawned servers start here (once per process); a name that ``FIRE_SERVERS`` gives
-    attaches to that address instead of being spawned.
+    The run's servers (`use_run_servers`) come first, name by name. Spawned servers
+    start here (once per process); a name that ``FIRE_SERVERS`` gives attaches to that
+    address instead of being spawned.
     """
     override = os.environ.get("FIRE_SERVERS")
     servers = parse_server_list(override) if override else {}
@@ -123,6 +138,11 @@ def _declared_servers(cls: type) -> dict[str, str]:
         declared, base = _declaring_dir(cls, "fire_servers")
         servers = {name: str(parse_address(addr, base)) for name, addr in declared.items()}
     to_spawn, base = _declaring_dir(cls, "fire_spawn")
+    if _run_servers is not None:
+        for name in {**servers, **to_spawn}:
+            address = _run_servers(name)
+            if address is not None:
+                servers[name] = address
     for name, text in to_spawn.items():
         if name not in servers:
             servers[name] = spawned_server(parse_spawn_spec(f"{name}={text}", base)).address

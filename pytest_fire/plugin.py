@@ -65,6 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ForeignFireError as exc:
         raise pytest.UsageError(str(exc)) from None
     from fire.errors import FireError
+    from fire.testing import use_run_servers
 
     from .config import read_config
     from .servers import FireServers
@@ -73,12 +74,17 @@ def pytest_configure(config: pytest.Config) -> None:
         fire_config = read_config(config)
     except FireError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[servers_key] = FireServers(fire_config)
+    servers = FireServers(fire_config)
+    config.stash[servers_key] = servers
+    use_run_servers(servers.run_address)  # FireTestCase classes use this run's servers
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     servers = config.stash.get(servers_key, None)
     if servers is not None:
+        from fire.testing import use_run_servers
+
+        use_run_servers(None)
         servers.close()
 
 

@@ -38,6 +38,10 @@ class FireServers:
             return self.config.attached[name]
         return self._spawn(name).address
 
+    def run_address(self, name: str) -> str | None:
+        """The address of this run's server `name`, or None: for FireTestCase classes."""
+        return self.address(name) if name in self.names else None
+
     def _spawn(self, name: str) -> SpawnedServer:
         if name in self._failed:
             raise self._failed[name]

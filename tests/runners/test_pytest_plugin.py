@@ -288,3 +288,28 @@ def test_attach_over_tcp_with_the_token_file_from_the_environment(
     result = pytester.runpytest()
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines([f"  shop: {address}: fire *"])
+
+
+def test_fire_testcase_classes_use_the_run_servers(pytester: pytest.Pytester):
+    pytester.makepyfile(
+        test_classes="""
+        from fire.testing import FireTestCase
+
+        class Shop(FireTestCase):
+            fire_servers = {"shop": "/tmp/not-the-run-server.sock"}
+
+            def test_makes_a_product(self):
+                shop = self.fire_remotes["shop"]
+                shop.module("shop.factories").ProductFactory(name="lamp")
+                assert shop.module("shop.models").Product.objects.count() == 1
+
+            def test_sees_nothing_of_the_previous_test(self):
+                products = self.fire_remotes["shop"].module("shop.models").Product.objects
+                assert products.count() == 0
+
+        def test_the_fixture_and_the_class_share_one_server(fire_remote):
+            assert fire_remote("shop") is Shop.fire_remotes["shop"]
+        """
+    )
+    result = pytester.runpytest(f"--fire-spawn=shop={MANAGE}")
+    result.assert_outcomes(passed=3)

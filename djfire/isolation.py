@@ -2,16 +2,22 @@
 
 Scopes nest (a class scope around test scopes); the outermost may instead be
 *transactional*: real commits, every table flushed at its end (TransactionTestCase).
-One client holds the scopes of a server at a time; another one that begins a scope
-gets `ServerBusy` naming the holder (the client retries for a while). A client that
-disconnects or dies has its scopes rolled back at once.
+One client holds the scopes of a server at a time: while it does, another client may
+only ``ping``, ask ``info`` and the live URL, or retry ``begin_scope``; everything else
+gets `ServerBusy` naming the holder. A client that disconnects or dies has its scopes
+rolled back at once.
 
-Each fire call and each live HTTP request inside a transaction scope runs in its own
-savepoint: when it raises (or the view answers 5xx) only its own work is undone and
-the test's transaction stays usable, even on PostgreSQL after a database error.
-``on_commit`` callbacks registered by a call or request run when it completes, as if
-the test's work had committed (``on_commit="run"``), or are kept for inspection
-(``on_commit="capture"``).
+Nothing is ever committed outside a transactional scope. Inside a test scope, each fire
+call and each live HTTP request runs in its own savepoint: when it raises (or the view
+answers 5xx) only its own work is undone and the test's transaction stays usable, even
+on PostgreSQL after a database error. Outside any scope, a fire call or request runs in
+a transaction that is rolled back at its end; a fire call that wrote is refused, and a
+request is named in the server's output. ``on_commit`` callbacks registered by a call
+or request run when it completes, each in a savepoint of its own, as if the test's work
+had committed (``on_commit="run"``), or are kept for inspection (``on_commit="capture"``).
+
+The scope's atomics and the per-call savepoints are marked the way Django's `TestCase`
+marks its own, so ``transaction.atomic(durable=True)`` works inside a test.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any
 from django.core import mail
 from django.core.management import call_command
 from django.db import transaction
+from django.db.transaction import Atomic
 
 from fire.errors import FireError, ServerBusy
 from fire.session import Session
@@ -36,6 +43,14 @@ __all__ = ["DjangoScopes"]
 
 log = logging.getLogger("djfire.isolation")
 _ON_COMMIT_MODES = ("run", "capture")
+#: What a client that does not hold the server may still do.
+_OPEN_TO_ALL = frozenset(("ping", "info", "live_url", "begin_scope"))
+#: SQL that changes data or schema (anything else only reads, or manages transactions).
+_WRITING_STATEMENTS = frozenset(
+    ("INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "CREATE", "DROP", "ALTER", "TRUNCATE")
+)
+
+Callback = tuple[str, Callable[[], Any], bool]
 
 
 @dataclass
@@ -46,7 +61,23 @@ class _Scope:
     savepoints: bool
     atomics: list[Any] = field(default_factory=list)
     overrides: list[Any] = field(default_factory=list)
-    captured: list[tuple[str, Callable[[], Any], bool]] = field(default_factory=list)
+    captured: list[Callback] = field(default_factory=list)
+
+
+def _test_atomic(alias: str) -> Atomic:
+    """An atomic block marked as Django's TestCase marks its own.
+
+    A durable block (``atomic(durable=True)``) refuses to nest in any other block, but
+    accepts one marked ``_from_testcase``, and becomes a savepoint there.
+    """
+    atomic = transaction.atomic(using=alias)
+    atomic._from_testcase = True
+    return atomic
+
+
+def _writes(sql: Any) -> bool:
+    words = str(sql).lstrip(" (\n\t").split(None, 1)
+    return bool(words) and words[0].upper() in _WRITING_STATEMENTS
 
 
 class DjangoScopes:
@@ -83,6 +114,11 @@ class DjangoScopes:
     def _stack(self, session: Session | None) -> list[_Scope]:
         return session.state.setdefault("djfire_scopes", []) if session is not None else []
 
+    def _held_by(self) -> str:
+        assert self.holder is not None
+        since = time.strftime("%H:%M:%S", time.localtime(self.since))
+        return f"the server is held by {self.holder.describe()} since {since}"
+
     # scopes
     def begin_scope(
         self,
@@ -94,71 +130,97 @@ class DjangoScopes:
         savepoints: bool = True,
     ) -> int:
         """Open a scope; returns the new depth."""
-        if self.holder is not None and self.holder is not session:
-            raise ServerBusy(
-                f"the server is held by {self.holder.describe()} since "
-                f"{time.strftime('%H:%M:%S', time.localtime(self.since))}; only one client "
-                "runs tests on a server at a time"
-            )
-        if on_commit not in _ON_COMMIT_MODES:
-            raise FireError(f"on_commit must be one of {_ON_COMMIT_MODES}, not {on_commit!r}")
-        stack = self._stack(session)
-        if transactional and stack:
-            raise FireError(
-                f"a transactional scope must be the outermost scope, but a {stack[-1].kind!r} "
-                "scope is open; run transactional tests where no class or module scope is "
-                "(their own test class or module)"
-            )
-        if stack and stack[0].transactional:
-            raise FireError("scopes cannot nest inside a transactional scope")
-        scope = _Scope(kind, transactional, on_commit, savepoints)
-        with self.shared.lock:
+        with self.shared.lock.hold(f"begin_scope from {session.describe()}"):
+            if self.holder is not None and self.holder is not session:
+                raise ServerBusy(
+                    f"{self._held_by()}; only one client runs tests on a server at a time"
+                )
+            if on_commit not in _ON_COMMIT_MODES:
+                raise FireError(f"on_commit must be one of {_ON_COMMIT_MODES}, not {on_commit!r}")
+            stack = self._stack(session)
+            if transactional and stack:
+                raise FireError(
+                    "a transactional scope must be the outermost scope, but a "
+                    f"{stack[-1].kind!r} scope is open; run transactional tests where no class "
+                    "or module scope is (their own test class or module)"
+                )
+            if stack and stack[0].transactional:
+                raise FireError("scopes cannot nest inside a transactional scope")
+            scope = _Scope(kind, transactional, on_commit, savepoints)
             if not transactional:
-                for alias in self.shared.aliases:
-                    atomic = transaction.atomic(using=alias)
-                    atomic.__enter__()
-                    scope.atomics.append(atomic)
-        stack.append(scope)
-        if self.holder is None:
-            self.holder, self.since = session, time.time()
-        if kind == "test":
-            mail.outbox.clear()
-        return len(stack)
+                try:
+                    for alias in self.shared.aliases:
+                        atomic = _test_atomic(alias)
+                        atomic.__enter__()
+                        scope.atomics.append(atomic)
+                except BaseException:
+                    self._close(scope)
+                    raise
+            stack.append(scope)
+            if self.holder is None:
+                self.holder, self.since = session, time.time()
+            if kind == "test":
+                mail.outbox.clear()
+            return len(stack)
 
     def end_scope(self, session: Session) -> int:
         """Close the innermost scope: roll back (or flush) and undo its settings overrides."""
-        stack = self._stack(session)
-        if not stack:
-            raise FireError("end_scope without begin_scope")
-        self._close(stack.pop())
-        if not stack and self.holder is session:
-            self.holder = None
-        return len(stack)
+        with self.shared.lock.hold(f"end_scope from {session.describe()}", bounded=False):
+            stack = self._stack(session)
+            if not stack:
+                raise FireError("end_scope without begin_scope")
+            try:
+                self._close(stack.pop())
+            finally:
+                if not stack and self.holder is session:
+                    self.holder = None
+            return len(stack)
 
     def _close(self, scope: _Scope) -> None:
-        with self.shared.lock:
+        """Undo everything `scope` did; a failure on one alias still closes every other."""
+        failures: list[BaseException] = []
+
+        def attempt(step: Callable[[], Any]) -> None:
+            try:
+                step()
+            except Exception as exc:
+                failures.append(exc)
+
+        with self.shared.lock.hold("closing a scope", bounded=False):
             for override in reversed(scope.overrides):
-                override.disable()
+                attempt(override.disable)
             for alias, atomic in reversed(
                 list(zip(self.shared.aliases, scope.atomics, strict=False))
             ):
-                transaction.set_rollback(True, using=alias)
-                atomic.__exit__(None, None, None)
+                attempt(lambda alias=alias, atomic=atomic: _roll_back(alias, atomic))
             if scope.transactional:
                 for alias in self.shared.aliases:
-                    call_command("flush", verbosity=0, interactive=False, database=alias)
+                    attempt(
+                        lambda alias=alias: call_command(
+                            "flush", verbosity=0, interactive=False, database=alias
+                        )
+                    )
             if scope.kind == "test":
                 mail.outbox.clear()
+        if failures:
+            for other in failures[1:]:
+                failures[0].add_note(f"(fire: closing the scope also failed: {other!r})")
+            raise failures[0]
 
     def session_closed(self, session: Session) -> None:
         """A client left (or died): roll back whatever it still had open."""
         stack = self._stack(session)
         if stack:
             log.warning("rolling back %d open scope(s) of %s", len(stack), session.describe())
-        while stack:
-            self._close(stack.pop())
-        if self.holder is session:
-            self.holder = None
+        try:
+            while stack:
+                try:
+                    self._close(stack.pop())
+                except Exception:
+                    log.exception("rolling back a scope of %s failed", session.describe())
+        finally:
+            if self.holder is session:
+                self.holder = None
 
     def current(self, session: Session) -> _Scope:
         stack = self._stack(session)
@@ -174,19 +236,74 @@ class DjangoScopes:
     @contextlib.contextmanager
     def request_context(self, session: Session, operation: str) -> Iterator[None]:
         """Around each fire call: the shared lock, and a savepoint inside a scope."""
-        with self.shared.lock:
+        if operation in _OPEN_TO_ALL:
+            yield  # touches no database (begin_scope takes the lock itself)
+            return
+        holder = self.holder
+        if holder is not None and holder is not session:
+            raise ServerBusy(
+                f"{self._held_by()}: while it is, other clients can only ping the server "
+                "or wait for it in begin_scope (FireTestCase and the pytest plugin do). "
+                "Begin a scope first, or give each test run its own server"
+            )
+        what = f"fire call {operation!r} from {session.describe()}"
+        with self.shared.lock.hold(what):
             if operation in self._own_operations:
                 yield  # scope operations manage the transactions themselves
+            elif holder is None:
+                with self._outside_scope(what, refuse_writes=True):
+                    yield
             else:
-                with self._isolated(self.holder, _never):
+                with self._isolated(holder, _never):
                     yield
 
     def around_http_request(
-        self, respond: Callable[[], list[bytes]], failed: Callable[[], bool]
+        self, what: str, respond: Callable[[], list[bytes]], failed: Callable[[], bool]
     ) -> list[bytes]:
-        """Around each live HTTP request (same lock, same savepoint rule as a fire call)."""
-        with self.shared.lock, self._isolated(self.holder, failed):
-            return respond()
+        """Around each live HTTP request (same lock, same rules as a fire call).
+
+        `what` names the request ("HTTP GET /path/") in messages; raises `ServerBusy`
+        when the connections stay held by something else for too long.
+        """
+        with self.shared.lock.hold(what):
+            if self.holder is None:
+                with self._outside_scope(what, refuse_writes=False):
+                    return respond()
+            with self._isolated(self.holder, failed):
+                return respond()
+
+    @contextlib.contextmanager
+    def _outside_scope(self, what: str, *, refuse_writes: bool) -> Iterator[None]:
+        """No scope is open: run in a transaction on every alias and roll it back."""
+        writes: list[str] = []
+
+        def watch(execute: Callable[..., Any], sql: Any, *args: Any) -> Any:
+            if _writes(sql):
+                writes.append(str(sql))
+            return execute(sql, *args)
+
+        with contextlib.ExitStack() as stack:
+            for alias, connection in self.shared.by_alias.items():
+                stack.enter_context(_test_atomic(alias))
+                stack.enter_context(connection.execute_wrapper(watch))
+            try:
+                yield
+            finally:
+                for alias in self.shared.aliases:
+                    transaction.set_rollback(True, using=alias)
+        wrote = f" (it wrote: {_shorten(writes[0])})" if writes else ""
+        if refuse_writes and writes:
+            raise FireError(
+                f"{what} wrote to the database outside a test scope{wrote}; its changes were "
+                "rolled back. Open a test scope first: FireTestCase and the pytest plugin's "
+                "fire fixtures open one for each test; by hand, `with remote.scope(): ...`"
+            )
+        if not refuse_writes:
+            log.warning(
+                "%s came outside a test scope: it ran in a transaction that was rolled back%s",
+                what,
+                wrote,
+            )
 
     @contextlib.contextmanager
     def _isolated(self, holder: Session | None, failed: Callable[[], bool]) -> Iterator[None]:
@@ -199,26 +316,62 @@ class DjangoScopes:
         saved = {alias: conn.run_on_commit for alias, conn in connections.items()}
         for conn in connections.values():
             conn.run_on_commit = []
-        new: list[tuple[str, Callable[[], Any], bool]] = []
         try:
-            if scope.savepoints:
-                with contextlib.ExitStack() as atomics:
-                    for alias in connections:
-                        atomics.enter_context(transaction.atomic(using=alias))
-                    yield
-                    if failed():
-                        for alias in connections:
-                            transaction.set_rollback(True, using=alias)
-            else:
+            with self._savepoints(scope.savepoints) as roll_back:
                 yield
+                if failed():
+                    roll_back()
+            callbacks = [] if failed() else self._take_callbacks()
+            if scope.on_commit == "capture":
+                scope.captured.extend(callbacks)
+            else:
+                self._run_callbacks(callbacks, scope.savepoints)
         finally:
             for alias, conn in connections.items():
-                new.extend((alias, func, robust) for _, func, robust in conn.run_on_commit)
                 conn.run_on_commit = saved[alias]
-        if scope.on_commit == "capture":
-            scope.captured.extend(new)
-        else:
-            _run_callbacks(new)
+
+    @contextlib.contextmanager
+    def _savepoints(self, enabled: bool = True) -> Iterator[Callable[[], None]]:
+        """A savepoint on every alias around the block; the block may ask to roll back."""
+        if not enabled:
+            yield _never_roll_back
+            return
+        aliases = self.shared.aliases
+
+        def roll_back() -> None:
+            for alias in aliases:
+                transaction.set_rollback(True, using=alias)
+
+        with contextlib.ExitStack() as atomics:
+            for alias in aliases:
+                atomics.enter_context(_test_atomic(alias))
+            yield roll_back
+
+    def _take_callbacks(self) -> list[Callback]:
+        """The on_commit callbacks registered since the lists were emptied, emptying them."""
+        taken: list[Callback] = []
+        for alias, conn in self.shared.by_alias.items():
+            taken.extend((alias, func, robust) for _, func, robust in conn.run_on_commit)
+            conn.run_on_commit = []
+        return taken
+
+    def _run_callbacks(self, callbacks: list[Callback], savepoints: bool = True) -> None:
+        """Run callbacks as a commit would, each in a savepoint of its own.
+
+        A callback that fails (a database error included) undoes only its own work, so the
+        test's transaction stays usable; a robust one is logged, any other raises. Callbacks
+        that register callbacks run after them, as they would after a real commit.
+        """
+        while callbacks:
+            for alias, func, robust in callbacks:
+                try:
+                    with self._savepoints(savepoints):
+                        func()
+                except Exception:
+                    if not robust:
+                        raise
+                    log.exception("robust on_commit callback %r (alias %s) failed", func, alias)
+            callbacks = self._take_callbacks()
 
     # captured on_commit callbacks
     def captured_on_commit(self, session: Session) -> list[str]:
@@ -229,8 +382,8 @@ class DjangoScopes:
         """Run (and forget) the captured callbacks; returns how many ran."""
         scope = self.current(session)
         callbacks, scope.captured = scope.captured, []
-        with self.shared.lock:
-            _run_callbacks(callbacks)
+        with self.shared.lock.hold(f"on_commit callbacks of {session.describe()}"):
+            self._run_callbacks(callbacks, scope.savepoints)
         return len(callbacks)
 
 
@@ -238,12 +391,15 @@ def _never() -> bool:
     return False
 
 
-def _run_callbacks(callbacks: list[tuple[str, Callable[[], Any], bool]]) -> None:
-    for alias, func, robust in callbacks:
-        if robust:
-            try:
-                func()
-            except Exception:
-                log.exception("robust on_commit callback %r (alias %s) failed", func, alias)
-        else:
-            func()
+def _never_roll_back() -> None:
+    """With savepoints off there is nothing to roll back to."""
+
+
+def _roll_back(alias: str, atomic: Atomic) -> None:
+    transaction.set_rollback(True, using=alias)
+    atomic.__exit__(None, None, None)
+
+
+def _shorten(sql: str, limit: int = 120) -> str:
+    sql = " ".join(sql.split())
+    return sql if len(sql) <= limit else sql[: limit - 1] + "…"

@@ -2,7 +2,9 @@
 
 Each request holds the shared lock from the app call to the end of the response (when
 `request_finished` fires) and runs inside its own savepoint when a test scope is open,
-so a failing view rolls back only its own work. Responses are buffered for that reason.
+so a failing view rolls back only its own work. Responses, streaming ones included, are
+read whole inside the lock for that reason, and sent after it is released. A request
+that cannot get the connections in time is answered 503 with the reason.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from django.core.servers.basehttp import (
     WSGIRequestHandler,
     get_internal_wsgi_application,
 )
+
+from fire.errors import ServerBusy
 
 from .databases import SharedConnections
 
@@ -46,7 +50,7 @@ class LiveServer:
         host: str,
         port: int,
         shared: SharedConnections,
-        around_request: Callable[[Callable[[], list[bytes]], Callable[[], bool]], list[bytes]],
+        around_request: Callable[[str, Callable[[], list[bytes]], Callable[[], bool]], list[bytes]],
     ) -> None:
         self._shared = shared
         self._around_request = around_request
@@ -100,4 +104,12 @@ class LiveServer:
         def failed() -> bool:
             return bool(status) and status[-1][:1] == "5"
 
-        return self._around_request(respond, failed)
+        what = f"HTTP {environ.get('REQUEST_METHOD', '?')} {environ.get('PATH_INFO', '/')}"
+        try:
+            return self._around_request(what, respond, failed)
+        except ServerBusy as exc:
+            log.warning("%s answered 503: %s", what, exc)
+            start_response(
+                "503 Service Unavailable", [("Content-Type", "text/plain; charset=utf-8")]
+            )
+            return [f"fire: {exc}\n".encode()]

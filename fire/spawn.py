@@ -29,7 +29,9 @@ class ServerSpec:
     """How to start one service's server.
 
     `manage` is the service's manage.py; `python` its interpreter (default: this one);
-    `settings` its DJANGO_SETTINGS_MODULE; `http` e.g. ``127.0.0.1:0``.
+    `settings` its DJANGO_SETTINGS_MODULE; `http` e.g. ``127.0.0.1:0``; `suffix` a suffix
+    for its test database names, so that two servers of one project (two specs, or this
+    run beside another) never share a test database.
     """
 
     name: str
@@ -37,12 +39,13 @@ class ServerSpec:
     python: str = sys.executable
     settings: str | None = None
     http: str | None = "127.0.0.1:0"
+    suffix: str | None = None
     args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
 
 
 def parse_spawn_spec(text: str, base: Path | None = None) -> ServerSpec:
-    """Parse ``NAME=path/to/manage.py[:python=/venv/bin/python][:settings=mod][:http=H:P]``.
+    """Parse ``NAME=path/to/manage.py[:python=…][:settings=mod][:http=H:P][:suffix=S]``.
 
     An empty ``http=`` starts no live HTTP server.
     """
@@ -59,7 +62,7 @@ def parse_spawn_spec(text: str, base: Path | None = None) -> ServerSpec:
         key, _, value = option.partition("=")
         if key == "http" and value:  # HOST:PORT contains the separator
             value = f"{value}:{next(pending, '0')}"
-        if key in ("python", "settings", "http"):
+        if key in ("python", "settings", "http", "suffix"):
             setattr(spec, key, value or None)
         else:
             raise FireError(f"unknown spawn option {key!r} in {text!r}")
@@ -75,9 +78,10 @@ class SpawnedServer:
         self, spec: ServerSpec, *, suffix: str | None = None, socket_dir: str | None = None
     ) -> None:
         self.spec = spec
-        self.suffix = suffix
+        #: The test database suffix: the spec's, then the worker's (``shop_gw0``).
+        self.suffix = "_".join(part for part in (spec.suffix, suffix) if part) or None
         self._dir = socket_dir or tempfile.mkdtemp(prefix="fire-", dir="/tmp")
-        label = f"{spec.name}-{suffix}" if suffix else spec.name
+        label = f"{spec.name}-{self.suffix}" if self.suffix else spec.name
         self.address = os.path.join(self._dir, f"{label}.sock")
         self.url: str | None = None
         self.output: list[str] = []

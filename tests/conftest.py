@@ -48,6 +48,8 @@ def spawn_shop(
     spec = ServerSpec(
         name="shop",
         manage=MANAGE,
+        # Test databases of this run's own on a shared PostgreSQL (another run may be on it).
+        suffix=f"run{os.getpid()}" if backend == "postgres" else None,
         args=list(args),
         env={
             "DJFIRE_TEST_DB": backend,

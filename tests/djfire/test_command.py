@@ -71,6 +71,44 @@ def test_refuses_a_database_that_is_not_a_test_database(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shop.sqlite3"]
 
 
+def test_a_test_database_name_that_is_another_alias_s_real_database_is_refused(
+    tmp_path: Path,
+) -> None:
+    real = tmp_path / "other.sqlite3"
+    real.write_bytes(b"")  # alias 'other''s real database: default's test name points at it
+    with pytest.raises(FireError) as raised:
+        spawn_shop("crossed", data_dir=str(tmp_path))
+    assert "the NAME of alias 'other'" in str(raised.value)
+    assert "runfireserver never serves a non-test database" in str(raised.value)
+    assert real.read_bytes() == b""
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite-file", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_second_server_on_the_same_test_databases_is_refused_and_harms_nothing(
+    backend: str, tmp_path: Path
+) -> None:
+    first = spawn_shop(backend, data_dir=str(tmp_path), suffix="claimed")
+    try:
+        with pytest.raises(FireError) as raised:
+            spawn_shop(backend, data_dir=str(tmp_path), suffix="claimed")
+        message = str(raised.value)
+        assert "is in use by another fire server (" in message
+        assert f"runfireserver pid {first.pid} on " in message
+        assert "--db-suffix NAME" in message and ":suffix=NAME" in message
+        with fire.connect(first.address, timeout=20) as remote, remote.scope():
+            factories = remote.module("shop.factories")
+            models = remote.module("shop.models")
+            factories.ProductFactory(name="still here")  # the first's databases are intact
+            assert models.Product.objects.count() == 1
+        second = spawn_shop(backend, data_dir=str(tmp_path), suffix="second")
+        assert second.stop() == 0
+    finally:
+        assert first.stop() == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if "claim" in p.name) == []
+
+
 def test_sigterm_tears_the_test_databases_down_and_removes_the_socket(tmp_path: Path) -> None:
     server = spawn_shop("sqlite-file", data_dir=str(tmp_path))
     assert (tmp_path / "test_shop.sqlite3").exists()

@@ -159,12 +159,11 @@ def test_a_killed_client_leaves_nothing_behind(shop_server, shop: fire.Remote):
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == -9 and "made" in result.stdout, result.stderr
-    models = shop.module("shop.models")
     start = time.monotonic()
     shop.begin_scope(wait=10)
     try:
         assert time.monotonic() - start < 10
-        assert models.Product.objects.count() == 0
+        assert shop.module("shop.models").Product.objects.count() == 0
     finally:
         shop.end_scope()
 

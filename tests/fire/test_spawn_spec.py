@@ -47,6 +47,16 @@ def test_an_empty_http_starts_no_live_server(manage: Path) -> None:
     assert "--http" not in SpawnedServer(spec, socket_dir=str(manage.parent)).command()
 
 
+def test_a_suffix_names_the_test_databases_and_comes_before_the_worker_s(manage: Path) -> None:
+    spec = parse_spawn_spec(f"shop={manage}:suffix=second")
+    assert spec.suffix == "second"
+    alone = SpawnedServer(spec, socket_dir=str(manage.parent))
+    assert alone.command()[-2:] == ["--db-suffix", "second"]
+    assert alone.address.endswith("shop-second.sock")
+    worker = SpawnedServer(spec, suffix="gw1", socket_dir=str(manage.parent))
+    assert worker.command()[-2:] == ["--db-suffix", "second_gw1"]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

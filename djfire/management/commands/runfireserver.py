@@ -27,17 +27,21 @@ def _parse_http(value: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def _log_view_errors() -> None:
-    """Print the tracebacks of failing views on stderr.
+def _log_to_stderr() -> None:
+    """Print failing views' tracebacks and djfire's warnings on stderr.
 
-    Django logs them to ``django.request``, whose default console handler only speaks
-    when DEBUG is on, and test servers run with DEBUG off: without this, a 500 during a
-    test would leave no trace in the server's output (which the pytest plugin shows).
+    Django logs view errors to ``django.request``, whose default console handler only
+    speaks when DEBUG is on, and test servers run with DEBUG off: without this, a 500
+    during a test would leave no trace in the server's output (which the pytest plugin
+    shows). djfire warns there about requests that came outside a test, requests that
+    waited too long for the database, and scopes rolled back for a departed client.
     """
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.ERROR)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("django.request").addHandler(handler)
+    formatter = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+    for name, level in (("django.request", logging.ERROR), ("djfire", logging.WARNING)):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(level)
+        handler.setFormatter(formatter)
+        logging.getLogger(name).addHandler(handler)
 
 
 class Command(BaseCommand):
@@ -69,6 +73,15 @@ class Command(BaseCommand):
             "--allow-remote", action="store_true", help="let a TCP address listen beyond loopback"
         )
         parser.add_argument(
+            "--lock-timeout",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="how long a fire call or HTTP request waits for the database connections "
+            "while another holds them, before it fails naming the holder (default: "
+            "10)",
+        )
+        parser.add_argument(
             "--db-suffix",
             default=None,
             help="suffix for test database names (one server per xdist worker)",
@@ -79,6 +92,7 @@ class Command(BaseCommand):
             check_fire_package()
         except ForeignFireError as exc:
             raise CommandError(str(exc)) from None
+        from djfire.connection_lock import DEFAULT_LOCK_TIMEOUT
         from djfire.databases import (
             SharedConnections,
             create_test_databases,
@@ -120,12 +134,12 @@ class Command(BaseCommand):
             signal.signal(signum, stop)
 
         setup_test_environment(debug=False)
-        old_config = create_test_databases(
+        databases = create_test_databases(
             keepdb=keepdb, verbosity=verbosity, suffix=options["db_suffix"]
         )
         live = None
         try:
-            shared = SharedConnections()
+            shared = SharedConnections(options["lock_timeout"] or DEFAULT_LOCK_TIMEOUT)
             scopes = DjangoScopes(shared)
             if http is not None:
                 from django.conf import settings
@@ -134,7 +148,7 @@ class Command(BaseCommand):
                 settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, live.host, "localhost"]
                 live.start()
             if verbosity >= 1:  # after the project's wsgi.py, whose django.setup() resets logging
-                _log_view_errors()
+                _log_to_stderr()
             helpers = DjangoHelpers(scopes, live.url if live else None)
             server = Server(
                 address,
@@ -157,6 +171,8 @@ class Command(BaseCommand):
         finally:
             if live is not None:
                 live.stop()
-            if not keepdb:
-                destroy_test_databases(old_config, verbosity=verbosity)
+            if keepdb:
+                databases.claims.release()
+            else:
+                destroy_test_databases(databases, verbosity=verbosity)
             teardown_test_environment()

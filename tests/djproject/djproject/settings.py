@@ -62,6 +62,15 @@ elif _backend == "misconfigured":  # TEST NAME == NAME: runfireserver must refus
             "TEST": {"NAME": str(_dir / "shop.sqlite3")},
         }
     }
+elif _backend == "crossed":  # default's TEST NAME is other's NAME: runfireserver must refuse
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(_dir / "shop.sqlite3"),
+            "TEST": {"NAME": str(_dir / "other.sqlite3")},
+        },
+        "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(_dir / "other.sqlite3")},
+    }
 else:
     DATABASES = {
         "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _dir / "shop.sqlite3"},

@@ -8,5 +8,10 @@ urlpatterns = [
     path("products/fail/", views.create_then_fail),
     path("products/db-error/", views.database_error),
     path("products/notify/", views.create_and_notify),
+    path("products/notify-then-fail/", views.notify_then_fail),
+    path("products/create-slowly/", views.create_slowly),
+    path("products/create-durably/", views.create_durably),
+    path("products/stream/", views.stream_products),
+    path("download/", views.download),
     path("settings/greeting/", views.greeting),
 ]

@@ -1,5 +1,7 @@
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import models
+from django.dispatch import receiver
 
 
 class Category(models.Model):
@@ -28,3 +30,10 @@ class AuditEntry(models.Model):
     """Lives in the 'other' database: proves every alias is rolled back."""
 
     message = models.CharField(max_length=200)
+
+
+@receiver(setting_changed)
+def fail_when_restored(setting: str, enter: bool, **kwargs: object) -> None:
+    """Service code that fails when FAIL_ON_RESTORE is restored: a scope must still close."""
+    if setting == "FAIL_ON_RESTORE" and not enter:
+        raise RuntimeError("a setting_changed receiver failed")

@@ -1,9 +1,11 @@
+import io
 import json
+import time
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.http import HttpResponse, JsonResponse
+from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 
 from shop.models import Category, Product
 
@@ -53,5 +55,37 @@ def create_and_notify(request):
     return JsonResponse({"id": product.id}, status=201)
 
 
+def notify_then_fail(request):
+    create_and_notify(request)
+    raise RuntimeError("this view fails after registering an on_commit callback")
+
+
 def greeting(request):
     return JsonResponse({"greeting": settings.GREETING})
+
+
+def create_slowly(request):
+    """Writes a row, then takes ?seconds= to answer (0.05 by default)."""
+    product = _create(request)
+    time.sleep(float(request.GET.get("seconds", "0.05")))
+    return JsonResponse({"id": product.id}, status=201)
+
+
+def create_durably(request):
+    with transaction.atomic(durable=True):
+        product = _create(request)
+    return JsonResponse({"id": product.id}, status=201)
+
+
+def stream_products(request):
+    def rows():
+        yield "names:"
+        for product in Product.objects.order_by("id"):
+            yield f" {product.name}"
+
+    return StreamingHttpResponse(rows(), content_type="text/plain")
+
+
+def download(request):
+    content = b"".join(b"line %d\n" % n for n in range(10_000))
+    return FileResponse(io.BytesIO(content), as_attachment=True, filename="lines.txt")

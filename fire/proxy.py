@@ -67,7 +67,7 @@ def _batch_lists(
 ) -> Iterator[list[Any]]:
     yield items
     while iterator is not None:
-        items, more, size, _ = remote._request("next", [iterator._fire_target, size])
+        items, more, size, *_ = remote._request("next", [iterator._fire_target, size])
         yield items
         if not more:
             break
@@ -100,13 +100,13 @@ class _ReadAhead:
             if self.exhausted:  # an iterator that raised StopIteration stays exhausted
                 raise StopIteration
             source = self.source
-            fetched, more, size, keep = source._fire_remote._request(
+            fetched, more, size, *keep = source._fire_remote._request(
                 "next", [source._fire_target, self.size]
             )
             if self.looping:
                 self.size = size
-            if keep is not None:  # an error to raise after these items: ask it from now on
-                self.source = keep
+            if keep and keep[0] is not None:  # an error to raise after these items: ask it
+                self.source = keep[0]
             self.exhausted = not more
             if not fetched:
                 raise StopIteration
@@ -351,8 +351,8 @@ class Proxy(_ProxyState):
         if read_ahead is None:
             flags = self._fire_flags()
             if flags is None or not flags & ITERATOR:
-                items, iterator, size, length, own = self._fire_request("iter")
-                if not own:
+                items, iterator, size, length, *own = self._fire_request("iter")
+                if not (own and own[0]):  # (older servers send no `own`)
                     # A fresh remote iterator that only this loop sees: read ahead freely.
                     hint = (length, self._fire_remote._transport._next_id) if length >= 0 else None
                     object.__setattr__(self, "_fire_length_hint", hint)

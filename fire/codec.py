@@ -4,8 +4,9 @@ Plain data travels by value: None, bool, int (any size), float, str, bytes, list
 tuple, dict, set, frozenset, datetime/date/time/timedelta, Decimal, UUID and slice (for
 ``queryset[:10]``), nested freely. Anything else is handed to the `encode_other` hook
 (the server turns it into a reference, the client into a reference back or a
-TypeError), and references coming in are handed to `decode_reference`. `str`
-subclasses (Django's SafeString) travel as str.
+TypeError), and references coming in are handed to `decode_reference`. `str` and
+`int` subclasses travel as their value, a plain str or int: Django's SafeString, an enum
+member mixed with str (``class Color(str, Enum)`` sends ``"red"``), an IntEnum member.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import msgpack
 
-__all__ = ["EXT_ARGREF", "EXT_REF", "Codec", "plain_codec"]
+__all__ = ["EXT_ARGREF", "EXT_REF", "CannotSend", "Codec", "plain_codec"]
 
 EXT_TUPLE = 1
 EXT_SET = 2
@@ -36,6 +37,14 @@ EXT_REF = 20  # server -> client: an object that stays on the server
 EXT_ARGREF = 21  # client -> server: a proxy handed back as an argument
 
 _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+
+
+class CannotSend(TypeError):
+    """A value is neither plain data nor something the hook can send (a local object).
+
+    Its own class, so a proxy's comparison can tell "this operand cannot travel" (Python's
+    fallback applies) from a TypeError raised by the remote comparison.
+    """
 
 
 def _encode_tz(tz: dt.tzinfo | None, value: dt.datetime | dt.time) -> Any:
@@ -119,20 +128,19 @@ class Codec:
 
     @staticmethod
     def _big_int(value: int) -> Any:
-        if type(value) is not int:  # an int subclass (an IntEnum member): not plain data
-            raise TypeError
         length = (value.bit_length() + 8) // 8
         return msgpack.ExtType(EXT_BIGINT, value.to_bytes(length, "big", signed=True))
 
     def _default(self, value: Any) -> Any:
         encoder = self._encoders.get(type(value))
         if encoder is not None:
-            try:
-                return encoder(value)
-            except TypeError:
-                pass
-        elif isinstance(value, str):
-            return str(value)
+            return encoder(value)
+        # The value itself, not str()/int() of it: str(Color.RED) is "Color.RED".
+        if isinstance(value, str):
+            return str.__str__(value)
+        if isinstance(value, int):
+            value = int.__int__(value)
+            return value if _INT64_MIN <= value <= _UINT64_MAX else self._big_int(value)
         return self._encode_other(value)
 
     def _datetime(self, data: bytes) -> dt.datetime:
@@ -178,7 +186,7 @@ class Codec:
 
 
 def _refuse(value: Any) -> msgpack.ExtType:
-    raise TypeError(f"{type(value).__qualname__} is not plain data")
+    raise CannotSend(f"{type(value).__qualname__} is not plain data")
 
 
 def _refuse_reference(code: int, data: bytes) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -84,32 +84,49 @@ def register_materialized_iterable(*types: type) -> None:
 
 
 def _iter(session: Session, target: Any) -> list[Any]:
-    """The first batch, the iterator (None once exhausted), the next batch size, and the
-    total length when known (so ``list(proxy)`` need not ask for ``len`` separately).
+    """The first batch, the iterator (None once exhausted), the next batch size, the total
+    length when known (so ``list(proxy)`` need not ask for ``len`` separately), and
+    whether the object is its own iterator.
 
+    An object that is its own iterator (a generator) is not read here: every loop over
+    it shares its position, so the client reads it through its own proxy (`_next`).
     Batches grow (256, 1024, 4096…) so 10,000 items take five round trips, while a
     short or endless iterator is not drained far ahead of what the client reads.
     """
     iterable = session.resolve(target)
     if _materialized and isinstance(iterable, _materialized):
         items = list(iterable)
-        return [items, None, 0, len(items)]
+        return [items, None, 0, len(items), False]
     length = operator.length_hint(iterable, -1)
-    batches = _Batches(iter(iterable))
+    iterator = iter(iterable)
+    if iterator is iterable:
+        return [[], None, 0, -1, True]
+    batches = _Batches(iterator)
     items = batches.take(first_batch_size)
     if len(items) < first_batch_size and batches.error is None:
-        return [items, None, 0, len(items)]
-    return [items, batches, min(first_batch_size * 4, _MAX_BATCH), length]
+        return [items, None, 0, len(items), False]
+    return [items, batches, min(first_batch_size * 4, _MAX_BATCH), length, False]
 
 
 def _next(session: Session, target: Any, size: int) -> list[Any]:
-    """The next batch of an iterator from `_iter`, whether more may follow, the next size."""
+    """The next `size` items of an iterator: the items, whether more may follow, the next
+    batch size, and the `_Batches` to ask from now on when it holds an error to raise
+    after these items (else None).
+
+    `target` is a `_Batches` from `_iter`, or a remote iterator read through its proxy.
+    """
     size = max(1, min(int(size), _MAX_BATCH))
-    batches = session.resolve(target)
-    if not isinstance(batches, _Batches):
-        batches = _Batches(batches)
+    obj = session.resolve(target)
+    if isinstance(obj, _Batches):
+        batches = obj
+    elif isinstance(obj, Iterator):
+        batches = _Batches(obj)
+    else:
+        raise TypeError(f"'{type(obj).__name__}' object is not an iterator")
     items = batches.take(size)
-    return [items, len(items) == size or batches.error is not None, min(size * 4, _MAX_BATCH)]
+    pending_error = batches.error is not None
+    keep = batches if pending_error and batches is not obj else None
+    return [items, len(items) == size or pending_error, min(size * 4, _MAX_BATCH), keep]
 
 
 class _Batches:
@@ -135,6 +152,14 @@ class _Batches:
                 raise
             self.error = exc
         return items
+
+
+def _isinstance(session: Session, target: Any, obj: Any) -> bool:
+    return isinstance(obj, session.resolve(target))
+
+
+def _issubclass(session: Session, target: Any, cls: Any) -> bool:
+    return issubclass(cls, session.resolve(target))
 
 
 def _exception_hierarchy(session: Session, dotted: str) -> list[list[Any]]:
@@ -174,5 +199,7 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "compare": _compare,
     "iter": _iter,
     "next": _next,
+    "isinstance": _isinstance,
+    "issubclass": _issubclass,
     "exception_hierarchy": _exception_hierarchy,
 }

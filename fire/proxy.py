@@ -9,8 +9,9 @@ reference, makes a *pending* proxy (a path from a live reference) without waitin
 
 Every other read is fetched at once, so plain data reads as real local values
 (``user.username`` is a ``str``, ``obj.parent is None`` is honest), and operations run
-on the server in the order Python evaluates them. A pending path is evaluated by the
-server in the same round trip as the operation that needs it, so
+on the server in the order Python evaluates them, but for the deferred reads: a pending
+path (or the method of ``obj.name(...)``) is read by the server in the same round trip
+as the operation that needs it, after that operation's arguments were evaluated. So
 ``User.objects.get()`` and ``os.path.join("a", "b")`` wait for one round trip.
 
 Attribute chains are the hottest path there is, so they are cheap: a pending proxy made
@@ -26,14 +27,18 @@ from __future__ import annotations
 import dis
 import itertools
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from .codec import CannotSend
+from .shapes import ITERATOR, SIZED
+
 if TYPE_CHECKING:
     from .remote import Remote
 
-__all__ = ["Proxy", "is_proxy"]
+__all__ = ["CallableProxy", "Proxy", "is_proxy"]
 
 if sys.version_info >= (3, 12):
     _LOAD_ATTR = dis.opmap["LOAD_ATTR"]
@@ -62,15 +67,56 @@ def _batch_lists(
 ) -> Iterator[list[Any]]:
     yield items
     while iterator is not None:
-        items, more, size = remote._request("next", [iterator._fire_target, size])
+        items, more, size, *_ = remote._request("next", [iterator._fire_target, size])
         yield items
         if not more:
             break
 
 
+class _ReadAhead:
+    """The items a proxy of a remote *iterator* has fetched but not yet handed out.
+
+    It belongs to the proxy, not to one local loop: ``it = iter(g); next(it); list(g)``
+    sees every item once, in order, since ``iter(g)`` is ``g`` (as locally). ``next()``
+    alone fetches one item at a time, so the remote iterator runs exactly as far as the
+    client has read (remote code handed the iterator goes on from there). Once a loop
+    has asked for it (``iter()``: ``for``, ``list()``…), batches grow fourfold from one
+    item, so a whole loop takes few round trips; a loop that stops early leaves up to
+    one batch here, for the proxy's next reader.
+    """
+
+    __slots__ = ("exhausted", "items", "looping", "size", "source")
+
+    def __init__(self, source: Proxy) -> None:
+        self.items: deque[Any] = deque()
+        self.source = source  # what to ask for the next batch: the proxy, or a _Batches
+        self.size = 1
+        self.looping = False
+        self.exhausted = False
+
+    def next(self) -> Any:
+        items = self.items
+        if not items:
+            if self.exhausted:  # an iterator that raised StopIteration stays exhausted
+                raise StopIteration
+            source = self.source
+            fetched, more, size, *keep = source._fire_remote._request(
+                "next", [source._fire_target, self.size]
+            )
+            if self.looping:
+                self.size = size
+            if keep and keep[0] is not None:  # an error to raise after these items: ask it
+                self.source = keep[0]
+            self.exhausted = not more
+            if not fetched:
+                raise StopIteration
+            items.extend(fetched)
+        return items.popleft()
+
+
 def is_proxy(value: Any) -> bool:
     """Whether `value` is a fire proxy (``isinstance`` on a proxy asks the server nothing)."""
-    return type(value) is Proxy
+    return isinstance(value, Proxy)
 
 
 class _Reference:
@@ -108,6 +154,7 @@ class _ProxyState:
         "__dict__",
         "__weakref__",
         "_fire_hash",
+        "_fire_iteration",
         "_fire_length_hint",
         "_fire_owner",
         "_fire_ref",
@@ -124,6 +171,7 @@ class _ProxyState:
     _fire_shape: int | None
     _fire_shadow: tuple[str, ...]
     _fire_hash: int | None
+    _fire_iteration: _ReadAhead | None  # set once the proxy is read as an iterator
     _fire_length_hint: tuple[int, int] | None  # (length, id of the request that told it)
 
 
@@ -132,7 +180,8 @@ _children: Callable[[_ProxyState], dict[str, Proxy]] = _ProxyState.__dict__["__d
 
 
 class _NewProxy(_ProxyState):
-    """A proxy being made (see `_ProxyState`); it is a `Proxy` when ``__init__`` returns."""
+    """A proxy being made (see `_ProxyState`); it is a `Proxy` (or `CallableProxy`, as
+    `kind` says) when ``__init__`` returns."""
 
     __slots__ = ()
 
@@ -144,6 +193,7 @@ class _NewProxy(_ProxyState):
         owner: _Reference | None,
         shape: int | None,
         shadow: tuple[str, ...],
+        kind: type[Proxy],
     ) -> None:
         self._fire_remote = remote
         self._fire_target = target
@@ -152,12 +202,16 @@ class _NewProxy(_ProxyState):
         self._fire_shape = shape
         self._fire_shadow = shadow
         self._fire_hash = None
+        self._fire_iteration = None
         self._fire_length_hint = None
-        self.__class__ = Proxy  # type: ignore[assignment]
+        self.__class__ = kind  # type: ignore[assignment]
 
 
 class Proxy(_ProxyState):
-    """A remote object. Don't construct one: `Remote.module()` and remote calls return them."""
+    """A remote object. Don't construct one: `Remote.module()` and remote calls return them.
+
+    A proxy of a callable object is a `CallableProxy`, so ``callable(proxy)`` tells.
+    """
 
     __slots__ = ()
 
@@ -176,11 +230,23 @@ class Proxy(_ProxyState):
         owner: _Reference | None,
         shape: int | None,
         shadow: tuple[str, ...] = (),
+        kind: type[Proxy] | None = None,
     ) -> Proxy:
         """A proxy; one that owns reference `ref` gets the `_Reference` that releases it."""
         if ref is not None and owner is None:
             owner = _Reference(remote, ref)
-        return _NewProxy(remote, target, ref, owner, shape, shadow)  # type: ignore[return-value]
+        return _NewProxy(  # type: ignore[return-value]
+            remote, target, ref, owner, shape, shadow, kind or CallableProxy
+        )
+
+    def _fire_flags(self) -> int | None:
+        """What the object's type makes of it (`fire.shapes` flags); None when unknown."""
+        content = self._fire_remote._shapes.get(self._fire_shape)  # type: ignore[arg-type]
+        return content[2] if content is not None and len(content) > 2 else None
+
+    def _fire_type_name(self) -> str:
+        content = self._fire_remote._shapes[self._fire_shape]  # type: ignore[index]
+        return content[0].rpartition(".")[2]
 
     def _fire_request(self, operation: str, *args: Any) -> Any:
         return self._fire_remote._request(operation, [self._fire_target, *args])
@@ -211,9 +277,17 @@ class Proxy(_ProxyState):
             names = shape[1]
             if name in names and name not in self._fire_shadow:
                 # A pending path, kept: a path is evaluated afresh each time it is used.
-                ref = self._fire_ref
-                target = [ref, name] if ref is not None else [*self._fire_target, name]
-                child = _NewProxy(remote, target, None, self._fire_owner, names[name], ())
+                # Its kind comes from its shape: a proxy class, or the local class that
+                # stands for a remote exception class. A name without a shape is a
+                # function or method: callable.
+                child_shape = names[name]
+                child: Any = remote._shape_kinds.get(child_shape, CallableProxy)  # type: ignore[arg-type]
+                if child is Proxy or child is CallableProxy:
+                    ref = self._fire_ref
+                    target = [ref, name] if ref is not None else [*self._fire_target, name]
+                    child = _NewProxy(
+                        remote, target, None, self._fire_owner, child_shape, (), child
+                    )
                 _children(self)[name] = child  # read from there next time
                 return child
         if _read_for_call(sys._getframe(1)):
@@ -239,10 +313,7 @@ class Proxy(_ProxyState):
     def __dir__(self) -> list[str]:
         return self._fire_request("dir")
 
-    # calls and containers
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._fire_remote._request("call", [self._fire_target, list(args), kwargs])
-
+    # calls and containers (`CallableProxy` adds ``__call__``)
     def __getitem__(self, key: Any) -> Any:
         return self._fire_request("getitem", key)
 
@@ -260,38 +331,84 @@ class Proxy(_ProxyState):
             # it; after any other request (a loop that changed the object) it is stale.
             if hint[1] == self._fire_remote._transport._next_id:
                 return hint[0]
+        flags = self._fire_flags()
+        if flags is not None and not flags & SIZED:
+            raise TypeError(f"object of type '{self._fire_type_name()}' has no len()")
         return self._fire_request("len")
 
     def __contains__(self, item: Any) -> bool:
+        read_ahead = self._fire_iteration
+        if read_ahead is not None and read_ahead.items:
+            # `in` consumes an iterator up to the match; the items read ahead come first.
+            return any(value is item or value == item for value in self)
         return self._fire_request("contains", item)
 
     def __bool__(self) -> bool:
         return self._fire_request("bool")
 
     def __iter__(self) -> Iterator[Any]:
-        items, iterator, size, length = self._fire_request("iter")
-        hint = (length, self._fire_remote._transport._next_id) if length >= 0 else None
-        object.__setattr__(self, "_fire_length_hint", hint)
-        return _batches(self._fire_remote, items, iterator, size)
+        read_ahead = self._fire_iteration
+        if read_ahead is None:
+            flags = self._fire_flags()
+            if flags is None or not flags & ITERATOR:
+                items, iterator, size, length, *own = self._fire_request("iter")
+                if not (own and own[0]):  # (older servers send no `own`)
+                    # A fresh remote iterator that only this loop sees: read ahead freely.
+                    hint = (length, self._fire_remote._transport._next_id) if length >= 0 else None
+                    object.__setattr__(self, "_fire_length_hint", hint)
+                    return _batches(self._fire_remote, items, iterator, size)
+            read_ahead = _ReadAhead(self)
+            object.__setattr__(self, "_fire_iteration", read_ahead)
+        read_ahead.looping = True
+        return self  # a remote iterator is its own iterator, as locally
+
+    def __next__(self) -> Any:
+        read_ahead = self._fire_iteration
+        if read_ahead is None:
+            flags = self._fire_flags()
+            if flags is not None and not flags & ITERATOR:
+                raise TypeError(f"'{self._fire_type_name()}' object is not an iterator")
+            read_ahead = _ReadAhead(self)
+            object.__setattr__(self, "_fire_iteration", read_ahead)
+        return read_ahead.next()
+
+    # isinstance(x, proxy) and issubclass(c, proxy) call these on type(proxy), Proxy
+    def __instancecheck__(self, instance: Any) -> bool:
+        try:
+            return self._fire_request("isinstance", instance)
+        except CannotSend:  # a local object is no instance of a remote class
+            return False
+
+    def __subclasscheck__(self, subclass: Any) -> bool:
+        try:
+            return self._fire_request("issubclass", subclass)
+        except CannotSend:
+            return False
 
     # comparisons: compare on the server, where the real objects are
+    def _fire_compare(self, operator: str, other: object) -> Any:
+        try:
+            return self._fire_request("compare", operator, other)
+        except CannotSend:  # `other` cannot travel: Python's fallback (mock.ANY, identity)
+            return NotImplemented
+
     def __eq__(self, other: object) -> Any:
-        return self._fire_request("compare", "eq", other)
+        return self._fire_compare("eq", other)
 
     def __ne__(self, other: object) -> Any:
-        return self._fire_request("compare", "ne", other)
+        return self._fire_compare("ne", other)
 
     def __lt__(self, other: object) -> Any:
-        return self._fire_request("compare", "lt", other)
+        return self._fire_compare("lt", other)
 
     def __le__(self, other: object) -> Any:
-        return self._fire_request("compare", "le", other)
+        return self._fire_compare("le", other)
 
     def __gt__(self, other: object) -> Any:
-        return self._fire_request("compare", "gt", other)
+        return self._fire_compare("gt", other)
 
     def __ge__(self, other: object) -> Any:
-        return self._fire_request("compare", "ge", other)
+        return self._fire_compare("ge", other)
 
     def __hash__(self) -> int:
         cached = self._fire_hash
@@ -312,5 +429,21 @@ class Proxy(_ProxyState):
     def __str__(self) -> str:
         return self._fire_request("str")
 
+    # copies: the object stays where it is, so a copy is the proxy itself
+    def __copy__(self) -> Proxy:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Proxy:
+        return self
+
     def __reduce_ex__(self, protocol: Any) -> Any:
         raise TypeError("fire proxies cannot be pickled: the object lives on its server")
+
+
+class CallableProxy(Proxy):
+    """A proxy of a callable remote object (a function, a class, a bound method…)."""
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._fire_remote._request("call", [self._fire_target, list(args), kwargs])

@@ -13,7 +13,7 @@ from tblib import Traceback
 
 from . import protocol
 from .addresses import parse_address
-from .codec import EXT_ARGREF, EXT_REF, Codec, plain_codec
+from .codec import EXT_ARGREF, EXT_REF, CannotSend, Codec, plain_codec
 from .errors import (
     AuthenticationError,
     FireError,
@@ -24,7 +24,8 @@ from .errors import (
     remote_exception_class,
 )
 from .protocol import Status
-from .proxy import Proxy
+from .proxy import CallableProxy, Proxy
+from .shapes import CALLABLE
 from .transport import Transport, client_description
 
 __all__ = ["Remote", "connect"]
@@ -58,6 +59,9 @@ class Remote:
         self.address = parse_address(address)
         self.name = name or str(self.address)
         self._shapes: dict[int, list[Any]] = {}
+        #: shape id -> what a reference of that shape becomes: `Proxy`, `CallableProxy`,
+        #: or the local class standing for a remote exception class (see `_add_shapes`).
+        self._shape_kinds: dict[int, type] = {}
         self._releases: list[int] = []
         self._codec = Codec(self._encode_argument, self._decode_reference)
         self._transport = Transport(self.address, timeout)
@@ -161,6 +165,7 @@ class Remote:
 
         ``except accounts.exception("django.core.exceptions.ObjectDoesNotExist"):``
         catches a remote ``User.DoesNotExist``, since the local classes mirror the remote bases.
+        It is the class that reading the exception class through a proxy gives.
         """
         return remote_exception_class(self._request("exception_hierarchy", [dotted_name]))
 
@@ -210,13 +215,25 @@ class Remote:
                     self._releases.extend(releases)
                 raise
             if shapes is not None:
-                self._shapes.update(msgpack.unpackb(shapes, raw=False, strict_map_key=False))
+                self._add_shapes(msgpack.unpackb(shapes, raw=False, strict_map_key=False))
             value = self._codec.unpack(body)
         if status is Status.OK:
             return value
         if status is Status.RAISED:
             self._raise_remote(value)
         self._raise_fire_error(value)
+
+    def _add_shapes(self, shapes: dict[int, list[Any]]) -> None:
+        """Keep shapes the server sent, and what references of each shape become."""
+        self._shapes.update(shapes)
+        kinds = self._shape_kinds
+        for shape_id, content in shapes.items():
+            if len(content) < 4:  # a server that does not send flags: callable, as before
+                kinds[shape_id] = CallableProxy
+            elif content[3]:
+                kinds[shape_id] = remote_exception_class(content[3])
+            else:
+                kinds[shape_id] = CallableProxy if content[2] & CALLABLE else Proxy
 
     def _raise_fire_error(self, value: Any) -> None:
         kind, message = value if isinstance(value, list) and len(value) == 2 else ("", str(value))
@@ -246,27 +263,31 @@ class Remote:
         raise exc.with_traceback(traceback) from None
 
     def _encode_argument(self, value: Any) -> msgpack.ExtType:
-        if type(value) is Proxy:
+        if isinstance(value, Proxy):
             remote = value._fire_remote
             if remote is not self:
-                raise TypeError(
+                raise CannotSend(
                     f"a proxy from fire server {remote.name!r} was passed to server "
                     f"{self.name!r}: an object can only go back to the server it lives on"
                 )
             return msgpack.ExtType(EXT_ARGREF, msgpack.packb(value._fire_target))
-        raise TypeError(
+        raise CannotSend(
             f"cannot send {type(value).__module__}.{type(value).__qualname__} to fire server "
             f"{self.name!r}: only plain data (None, bool, int, float, str, bytes, list, tuple, "
             "dict, set, frozenset, date/time types, Decimal, UUID, slice) and proxies of that "
             "server can be sent"
         )
 
-    def _decode_reference(self, code: int, data: bytes) -> Proxy:
+    def _decode_reference(self, code: int, data: bytes) -> Any:
         if code != EXT_REF:
             raise ProtocolError(f"unknown msgpack extension type {code} from server")
         ref_id, shape, *shadow = msgpack.unpackb(data, raw=False)
+        kind = self._shape_kinds.get(shape, CallableProxy)
+        if kind is not Proxy and kind is not CallableProxy:
+            self._release(ref_id)  # a remote exception class: its local class stands for it
+            return kind
         return Proxy._fire_new(
-            self, ref_id, ref_id, None, shape, tuple(shadow[0]) if shadow else ()
+            self, ref_id, ref_id, None, shape, tuple(shadow[0]) if shadow else (), kind
         )
 
 

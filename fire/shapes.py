@@ -14,6 +14,16 @@ is in a shape only when reading it can never yield plain data:
 
 Every other attribute read is fetched at once, so plain values arrive as real values.
 
+A shape also tells what Python asks of an object's *type* without reading any attribute:
+whether it is callable, an iterator, sized (`CALLABLE`, `ITERATOR`, `SIZED`), so
+``callable(proxy)``, ``iter()``, ``next()`` and ``len()`` answer as the object would,
+without a round trip. And the shape of an exception class carries its class hierarchy
+instead of names: the client stands a local class for it (see `fire.errors`), so
+``except User.DoesNotExist`` works. A module's shape names every exception class it
+holds (``django.db.IntegrityError`` is defined elsewhere), with its shape.
+
+A shape travels as ``[dotted name, {name: shape id or None}, flags, hierarchy or None]``.
+
 Shapes are computed lazily and sent once per client, with the shapes they lead to two
 steps away (module -> class -> manager), so ``auth.User.objects.get`` and
 ``user.groups.count`` are known to be references without asking, even when pytest's
@@ -27,7 +37,12 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ShapeTable", "register_reference_descriptor"]
+from .remote_errors import class_hierarchy
+
+__all__ = ["CALLABLE", "ITERATOR", "SIZED", "ShapeTable", "register_reference_descriptor"]
+
+#: Flags of a shape: what the object's type makes of it.
+CALLABLE, ITERATOR, SIZED = 1, 2, 4
 
 _ALWAYS_REFERENCE = (
     types.FunctionType,
@@ -71,6 +86,27 @@ def _is_reference(raw: Any) -> bool:
     return _registered(raw)[0]
 
 
+def _defines(cls: type, name: str) -> bool:
+    """Whether `cls` has special method `name` (found on the type, not set to None)."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name] is not None
+    return False
+
+
+def _flags(cls: type) -> int:
+    """The shape flags of an object whose type is `cls` (as Python's slots see it)."""
+    return (
+        (CALLABLE if _defines(cls, "__call__") else 0)
+        | (ITERATOR if _defines(cls, "__next__") else 0)
+        | (SIZED if _defines(cls, "__len__") else 0)
+    )
+
+
+def _is_exception_class(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseException)
+
+
 def _dotted(key: Any) -> str:
     if isinstance(key, types.ModuleType):
         return key.__name__
@@ -108,7 +144,7 @@ class ShapeTable:
         return found
 
     def content(self, shape_id: int) -> list[Any]:
-        """``[dotted name, {name: shape id of its value, or None}]``."""
+        """``[dotted name, {name: shape id of its value, or None}, flags, hierarchy]``."""
         found = self._contents.get(shape_id)
         if found is None:
             with self._lock:
@@ -120,20 +156,29 @@ class ShapeTable:
     def _compute(self, shape_id: int) -> list[Any]:
         key, kind = self._keys[shape_id]
         names: dict[str, int | None] = {}
+        hierarchy = None
         if kind == _MODULE:
+            flags = _flags(types.ModuleType)
             for name, value in vars(key).items():
-                if isinstance(value, type) and getattr(value, "__module__", None) == key.__name__:
+                if isinstance(value, type) and (
+                    getattr(value, "__module__", None) == key.__name__
+                    or issubclass(value, BaseException)
+                ):
                     names[name] = self._id_for(value, _CLASS)
                 elif isinstance(value, types.ModuleType):
                     names[name] = self._id_for(value, _MODULE)
                 elif _is_reference(value):
                     names[name] = None
+        elif kind == _CLASS and _is_exception_class(key):
+            # The client reads it as a local class: no names, the hierarchy instead.
+            flags, hierarchy = _flags(type(key)), class_hierarchy(key)
         else:
             names = self._class_names(key, on_class=kind == _CLASS)
+            flags = _flags(key if kind == _INSTANCE else type(key))
             if kind == _CLASS:  # on a class itself, its metaclass's methods are references too
                 meta = self._class_names(type(key), on_class=False)
                 names.update((n, v) for n, v in meta.items() if not n.startswith("__"))
-        content = [_dotted(key), names]
+        content = [_dotted(key), names, flags, hierarchy]
         self._nested[shape_id] = tuple(sorted({v for v in names.values() if v is not None}))
         self._contents[shape_id] = content
         return content

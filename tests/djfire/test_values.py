@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import fire
 
 from .conftest import Counter
@@ -66,3 +68,27 @@ def test_remote_does_not_exist_is_catchable(scoped: fire.Remote):
         assert "query.py" in exc.remote_traceback
     else:
         raise AssertionError("DoesNotExist was not raised")
+
+
+def test_model_exception_classes_work_in_except_and_stay_distinct(scoped: fire.Remote):
+    auth = scoped.module("django.contrib.auth.models")
+    shop = scoped.module("shop.models")
+    exceptions = scoped.module("django.core.exceptions")
+    try:
+        auth.User.objects.get(pk=-1)
+    except auth.User.DoesNotExist as exc:
+        assert type(exc) is auth.User.DoesNotExist
+    with pytest.raises(auth.User.DoesNotExist):  # Product.DoesNotExist must not catch it
+        try:
+            auth.User.objects.get(pk=-1)
+        except shop.Product.DoesNotExist:
+            raise AssertionError("Product.DoesNotExist caught User.DoesNotExist") from None
+    for model in (auth.User, shop.Product):
+        with pytest.raises(exceptions.ObjectDoesNotExist):
+            model.objects.get(pk=-1)
+    user = scoped.module("shop.factories").UserFactory()
+    with pytest.raises(scoped.module("django.db").IntegrityError):
+        scoped.module("shop.factories").UserFactory(username=user.username)
+    assert auth.User.DoesNotExist is scoped.exception(
+        "django.contrib.auth.models.User.DoesNotExist"
+    )

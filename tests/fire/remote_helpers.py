@@ -6,6 +6,7 @@ find line numbers of remote frames.
 
 from __future__ import annotations
 
+import enum
 import functools
 import os
 import time
@@ -201,3 +202,45 @@ def sleep(seconds: float) -> float:
 
 def pid() -> int:
     return os.getpid()
+
+
+class Color(str, enum.Enum):  # noqa: UP042 (not StrEnum: its str() is not its value)
+    """A str mixin enum: its str() is "Color.RED", its value "red"."""
+
+    RED = "red"
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Permission(enum.IntFlag):
+    READ = 4
+    WRITE = 2
+
+
+def color() -> Color:
+    return Color.RED
+
+
+def level() -> Level:
+    return Level.HIGH
+
+
+def permissions() -> Permission:
+    return Permission.READ | Permission.WRITE
+
+
+def counting(count: int):
+    """A generator: its own iterator, so every loop over it shares its position."""
+    yield from range(count)
+
+
+def rest_of(iterator: Any) -> list[Any]:
+    """Consume an iterator on the server."""
+    return list(iterator)
+
+
+def errors() -> dict[str, type]:
+    """Exception classes as a value (not through an attribute read)."""
+    return {"not_found": NotFound, "key": KeyError}

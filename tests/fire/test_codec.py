@@ -159,8 +159,19 @@ def test_str_subclasses_travel_as_str() -> None:
     assert type(decoded[0]) is str
 
 
-class Color(enum.IntEnum):
-    RED = 1
+class Color(str, enum.Enum):  # noqa: UP042 (not StrEnum: its str() is not its value)
+    RED = "red"
+
+
+class Level(enum.IntEnum):
+    HIGH = 2**70  # beyond 64 bits: through the big-int extension
+
+
+def test_str_and_int_subclasses_travel_as_their_value() -> None:
+    codec = plain_codec()
+    decoded = codec.unpack(codec.pack([Color.RED, Level.HIGH, enum.IntFlag("F", "A B").B]))
+    assert decoded == ["red", 2**70, 2]
+    assert [type(value) for value in decoded] == [str, int, int]
 
 
 class MyList(list):
@@ -178,7 +189,6 @@ def local_function() -> None:
         Marker(0),
         local_function,
         Marker,
-        Color.RED,
         MyList([1]),
         range(3),
         iter([1]),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import pickle
 import traceback
 from typing import Any
+from unittest import mock
 
 import pytest
 from servers import ExchangeCounter, ServerProcess
@@ -372,3 +374,113 @@ def test_local_non_plain_argument_is_refused_naming_the_type(
         helpers.echo([value])
     assert "only plain data" in str(raised.value)
     assert remote.ping() > 0  # nothing was sent; the connection is fine
+
+
+# -- a proxy behaves like the object it stands for ---------------------------------------
+
+
+def test_copy_and_deepcopy_give_the_proxy_without_a_round_trip(
+    helpers: Any, exchanges: ExchangeCounter
+) -> None:
+    thing = helpers.Thing("copied")
+    with exchanges.counting():
+        shallow = copy.copy(thing)
+        deep = copy.deepcopy(thing)
+        in_containers = copy.deepcopy({"things": [thing, (thing,)]})
+    assert exchanges.count == 0, exchanges.operations
+    assert shallow is thing and deep is thing
+    assert in_containers["things"][0] is thing and in_containers["things"][1][0] is thing
+    assert deep == thing
+    assert deep.name == "copied"
+
+
+def test_comparing_with_what_cannot_be_sent_falls_back_to_python(helpers: Any) -> None:
+    thing = helpers.Thing("t")
+    assert thing == mock.ANY
+    assert mock.ANY == thing  # noqa: SIM300 (the other operand first)
+    assert [thing] == [mock.ANY]
+    assert (thing == object()) is False
+    assert (thing != object()) is True
+    with pytest.raises(TypeError, match="not supported between"):
+        _ = thing < object()
+
+
+def test_isinstance_and_issubclass_with_a_remote_class_ask_the_server(
+    remote: fire.Remote, helpers: Any
+) -> None:
+    remote_int = remote.module("builtins").int
+    widget, thing = helpers.Widget("w"), helpers.Thing("t")
+    assert isinstance(widget, helpers.Thing)
+    assert isinstance(widget, helpers.Widget)
+    assert not isinstance(thing, helpers.Widget)
+    assert isinstance(thing, (int, helpers.Thing))
+    assert isinstance(3, remote_int) and not isinstance("3", remote_int)
+    assert not isinstance(LocalThing(), helpers.Thing)  # a local object is no remote instance
+    assert issubclass(helpers.Widget, helpers.Thing)
+    assert not issubclass(helpers.Thing, helpers.Widget)
+
+
+def test_callable_follows_the_remote_object(remote: fire.Remote, helpers: Any) -> None:
+    assert callable(helpers.Thing)  # a class
+    assert callable(helpers.echo)  # a function
+    assert callable(helpers.Thing("t").save)  # a bound method
+    assert not callable(helpers.Thing("t"))  # an instance of a class without __call__
+    assert not callable(helpers)  # a module
+    assert not callable(helpers.Bag(a=1))
+    assert callable(remote.module("functools").partial(helpers.echo, 1))
+    with pytest.raises(TypeError, match="not callable"):
+        helpers.Thing("t")()
+
+
+def test_len_iter_next_follow_the_remote_object(
+    remote: fire.Remote, helpers: Any, exchanges: ExchangeCounter
+) -> None:
+    thing = helpers.Thing("t")
+    with exchanges.counting():
+        with pytest.raises(TypeError, match="object of type 'Thing' has no len"):
+            len(thing)
+        with pytest.raises(TypeError, match="'Thing' object is not an iterator"):
+            next(thing)
+    assert exchanges.count == 0  # the shape tells: no round trip
+    with pytest.raises(TypeError, match="'Thing' object is not iterable"):
+        iter(thing)
+    numbers = remote.module("builtins").iter([1, 2, 3])
+    assert iter(numbers) is numbers  # a remote iterator is its own iterator, as locally
+    assert next(numbers) == 1
+    assert list(numbers) == [2, 3]
+    with pytest.raises(StopIteration):
+        next(numbers)
+    assert next(numbers, "done") == "done"
+    with pytest.raises(TypeError, match="'Bag' object is not an iterator"):
+        next(helpers.Bag(a=1))
+
+
+def test_a_partly_consumed_remote_generator_loses_no_item(helpers: Any) -> None:
+    numbers = helpers.counting(600)
+    iterator = iter(numbers)
+    assert next(iterator) == 0
+    assert next(numbers) == 1
+    for number in numbers:
+        if number == 300:
+            break
+    assert 301 in numbers  # `in` consumes an iterator up to the match, as locally
+    assert list(numbers) == list(range(302, 600))
+    assert list(numbers) == []
+
+
+def test_remote_code_consuming_a_generator_continues_after_what_was_read(
+    helpers: Any,
+) -> None:
+    numbers = helpers.counting(10)
+    assert [next(numbers), next(numbers)] == [0, 1]  # single next() reads no more than asked
+    assert helpers.rest_of(numbers) == list(range(2, 10))
+
+
+def test_iterating_a_10000_item_generator_takes_a_handful_of_round_trips(
+    helpers: Any, exchanges: ExchangeCounter
+) -> None:
+    numbers = helpers.counting(10_000)
+    with exchanges.counting():
+        items = list(numbers)
+    assert items == list(range(10_000))
+    assert exchanges.count <= 9, exchanges.operations

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import inspect
 import traceback
+import unittest
 from typing import Any
 
 import pytest
 import remote_helpers
+from servers import ExchangeCounter
 
 import fire
 
@@ -134,3 +136,49 @@ def test_connection_is_usable_after_a_remote_exception(helpers: Any) -> None:
         with pytest.raises(KeyError):
             helpers.fail_key("again")
     assert helpers.echo("fine") == "fine"
+
+
+# -- remote exception classes reached through proxies are local classes -----------------
+
+
+def test_an_exception_class_read_through_a_proxy_is_the_local_class(
+    remote: fire.Remote, helpers: Any, exchanges: ExchangeCounter
+) -> None:
+    with exchanges.counting():
+        not_found = helpers.NotFound
+        app_error = helpers.AppError
+    assert exchanges.count == 0  # the module's shape says they are exception classes
+    assert not_found is remote.exception("remote_helpers.NotFound")
+    assert issubclass(not_found, app_error) and issubclass(not_found, fire.RemoteError)
+    try:
+        helpers.raise_not_found("page")
+    except helpers.NotFound as exc:
+        assert type(exc) is not_found
+    with pytest.raises(helpers.AppError):
+        helpers.raise_not_found("page")
+    with pytest.raises(fire.RemoteError) as raised:
+        helpers.raise_app_error("an AppError is no NotFound")
+    assert not isinstance(raised.value, helpers.NotFound)
+
+
+def test_unittest_assert_raises_takes_a_remote_exception_class(helpers: Any) -> None:
+    case = unittest.TestCase()
+    with case.assertRaises(helpers.MissingItem):
+        helpers.raise_missing_item("k")
+    with case.assertRaises(helpers.AppError):  # the mirrored base catches its subclass
+        helpers.raise_missing_item("k")
+    with case.assertRaises(KeyError):  # MissingItem(AppError, KeyError)
+        helpers.raise_missing_item("k")
+
+
+def test_exception_classes_arrive_as_local_classes_in_any_result(
+    remote: fire.Remote, helpers: Any
+) -> None:
+    errors = helpers.errors()  # a dict of classes, not an attribute read
+    assert errors["not_found"] is helpers.NotFound
+    assert issubclass(errors["key"], KeyError)
+    assert remote.module("builtins").KeyError is errors["key"]
+    before = remote.info()["refs"]
+    for _ in range(3):
+        helpers.errors()
+    assert remote.info()["refs"] == before  # no server reference is kept for them

@@ -131,3 +131,13 @@ def test_str_subclass_results_arrive_as_str(helpers: Any) -> None:
     value = helpers.markup("<b>")
     assert type(value) is str
     assert value == "<b>"
+
+
+def test_str_and_int_subclasses_arrive_as_their_value(helpers: Any) -> None:
+    color = helpers.color()  # class Color(str, Enum): RED = "red"
+    assert type(color) is str and color == "red"  # not str(Color.RED), "Color.RED"
+    level = helpers.level()  # an IntEnum member
+    assert type(level) is int and level == 3
+    permissions = helpers.permissions()  # an IntFlag
+    assert type(permissions) is int and permissions == 6
+    assert helpers.echo([helpers.level(), {"c": helpers.color()}]) == [3, {"c": "red"}]

@@ -155,6 +155,53 @@ def test_mixin_beside_django_test_case(
     result.assert_outcomes(passed=3)
 
 
+def test_a_proxy_stored_in_set_up_test_data(
+    pytester: pytest.Pytester, sqlite_shop: SpawnedServer
+) -> None:
+    """Django deep-copies setUpTestData attributes for each test: a proxy survives that."""
+    pytester.makepyfile(
+        client_settings="""
+        SECRET_KEY = "client"
+        INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes"]
+        DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+        USE_TZ = True
+        """
+    )
+    pytester.makepyfile(
+        test_client=textwrap.dedent(f"""
+        from unittest import mock
+
+        from django.test import TestCase
+
+        from fire.testing import FireTestMixin
+
+        class RemoteTestData(FireTestMixin, TestCase):
+            fire_servers = {{"shop": "{sqlite_shop.address}"}}
+
+            @classmethod
+            def setUpTestData(cls):
+                factories = cls.fire_remotes["shop"].module("shop.factories")
+                cls.category = factories.CategoryFactory(name="made once")
+                cls.several = {{"categories": [cls.category]}}
+
+            def test_one(self):
+                self.assertEqual("made once", self.category.name)
+                self.assertEqual(self.several, {{"categories": [mock.ANY]}})
+                self.category.name = "renamed in test_one"
+                self.category.save()
+
+            def test_two(self):
+                models = self.fire_remotes["shop"].module("shop.models")
+                self.assertEqual(
+                    ["made once"], list(models.Category.objects.values_list("name", flat=True))
+                )
+                self.assertEqual(self.category, models.Category.objects.get())
+        """)
+    )
+    result = pytester.runpytest_subprocess("-p", "pytest_django", "--ds=client_settings")
+    result.assert_outcomes(passed=2)
+
+
 def test_spawned_servers_start_once_and_stop_at_exit(pytester: pytest.Pytester) -> None:
     pid_file = pytester.path / "server.pid"
     pytester.makepyfile(

@@ -50,8 +50,11 @@ __all__ = [
     "token_matches",
 ]
 
-#: The protocol versions this fire speaks, lowest and highest.
-PROTOCOL_VERSIONS: tuple[int, int] = (1, 1)
+#: The protocol versions this fire speaks, lowest and highest. Version 2: shapes carry
+#: exception hierarchies and type flags (callable, iterator, sized); ``iter`` and
+#: ``next`` replies say whether the object is its own iterator; ``isinstance`` and
+#: ``issubclass`` operations. A version 1 peer is refused at the handshake.
+PROTOCOL_VERSIONS: tuple[int, int] = (2, 2)
 
 
 class Status(IntEnum):

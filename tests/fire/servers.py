@@ -150,7 +150,7 @@ def custom_server_argv(
     address: str | Path,
     *,
     max_message_size: int = 256 * 1024 * 1024,
-    versions: tuple[int, int] = (1, 1),
+    versions: tuple[int, int] = protocol.PROTOCOL_VERSIONS,
 ) -> list[str]:
     return ["-c", CUSTOM_SERVER, str(address), str(max_message_size), *map(str, versions)]
 

@@ -41,7 +41,7 @@ class RawClient:
         return self.reply()
 
     def hello(self) -> dict[str, Any]:
-        _, status, body = self.request(1, "hello", [{"versions": [1, 1], "pid": os.getpid()}])
+        _, status, body = self.request(1, "hello", [{"versions": [2, 2], "pid": os.getpid()}])
         assert status is Status.OK
         return body
 
@@ -92,7 +92,7 @@ def test_request_before_handshake_is_told_to_handshake(raw: RawClient) -> None:
     assert request_id == 5
     assert status is Status.FIRE_ERROR
     assert body[0] == "HandshakeRequired"
-    assert raw.hello()["protocol"] == 1
+    assert raw.hello()["protocol"] == 2
     assert raw.request(6, "ping", []) == (6, Status.OK, "pong")
 
 
@@ -101,7 +101,7 @@ def test_malformed_hello_is_refused(raw: RawClient, hello: list[Any]) -> None:
     _, status, body = raw.request(1, "hello", hello)
     assert status is Status.FIRE_ERROR
     assert body[0] in ("ProtocolError", "HandshakeRequired")
-    assert raw.hello()["protocol"] == 1
+    assert raw.hello()["protocol"] == 2
 
 
 def test_arguments_that_are_not_a_list_are_refused(raw: RawClient, remote: fire.Remote) -> None:

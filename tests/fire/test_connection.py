@@ -37,8 +37,8 @@ def test_info_describes_the_server(remote: fire.Remote, shared_server: ServerPro
     assert info["pid"] == shared_server.pid
     assert info["fire_version"] == fire.__version__
     assert info["python"] == platform.python_version()
-    assert info["protocol"] == remote.protocol_version == 1
-    assert info["protocol_versions"] == [1, 1]
+    assert info["protocol"] == remote.protocol_version == 2
+    assert info["protocol_versions"] == [2, 2]
     assert info["extensions"] == {"scopes": {"isolation": "none"}}
     assert info["endpoint"] == f"ipc://{shared_server.path}"
     assert info["refs"] == 0
@@ -81,15 +81,15 @@ def test_client_speaking_only_a_future_version_gets_both_ranges(
     shared_server: ServerProcess,
 ) -> None:
     with pytest.raises(fire.ProtocolError) as raised:
-        fire.Remote(shared_server.path, versions=(2, 2))
+        fire.Remote(shared_server.path, versions=(3, 3))
     message = str(raised.value)
-    assert "client speaks 2..2" in message
-    assert "server speaks 1..1" in message
+    assert "client speaks 3..3" in message
+    assert "server speaks 2..2" in message
 
 
 def test_client_speaking_only_the_current_version_works(shared_server: ServerProcess) -> None:
-    with fire.Remote(shared_server.path, versions=(1, 1)) as remote:
-        assert remote.protocol_version == 1
+    with fire.Remote(shared_server.path, versions=(2, 2)) as remote:
+        assert remote.protocol_version == 2
         assert remote.module("os").path.join("a", "b") == "a/b"
 
 
@@ -97,7 +97,7 @@ def test_client_speaking_a_wider_range_gets_the_highest_common(
     shared_server: ServerProcess,
 ) -> None:
     with fire.Remote(shared_server.path, versions=(1, 5)) as remote:
-        assert remote.protocol_version == 1
+        assert remote.protocol_version == 2
 
 
 def test_server_speaking_a_range_serves_old_and_new_clients(

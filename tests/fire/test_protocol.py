@@ -150,10 +150,11 @@ def test_status_numbers_are_part_of_the_wire_format() -> None:
 # -- version negotiation ----------------------------------------------------------------
 
 
-def test_this_fire_speaks_version_one() -> None:
-    low, high = PROTOCOL_VERSIONS
-    assert low <= 1 <= high
-    assert choose_version((1, 1)) == 1
+def test_this_fire_speaks_version_two_only() -> None:
+    assert PROTOCOL_VERSIONS == (2, 2)
+    assert choose_version((1, 2)) == 2
+    with pytest.raises(ProtocolError, match=r"client speaks 1\.\.1, the server speaks 2\.\.2"):
+        choose_version((1, 1))
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,7 @@ def test_attach_with_the_command_line_option(pytester: pytest.Pytester, sqlite_s
     result.stdout.fnmatch_lines(
         [
             "fire servers (--fire-servers):",
-            f"  shop: {sqlite_shop.address}: fire *, Python *, protocol 1, Django *, "
+            f"  shop: {sqlite_shop.address}: fire *, Python *, protocol 2, Django *, "
             "databases default=sqlite, other=sqlite",
         ]
     )

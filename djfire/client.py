@@ -57,6 +57,16 @@ class DjangoRemote:
         """Reseed factory_boy's (and Faker's) random generator on the server."""
         self.remote.call_extension("reseed_random", seed)
 
+    def data_changes(self) -> dict[str, Any]:
+        """The rows the current test changed so far, netted, per database alias and table.
+
+        ``{alias: {"vendor": "sqlite", "tables": {table: {"inserted": [row, …],
+        "updated": [{"key": {…}, "changed": {column: [old, new]}}, …], "deleted": [row,
+        …]}}}}``; ``"tables"`` is None for a backend that cannot be captured. Needs a
+        test scope begun with ``data_changes=True`` (the runners' default).
+        """
+        return self.remote.call_extension("data_changes")
+
     def captured_on_commit(self) -> list[str]:
         """Callbacks captured in a scope begun with ``on_commit="capture"``."""
         return self.remote.call_extension("captured_on_commit")

@@ -37,6 +37,7 @@ from django.db.transaction import Atomic
 from fire.errors import FireError, ServerBusy
 from fire.session import Session
 
+from .changes import ChangeCapture
 from .databases import SharedConnections
 
 __all__ = ["DjangoScopes"]
@@ -59,6 +60,7 @@ class _Scope:
     transactional: bool
     on_commit: str
     savepoints: bool
+    capturing: bool = False
     atomics: list[Any] = field(default_factory=list)
     overrides: list[Any] = field(default_factory=list)
     captured: list[Callback] = field(default_factory=list)
@@ -85,8 +87,9 @@ class DjangoScopes:
 
     name = "scopes"
 
-    def __init__(self, shared: SharedConnections) -> None:
+    def __init__(self, shared: SharedConnections, capture: ChangeCapture | None = None) -> None:
         self.shared = shared
+        self.capture = capture
         self.holder: Session | None = None
         self.since = 0.0
 
@@ -100,6 +103,7 @@ class DjangoScopes:
             "end_scope": self.end_scope,
             "captured_on_commit": self.captured_on_commit,
             "run_captured_on_commit": self.run_captured_on_commit,
+            "data_changes": self.data_changes,
         }
 
     def info(self) -> dict[str, Any]:
@@ -109,6 +113,7 @@ class DjangoScopes:
             "databases": self.shared.vendors(),
             "holder": holder,
             "depth": len(self._stack(self.holder)) if self.holder else 0,
+            "data_changes": self.capture is not None,
         }
 
     def _stack(self, session: Session | None) -> list[_Scope]:
@@ -128,8 +133,13 @@ class DjangoScopes:
         transactional: bool = False,
         on_commit: str = "run",
         savepoints: bool = True,
+        data_changes: bool = False,
     ) -> int:
-        """Open a scope; returns the new depth."""
+        """Open a scope; returns the new depth.
+
+        With `data_changes`, a ``"test"`` scope captures the rows it changes on every
+        alias (see `djfire.changes`), read with the ``data_changes`` operation.
+        """
         with self.shared.lock.hold(f"begin_scope from {session.describe()}"):
             if self.holder is not None and self.holder is not session:
                 raise ServerBusy(
@@ -156,6 +166,13 @@ class DjangoScopes:
                 except BaseException:
                     self._close(scope)
                     raise
+            if data_changes and kind == "test" and self.capture is not None:
+                try:
+                    self.capture.start()
+                except BaseException:
+                    self._close(scope)
+                    raise
+                scope.capturing = True
             stack.append(scope)
             if self.holder is None:
                 self.holder, self.since = session, time.time()
@@ -193,6 +210,8 @@ class DjangoScopes:
                 list(zip(self.shared.aliases, scope.atomics, strict=False))
             ):
                 attempt(lambda alias=alias, atomic=atomic: _roll_back(alias, atomic))
+            if scope.transactional and scope.capturing and self.capture is not None:
+                attempt(self.capture.stop)
             if scope.transactional:
                 for alias in self.shared.aliases:
                     attempt(
@@ -372,6 +391,18 @@ class DjangoScopes:
                         raise
                     log.exception("robust on_commit callback %r (alias %s) failed", func, alias)
             callbacks = self._take_callbacks()
+
+    # data changes
+    def data_changes(self, session: Session) -> dict[str, Any]:
+        """The net row changes of the current test so far, per alias and table."""
+        if not any(scope.capturing for scope in self._stack(session)):
+            raise FireError(
+                "no data changes are captured: only a test scope begun with "
+                "data_changes=True captures them (the runners do, unless "
+                "--fire-data-changes=off)"
+            )
+        assert self.capture is not None
+        return self.capture.read()
 
     # captured on_commit callbacks
     def captured_on_commit(self, session: Session) -> list[str]:

@@ -92,6 +92,7 @@ class Command(BaseCommand):
             check_fire_package()
         except ForeignFireError as exc:
             raise CommandError(str(exc)) from None
+        from djfire.changes import ChangeCapture
         from djfire.connection_lock import DEFAULT_LOCK_TIMEOUT
         from djfire.databases import (
             SharedConnections,
@@ -140,7 +141,9 @@ class Command(BaseCommand):
         live = None
         try:
             shared = SharedConnections(options["lock_timeout"] or DEFAULT_LOCK_TIMEOUT)
-            scopes = DjangoScopes(shared)
+            capture = ChangeCapture(shared.by_alias)
+            capture.install()
+            scopes = DjangoScopes(shared, capture)
             if http is not None:
                 from django.conf import settings
 

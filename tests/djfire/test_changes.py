@@ -1,0 +1,119 @@
+"""The data-change capture: every kind of write appears, netted; rolled-back ones do not."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import requests
+
+import fire
+from djfire.changes import net_changes
+from djfire.client import DjangoRemote
+
+
+def _tables(dj: DjangoRemote, alias: str = "default") -> dict[str, Any]:
+    return dj.data_changes()[alias]["tables"]
+
+
+def test_every_kind_of_write_appears_and_rolled_back_ones_do_not(
+    shop: fire.Remote, dj: DjangoRemote
+):
+    with shop.scope("class"):  # data made before the test: not among its changes
+        kept = shop.module("shop.factories").ProductFactory(name="kept", price="1.00")
+        _check_test_changes(shop, dj, kept.id)
+
+
+def _check_test_changes(shop: fire.Remote, dj: DjangoRemote, kept_id: int) -> None:
+    models = shop.module("shop.models")
+    factories = shop.module("shop.factories")
+    db = shop.module("django.db")
+    with shop.scope(data_changes=True):
+        product = factories.ProductFactory(name="lamp", price="9.50")  # the ORM
+        models.Product.objects.filter(id=product.id).update(price="7.25")  # QuerySet.update
+        models.Category.objects.bulk_create([models.Category(name="a"), models.Category(name="b")])
+        models.Category.objects.filter(name="b").delete()  # inserted then deleted: nothing
+        db.connection.cursor().execute(  # raw SQL
+            "UPDATE shop_product SET name = 'renamed' WHERE name = 'kept'"
+        )
+        made = requests.post(dj.live_url + "/products/create/", json={"name": "http"}, timeout=30)
+        assert made.status_code == 201  # a view
+        shop.module("shop.tasks").notify_on_commit("mail")  # on_commit: no rows, no harm
+        assert requests.post(dj.live_url + "/products/fail/", timeout=30).status_code == 500
+        with pytest.raises(shop.exception("django.db.utils.IntegrityError")):
+            factories.CategoryFactory(name="a")  # a failing call: rolled back, not shown
+        models.AuditEntry.objects.using("other").create(message="other alias")
+
+        tables = _tables(dj)
+        products = tables["shop_product"]
+        inserted = {row["name"]: row for row in products["inserted"]}
+        assert sorted(inserted) == ["http", "lamp"]  # not the failing view's row
+        assert inserted["lamp"]["price"] == Decimal("7.25")  # insert + update: final values
+        assert products["updated"] == [
+            {"key": {"id": kept_id}, "changed": {"name": ["kept", "renamed"]}}
+        ]
+        assert products["deleted"] == []
+        categories = [row["name"] for row in tables["shop_category"]["inserted"]]
+        assert "a" in categories and "b" not in categories  # (the factory made one more)
+        other = _tables(dj, "other")
+        assert [row["message"] for row in other["shop_auditentry"]["inserted"]] == ["other alias"]
+        assert dj.data_changes()["default"]["vendor"] in ("sqlite", "postgresql")
+    with shop.scope(data_changes=True):
+        assert _tables(dj) == {}  # nothing is left from the last test
+        models.Product.objects.all().delete()
+        assert [row["name"] for row in _tables(dj)["shop_product"]["deleted"]] == ["kept"]
+
+
+def test_changes_are_captured_only_when_asked(shop: fire.Remote, dj: DjangoRemote):
+    with shop.scope():
+        shop.module("shop.factories").ProductFactory()
+        with pytest.raises(fire.FireError, match="data_changes=True"):
+            dj.data_changes()
+    assert shop.info()["extensions"]["scopes"]["data_changes"] is True
+
+
+def test_a_transactional_scope_captures_too_and_forgets_at_its_end(
+    shop: fire.Remote, dj: DjangoRemote
+):
+    with shop.scope(transactional=True, data_changes=True):
+        shop.module("shop.factories").ProductFactory(name="committed")
+        assert [r["name"] for r in _tables(dj)["shop_product"]["inserted"]] == ["committed"]
+    with shop.scope(data_changes=True):
+        assert _tables(dj) == {}
+
+
+# netting, without a database: rows as the triggers record them
+def test_netting_per_primary_key() -> None:
+    keys = {"t": ["id"]}
+    rows = [
+        ("t", "INSERT", None, {"id": 1, "a": "x"}),
+        ("t", "UPDATE", {"id": 1, "a": "x"}, {"id": 1, "a": "y"}),  # insert+update: insert
+        ("t", "INSERT", None, {"id": 2, "a": "gone"}),
+        ("t", "DELETE", {"id": 2, "a": "gone"}, None),  # insert+delete: nothing
+        ("t", "UPDATE", {"id": 3, "a": "p", "b": 1}, {"id": 3, "a": "q", "b": 1}),
+        ("t", "UPDATE", {"id": 3, "a": "q", "b": 1}, {"id": 3, "a": "r", "b": 1}),
+        ("t", "UPDATE", {"id": 4, "a": "same"}, {"id": 4, "a": "other"}),
+        ("t", "UPDATE", {"id": 4, "a": "other"}, {"id": 4, "a": "same"}),  # back: nothing
+        ("t", "DELETE", {"id": 5, "a": "old"}, None),
+        ("t", "INSERT", None, {"id": 5, "a": "new"}),  # delete+insert: an update
+        ("t", "DELETE", {"id": 6, "a": "z"}, None),
+        ("t", "UPDATE", {"id": 7, "a": "k"}, {"id": 8, "a": "k"}),  # the key changed
+    ]
+    assert net_changes(rows, keys) == {
+        "t": {
+            "inserted": [{"id": 1, "a": "y"}, {"id": 8, "a": "k"}],
+            "updated": [
+                {"key": {"id": 3}, "changed": {"a": ["p", "r"]}},
+                {"key": {"id": 5}, "changed": {"a": ["old", "new"]}},
+            ],
+            "deleted": [{"id": 6, "a": "z"}, {"id": 7, "a": "k"}],
+        }
+    }
+
+
+def test_netting_a_table_without_a_primary_key_keys_rows_by_their_values() -> None:
+    rows = [("log", "INSERT", None, {"line": "a"}), ("log", "INSERT", None, {"line": "b"})]
+    assert net_changes(rows, {"log": []}) == {
+        "log": {"inserted": [{"line": "a"}, {"line": "b"}], "updated": [], "deleted": []}
+    }

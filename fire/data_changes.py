@@ -1,0 +1,135 @@
+"""A test's data changes, as a server extension reports them: filter and format them.
+
+A server extension (djfire's) may capture the rows a test changed on each database and
+answer the ``data_changes`` operation with plain data::
+
+    {alias: {"vendor": "postgresql",
+             "tables": {table: {"inserted": [row, …],
+                                "updated": [{"key": {…}, "changed": {column: [old, new]}}],
+                                "deleted": [row, …]}}}}
+
+(``"tables"`` is None where the backend cannot be captured). The runners show it on a
+failing test; this module knows nothing of Django or pytest.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["exclude", "format_changes", "has_changes", "to_json"]
+
+#: Rows shown per table unless told otherwise (a count line stands for the rest).
+DEFAULT_ROWS_PER_TABLE = 10
+#: A value's repr longer than this is cut, with "…".
+MAX_VALUE_LENGTH = 60
+
+Changes = dict[str, Any]
+
+
+def exclude(changes: Changes, patterns: Iterable[str]) -> Changes:
+    """`changes` without the tables or columns that `patterns` name.
+
+    ``django_session`` (or ``shop_*``) leaves a table out; ``*.updated_at`` (or
+    ``shop_order.note``) leaves a column out of every row and update of the tables that
+    match; an update left with no changed column disappears.
+    """
+    tables_out, columns_out = [], []
+    for pattern in patterns:
+        table, dot, column = pattern.partition(".")
+        (columns_out.append((table, column)) if dot else tables_out.append(pattern))
+    result: Changes = {}
+    for alias, database in changes.items():
+        tables = database.get("tables")
+        if tables is None:
+            result[alias] = database
+            continue
+        kept: dict[str, Any] = {}
+        for table, table_changes in tables.items():
+            if any(fnmatch.fnmatchcase(table, pattern) for pattern in tables_out):
+                continue
+            hidden = {c for t, c in columns_out if fnmatch.fnmatchcase(table, t)}
+            filtered = _without_columns(table_changes, hidden) if hidden else table_changes
+            if any(filtered.values()):
+                kept[table] = filtered
+        result[alias] = {**database, "tables": kept}
+    return result
+
+
+def _without_columns(changes: dict[str, list[Any]], hidden: set[str]) -> dict[str, list[Any]]:
+    def row(values: dict[str, Any]) -> dict[str, Any]:
+        return {c: v for c, v in values.items() if not _hidden(c, hidden)}
+
+    updated = []
+    for update in changes["updated"]:
+        changed = {c: v for c, v in update["changed"].items() if not _hidden(c, hidden)}
+        if changed:
+            updated.append({**update, "changed": changed})
+    return {
+        "inserted": [row(r) for r in changes["inserted"]],
+        "updated": updated,
+        "deleted": [row(r) for r in changes["deleted"]],
+    }
+
+
+def _hidden(column: str, hidden: set[str]) -> bool:
+    return any(fnmatch.fnmatchcase(column, pattern) for pattern in hidden)
+
+
+def has_changes(changes: Changes) -> bool:
+    """Whether any captured table changed (an uncapturable backend is not a change)."""
+    return any(database.get("tables") for database in changes.values())
+
+
+def format_changes(changes: Changes, *, rows_per_table: int | None = DEFAULT_ROWS_PER_TABLE) -> str:
+    """The changes as text, a block per alias and table, ``+`` inserted, ``~`` updated, ``-``
+    deleted; at most `rows_per_table` rows each (None: all)."""
+    lines: list[str] = []
+    several = len(changes) > 1
+    for alias, database in changes.items():
+        tables = database.get("tables")
+        heading = f"[{alias}] " if several else ""
+        if tables is None:
+            lines.append(f"{heading}({database.get('vendor')}: changes cannot be captured)")
+            continue
+        width = max((len(table) for table in tables), default=0)
+        for table, table_changes in tables.items():
+            counts = " ".join(
+                f"{sign}{len(table_changes[kind])}"
+                for sign, kind in (("+", "inserted"), ("~", "updated"), ("-", "deleted"))
+                if table_changes[kind]
+            )
+            lines.append(f"{heading}{table:<{width}}  {counts}")
+            entries = [("+", _row(r)) for r in table_changes["inserted"]]
+            entries += [("~", _update(u)) for u in table_changes["updated"]]
+            entries += [("-", _row(r)) for r in table_changes["deleted"]]
+            shown = entries if rows_per_table is None else entries[:rows_per_table]
+            lines.extend(f"  {sign} {text}" for sign, text in shown)
+            if len(shown) < len(entries):
+                lines.append(f"  … {len(entries) - len(shown)} more (-vv shows all)")
+    return "\n".join(lines)
+
+
+def _value(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= MAX_VALUE_LENGTH else text[: MAX_VALUE_LENGTH - 1] + "…"
+
+
+def _row(values: dict[str, Any]) -> str:
+    return " ".join(f"{column}={_value(value)}" for column, value in values.items())
+
+
+def _update(update: dict[str, Any]) -> str:
+    key = _row(update["key"])
+    changed = " ".join(
+        f"{column}: {_value(old)} -> {_value(new)}"
+        for column, (old, new) in update["changed"].items()
+    )
+    return f"{key} {changed}"
+
+
+def to_json(changes: Changes) -> str:
+    """The changes as JSON (for JUnit XML properties): non-JSON values as their str()."""
+    return json.dumps(changes, default=str, sort_keys=True)

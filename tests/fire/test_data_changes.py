@@ -1,0 +1,82 @@
+"""Filtering and formatting a data-change report (plain data in, text out)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from fire.data_changes import exclude, format_changes, has_changes, to_json
+
+CHANGES = {
+    "default": {
+        "vendor": "postgresql",
+        "tables": {
+            "shop_order": {
+                "inserted": [
+                    {"id": 17, "status": "new", "total": Decimal("9.50"), "updated_at": "t1"}
+                ],
+                "updated": [
+                    {"key": {"id": 12}, "changed": {"status": ["new", "paid"]}},
+                    {"key": {"id": 13}, "changed": {"updated_at": ["t0", "t2"]}},
+                ],
+                "deleted": [],
+            },
+            "django_session": {
+                "inserted": [{"session_key": "k", "session_data": "x" * 200}],
+                "updated": [],
+                "deleted": [],
+            },
+        },
+    }
+}
+
+
+def test_a_report_shows_counts_and_rows_per_table() -> None:
+    text = format_changes(CHANGES)
+    lines = text.splitlines()
+    assert lines[0] == "shop_order      +1 ~2"
+    assert lines[1] == "  + id=17 status='new' total=Decimal('9.50') updated_at='t1'"
+    assert lines[2] == "  ~ id=12 status: 'new' -> 'paid'"
+    assert lines[4] == "django_session  +1"
+    assert lines[5].endswith("…") and len(lines[5]) < 110  # a long value is cut
+
+
+def test_rows_beyond_the_cap_become_a_count_line() -> None:
+    many = {
+        "default": {
+            "vendor": "sqlite",
+            "tables": {
+                "t": {"inserted": [{"id": n} for n in range(12)], "updated": [], "deleted": []}
+            },
+        }
+    }
+    lines = format_changes(many, rows_per_table=10).splitlines()
+    assert lines[-1] == "  … 2 more (-vv shows all)"
+    assert len(format_changes(many, rows_per_table=None).splitlines()) == 13
+
+
+def test_tables_and_columns_can_be_excluded() -> None:
+    kept = exclude(CHANGES, ["django_session", "*.updated_at"])
+    tables = kept["default"]["tables"]
+    assert list(tables) == ["shop_order"]
+    assert tables["shop_order"]["inserted"] == [
+        {"id": 17, "status": "new", "total": Decimal("9.50")}
+    ]
+    assert tables["shop_order"]["updated"] == [  # the update of updated_at alone is gone
+        {"key": {"id": 12}, "changed": {"status": ["new", "paid"]}}
+    ]
+    assert not has_changes(exclude(CHANGES, ["*"]))
+
+
+def test_several_aliases_and_uncapturable_backends_are_named() -> None:
+    report = {**CHANGES, "legacy": {"vendor": "mysql", "tables": None}}
+    text = format_changes(report)
+    assert "[default] shop_order" in text
+    assert "[legacy] (mysql: changes cannot be captured)" in text
+    assert has_changes(report)
+    assert not has_changes({"legacy": {"vendor": "mysql", "tables": None}})
+
+
+def test_json_keeps_every_value_readable() -> None:
+    data = json.loads(to_json(CHANGES))
+    assert data["default"]["tables"]["shop_order"]["inserted"][0]["total"] == "9.50"

@@ -16,10 +16,26 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["exclude", "format_changes", "has_changes", "to_json"]
+from .errors import ProtocolError
+
+if TYPE_CHECKING:
+    from .remote import Remote
+
+__all__ = [
+    "MODES",
+    "collect",
+    "exclude",
+    "format_changes",
+    "has_changes",
+    "section_title",
+    "to_json",
+]
+
+#: When the runners show a test's data changes: on failure (default), always, never.
+MODES = ("fail", "always", "off")
 
 #: Rows shown per table unless told otherwise (a count line stands for the rest).
 DEFAULT_ROWS_PER_TABLE = 10
@@ -27,6 +43,26 @@ DEFAULT_ROWS_PER_TABLE = 10
 MAX_VALUE_LENGTH = 60
 
 Changes = dict[str, Any]
+
+
+def collect(remotes: Mapping[str, Remote], patterns: Iterable[str] = ()) -> dict[str, Changes]:
+    """Server name -> its test's data changes so far (`exclude` applied), for the servers
+    that capture them; servers without a capture are left out."""
+    patterns = list(patterns)
+    collected: dict[str, Changes] = {}
+    for name, remote in remotes.items():
+        try:
+            changes = remote.call_extension("data_changes")
+        except ProtocolError:  # "unknown operation": this server captures nothing
+            continue
+        collected[name] = exclude(changes, patterns) if patterns else changes
+    return collected
+
+
+def section_title(name: str, changes: Changes) -> str:
+    """``fire data changes: shop (postgresql)``: the report section's title."""
+    vendors = sorted({str(database.get("vendor")) for database in changes.values()})
+    return f"fire data changes: {name} ({', '.join(vendors)})"
 
 
 def exclude(changes: Changes, patterns: Iterable[str]) -> Changes:

@@ -20,10 +20,11 @@ import atexit
 import os
 import sys
 import unittest
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from . import data_changes
 from .addresses import parse_address
 from .errors import FireError, ServerUnavailable
 from .remote import Remote
@@ -161,13 +162,22 @@ class FireTestMixin:
       (like TransactionTestCase). No class scope is opened then: data made in
       ``setUpClass`` commits and is gone after the first test's flush.
     - ``fire_timeout``: seconds to wait for each reply.
+    - ``fire_data_changes``: ``"fail"`` (default) adds each service's data changes to a
+      failing test's message, ``"always"`` also prints them for passing tests, ``"off"``
+      does not capture them; ``fire_data_changes_exclude``: tables or columns to leave
+      out (``"django_session"``, ``"*.updated_at"``).
     """
 
     fire_servers: ClassVar[Mapping[str, str]] = {}
     fire_spawn: ClassVar[Mapping[str, str]] = {}
     fire_transactional: ClassVar[bool] = False
     fire_timeout: ClassVar[float] = 30.0
+    fire_data_changes: ClassVar[str] = "fail"
+    fire_data_changes_exclude: ClassVar[Sequence[str]] = ()
     fire_remotes: ClassVar[dict[str, Remote]]
+    #: (section title, text) per server that changed data, once a failing test reported.
+    fire_changes_report: Sequence[tuple[str, str]] = ()
+    _fire_failed = False
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -186,12 +196,79 @@ class FireTestMixin:
         super().setUpClass()  # type: ignore[misc]
 
     def _callSetUp(self) -> None:
+        mode = self.fire_data_changes
+        if mode not in data_changes.MODES:
+            raise FireError(f"fire_data_changes must be one of {data_changes.MODES}, not {mode!r}")
         opened: list[Remote] = []
         self.addCleanup(_end_scopes, opened)  # type: ignore[attr-defined]
         for remote in self.fire_remotes.values():
-            remote.begin_scope("test", transactional=self.fire_transactional)
+            remote.begin_scope(
+                "test", transactional=self.fire_transactional, data_changes=mode != "off"
+            )
             opened.append(remote)
+        if mode != "off":
+            self.addCleanup(self._fire_report_changes)  # type: ignore[attr-defined]
         super()._callSetUp()  # type: ignore[misc]
+
+    def _callTestMethod(self, method: Callable[[], Any]) -> None:
+        try:
+            super()._callTestMethod(method)  # type: ignore[misc]
+        except unittest.SkipTest:
+            raise
+        except BaseException:
+            self._fire_failed = True  # (unittest's own flag is reset for the cleanups)
+            raise
+
+    def _callTearDown(self) -> None:
+        try:
+            super()._callTearDown()  # type: ignore[misc]
+        except BaseException:
+            self._fire_failed = True
+            raise
+
+    def fire_changes(self) -> dict[str, Any]:
+        """Server name -> the rows this test changed so far, per database alias and table.
+
+        See `fire.data_changes` for the form; ``fire_data_changes_exclude`` applies.
+        """
+        return data_changes.collect(self.fire_remotes, self.fire_data_changes_exclude)
+
+    def _fire_report_changes(self) -> None:
+        """Before the scopes end: a failing test's data changes, into its failure message.
+
+        The text also stays on the test (``fire_changes_report``), where the pytest plugin
+        finds it for its report section.
+        """
+        failed = self._fire_failed
+        if not failed and self.fire_data_changes != "always":
+            return
+        sections = [
+            (data_changes.section_title(name, changes), data_changes.format_changes(changes))
+            for name, changes in self.fire_changes().items()
+            if data_changes.has_changes(changes)
+        ]
+        self.fire_changes_report = sections
+        text = "".join(f"\n---- {title} ----\n{body}\n" for title, body in sections)
+        if not text:
+            return
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        if failed and _append_to_failure(result, self, text):
+            return
+        sys.stderr.write(text)
+
+
+def _append_to_failure(result: Any, test: unittest.TestCase, text: str) -> bool:
+    """Add `text` to the message `result` recorded for `test`'s failure, if it keeps one."""
+    for kind in ("failures", "errors"):
+        entries = getattr(result, kind, None)
+        if not isinstance(entries, list):
+            continue
+        for index in range(len(entries) - 1, -1, -1):
+            recorded, message = entries[index]
+            if recorded is test:
+                entries[index] = (recorded, message + text)
+                return True
+    return False
 
 
 def _end_scopes(remotes: list[Remote]) -> None:

@@ -235,3 +235,46 @@ def test_spawned_servers_start_once_and_stop_at_exit(pytester: pytest.Pytester) 
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):  # the server stopped with the test process
         os.kill(pid, 0)
+
+
+DATA_CHANGES_TESTS = """
+from fire.testing import FireTestCase
+
+class Orders(FireTestCase):
+    fire_servers = {"shop": "ADDRESS"}
+    fire_data_changes_exclude = ["*.created"]
+
+    def test_fails_after_writing(self):
+        shop = self.fire_remotes["shop"]
+        shop.module("shop.models").Category.objects.create(name="lamps")
+        changes = self.fire_changes()["shop"]["default"]["tables"]
+        self.assertEqual([{"id": 1, "name": "lamps"}], changes["shop_category"]["inserted"])
+        self.fail("on purpose")
+
+    def test_passes_after_writing(self):
+        self.fire_remotes["shop"].module("shop.models").Category.objects.create(name="quiet")
+
+
+class Off(FireTestCase):
+    fire_servers = {"shop": "ADDRESS"}
+    fire_data_changes = "off"
+
+    def test_fails_without_a_report(self):
+        self.fire_remotes["shop"].module("shop.models").Category.objects.create(name="unseen")
+        self.fail("on purpose")
+"""
+
+
+def test_a_failing_test_s_message_shows_its_data_changes(
+    pytester: pytest.Pytester, sqlite_shop: SpawnedServer
+) -> None:
+    pytester.makepyfile(test_changes=DATA_CHANGES_TESTS.replace("ADDRESS", sqlite_shop.address))
+    result = run_unittest(pytester, "test_changes")
+    assert result.ret == 1
+    text = result.stderr.str()
+    failure = text[text.index("FAIL: test_fails_after_writing") :]
+    assert "AssertionError: on purpose\n\n---- fire data changes: shop (sqlite) ----" in failure
+    assert "shop_category  +1\n  + id=1 name='lamps'" in failure
+    assert "quiet" not in text  # a passing test shows nothing
+    assert "unseen" not in text  # nor a class that turned the report off
+    result.stderr.fnmatch_lines(["Ran 3 tests in *", "FAILED (failures=2)"])

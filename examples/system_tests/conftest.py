@@ -1,6 +1,7 @@
-"""Fixtures shared by the system tests: one `DjangoRemote` per service."""
+"""Fixtures shared by the system tests: one `DjangoRemote` per service, and a browser."""
 
 import pytest
+import requests
 
 from djfire import DjangoRemote
 
@@ -9,10 +10,16 @@ from djfire import DjangoRemote
 collect_ignore = ["test_orders_unittest.py"]
 
 
+# Slow password hashing defends production and only delays tests (as Django's docs say).
+FAST_HASHING = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def accounts(fire_remotes):
     """The accounts service, inside this test's scope (all its data rolled back after)."""
-    return DjangoRemote(fire_remotes["accounts"])
+    accounts = DjangoRemote(fire_remotes["accounts"])
+    with accounts.settings(PASSWORD_HASHERS=FAST_HASHING):
+        yield accounts
 
 
 @pytest.fixture
@@ -25,3 +32,18 @@ def shop(fire_remotes, accounts):
     shop = DjangoRemote(fire_remotes["shop"])
     with shop.settings(ACCOUNTS_URL=accounts.live_url):
         yield shop
+
+
+@pytest.fixture
+def browser():
+    """A browser's cookie jar: what accounts sets on login, it sends to the shop too."""
+    with requests.Session() as session:
+        yield session
+
+
+def log_in(browser, accounts, username, password):
+    """Log in at accounts over HTTP, as a user would; the browser keeps the session."""
+    response = browser.post(
+        accounts.live_url + "/api/login/", json={"username": username, "password": password}
+    )
+    assert response.status_code == 200, response.text

@@ -30,7 +30,7 @@ bench: install
 	$(BIN)/python -m bench
 
 demo: install
-	$(MAKE) -C example demo PYTHON=$(abspath $(BIN)/python)
+	$(MAKE) -C examples demo PYTHON=$(abspath $(BIN)/python)
 
 docs: install
 	$(BIN)/mkdocs build --strict

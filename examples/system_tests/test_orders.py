@@ -1,0 +1,86 @@
+"""Full-system tests: a user logs in at accounts and orders at the shop.
+
+Each test runs inside a transaction on *both* services, rolled back when it ends; the
+services' live HTTP servers use the same transaction, so they see what the test made.
+"""
+
+import pytest
+import requests
+from conftest import log_in
+
+
+# Both versions of accounts' user API, until the shop (the last client) moved to v2.
+# Then "v1" goes from this list, and from accounts' USER_API and the shop's READERS.
+@pytest.mark.parametrize("api_version", ["v2", "v1"])
+def test_a_logged_in_user_orders_and_gets_a_confirmation(accounts, shop, browser, api_version):
+    # Arrange, on the accounts service: its own factory, run there, in its test database.
+    ada = accounts.remote.module("accounts.factories").UserFactory(
+        username="ada", first_name="Ada", last_name="Lovelace", password="correct horse"
+    )
+    log_in(browser, accounts, "ada", "correct horse")  # real HTTP, a real session
+
+    # Act, over real HTTP: browser -> shop's gateway -> (session?) accounts -> shop's
+    # view -> (user API, this version) accounts -> shop's database and mail.
+    with shop.settings(ACCOUNTS_API_VERSION=api_version):
+        response = browser.post(shop.live_url + "/orders/", json={"item": "lamp", "quantity": 2})
+
+    assert response.status_code == 201, response.text
+    # Assert on the shop's side, through its ORM...
+    order = shop.remote.module("shop.models").Order.objects.get()  # a proxy of the row
+    assert order.id == response.json()["id"]
+    assert (order.user_id, order.item, order.quantity) == (ada.id, "lamp", 2)  # local values
+    # ...and on the e-mail it sent (captured by the server, returned as plain dicts).
+    [mail] = shop.mail_outbox()
+    assert mail["to"] == [ada.email]
+    assert mail["subject"] == f"Order #{order.id} confirmed"
+    assert "Hello Ada Lovelace" in mail["body"]
+
+
+def test_nothing_is_left_from_the_previous_test(accounts, shop):
+    assert accounts.remote.module("django.contrib.auth.models").User.objects.count() == 0
+    assert shop.remote.module("shop.models").Order.objects.count() == 0
+    assert shop.mail_outbox() == []
+
+
+def test_without_logging_in_nobody_can_order(shop):
+    response = requests.post(shop.live_url + "/orders/", json={"item": "lamp"})
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "log in at accounts first"}
+    assert not shop.remote.module("shop.models").Order.objects.exists()
+
+
+def test_a_forged_user_header_from_the_browser_is_ignored(accounts, shop, browser):
+    factories = accounts.remote.module("accounts.factories")
+    victim = factories.UserFactory()
+    factories.UserFactory(username="mallory", password="mallory's own")
+
+    # Not logged in: claiming to be the victim gets nowhere.
+    forged = {"X-Remote-User": str(victim.id)}
+    response = browser.post(shop.live_url + "/orders/", json={"item": "lamp"}, headers=forged)
+    assert response.status_code == 401
+    # Logged in as herself: the order is hers, whatever the header says.
+    log_in(browser, accounts, "mallory", "mallory's own")
+    response = browser.post(shop.live_url + "/orders/", json={"item": "lamp"}, headers=forged)
+    assert response.status_code == 201, response.text
+    assert response.json()["user"] != victim.id
+    orders = shop.remote.module("shop.models").Order.objects
+    assert not orders.filter(user_id=victim.id).exists()
+
+
+def test_my_orders_are_listed(accounts, shop, browser):
+    ada = accounts.remote.module("accounts.factories").UserFactory(username="ada", password="pw")
+    factories = shop.remote.module("shop.factories")
+    first = factories.OrderFactory(user_id=ada.id, item="lamp")
+    second = factories.OrderFactory(user_id=ada.id, item="desk", quantity=3)
+    factories.OrderFactory(user_id=ada.id + 1)  # someone else's
+    log_in(browser, accounts, "ada", "pw")
+
+    response = browser.get(shop.live_url + "/orders/")
+
+    assert response.json() == {
+        "orders": [
+            {"id": first.id, "user": ada.id, "item": "lamp", "quantity": 1},
+            {"id": second.id, "user": ada.id, "item": "desk", "quantity": 3},
+        ]
+    }

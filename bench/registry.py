@@ -61,6 +61,8 @@ class Case:
     fewer, so the whole run stays within a couple of minutes. `target` is the largest
     acceptable ratio to the floor (None: reported, not judged). `floor` marks the one
     row every ratio is taken against. Rows print in `order`, then registration order.
+    A row with `in_table` False (a whole process start, not a call) prints only in its
+    comparison table, and in the main table when it failed, to say why.
     """
 
     name: str
@@ -69,6 +71,7 @@ class Case:
     target: float | None = None
     floor: bool = False
     order: int = 100
+    in_table: bool = True
 
 
 _CASES: dict[str, Case] = {}
@@ -87,12 +90,23 @@ def case(
     target: float | None = None,
     floor: bool = False,
     order: int = 100,
+    in_table: bool = True,
 ) -> Callable[[Callable[[Env], Iterator[Call]]], Case]:
     """Decorate a one-``yield`` generator ``setup(env)`` to register it as a row."""
 
     def decorate(generator: Callable[[Env], Iterator[Call]]) -> Case:
         setup = contextlib.contextmanager(generator)
-        return register(Case(name, setup, calls=calls, target=target, floor=floor, order=order))
+        return register(
+            Case(
+                name,
+                setup,
+                calls=calls,
+                target=target,
+                floor=floor,
+                order=order,
+                in_table=in_table,
+            )
+        )
 
     return decorate
 
@@ -108,6 +122,9 @@ class Comparison:
 
     `pairs` holds ``(what, base row name, other row name)``; the labels head the columns
     (e.g. "rollback µs", "flush µs", "flush ÷ rollback"), `title` says how to read it.
+    A comparison of costs that add up (a plugin's share of a start-up) shows the paired
+    difference instead, `other` - `base` per round, judged against `budget`; `unit`
+    divides the µs figures for display (1000: ms).
     """
 
     title: str
@@ -115,6 +132,9 @@ class Comparison:
     other_label: str
     ratio_label: str
     pairs: tuple[tuple[str, str, str], ...]
+    difference: bool = False
+    unit: float = 1.0
+    budget: float | None = None
 
 
 _COMPARISONS: dict[str, Comparison] = {}

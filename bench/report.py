@@ -31,6 +31,13 @@ def paired_ratio(row: Result, floor: Result | None) -> float | None:
     return statistics.median(ratios) if ratios else None
 
 
+def paired_difference(row: Result, base: Result) -> float | None:
+    """Median over rounds of row - base (µs), each pair measured back to back."""
+    pairs = zip(row.block_medians, base.block_medians, strict=False)
+    differences = [mine - theirs for mine, theirs in pairs]
+    return statistics.median(differences) if differences else None
+
+
 def table(results: Sequence[Result]) -> str:
     """Render the results; rows above their target say so, failed rows say why."""
     floor = next((r for r in results if r.case.floor), None)
@@ -38,6 +45,8 @@ def table(results: Sequence[Result]) -> str:
     rows: list[tuple[str, ...]] = [header]
     notes: list[str] = []
     for result in results:
+        if not (result.case.in_table or result.error):
+            continue
         median = result.median
         ratio = paired_ratio(result, floor)
         spread = "-"
@@ -69,8 +78,10 @@ def table(results: Sequence[Result]) -> str:
 def comparison(spec: Comparison, results: Sequence[Result]) -> str:
     """Render one comparison: each pair's two medians and their paired ratio (other ÷ base).
 
-    Pairs whose rows were not run (filtered out with -k) are left out; a pair with a
-    failed row shows "-" (the main table's note says why).
+    With ``spec.difference`` the last figure is the paired difference (other - base) in
+    ``spec.unit``, marked "ok" or "ABOVE BUDGET" against ``spec.budget``. Pairs whose rows
+    were not run (filtered out with -k) are left out; a pair with a failed row shows "-"
+    (the main table's note says why).
     """
     by_name = {r.case.name: r for r in results}
     header = ("what", spec.base_label, spec.other_label, spec.ratio_label, "")
@@ -79,21 +90,30 @@ def comparison(spec: Comparison, results: Sequence[Result]) -> str:
         base, other = by_name.get(base_name), by_name.get(other_name)
         if base is None and other is None:
             continue
-        ratio = None
+        figure, verdict = None, ""
         if base is not None and other is not None and not (base.error or other.error):
-            ratio = paired_ratio(other, base)
+            if spec.difference:
+                figure = _scaled(paired_difference(other, base), spec.unit)
+                if figure is not None and spec.budget is not None:
+                    verdict = "ok" if figure <= spec.budget else "ABOVE BUDGET"
+            else:
+                figure = paired_ratio(other, base)
         rows.append(
             (
                 what,
-                _cell(base.median if base else None, ".1f"),
-                _cell(other.median if other else None, ".1f"),
-                _cell(ratio, ".2f"),
-                "",
+                _cell(_scaled(base.median if base else None, spec.unit), ".1f"),
+                _cell(_scaled(other.median if other else None, spec.unit), ".1f"),
+                _cell(figure, ".1f" if spec.difference else ".2f"),
+                verdict,
             )
         )
     if len(rows) == 1:
         return ""
     return "\n".join([spec.title, *_render(rows)])
+
+
+def _scaled(value: float | None, unit: float) -> float | None:
+    return None if value is None else value / unit
 
 
 def _render(rows: list[tuple[str, ...]]) -> list[str]:

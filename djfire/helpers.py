@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from django.core import mail
@@ -13,6 +15,24 @@ from fire.session import Session
 from .isolation import DjangoScopes
 
 __all__ = ["DjangoHelpers"]
+
+
+def factory_boy(module: str, helper: str) -> ModuleType:
+    """Import factory_boy's `module` for `helper`, or say that the service lacks it.
+
+    factory_boy is the service's own dependency, not djfire's (the ``django`` extra
+    leaves it out), so only the helpers that reset or reseed it import it, on use.
+    """
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] != "factory":
+            raise
+        raise ModuleNotFoundError(
+            f"{helper}() needs factory_boy in the service's environment, and it is not "
+            "installed there: `pip install factory_boy` in the service's virtualenv",
+            name=exc.name,
+        ) from None
 
 
 def _message_as_data(message: Any) -> dict[str, Any]:
@@ -92,10 +112,9 @@ class DjangoHelpers:
 
     def reset_sequences(self, session: Session, value: int | None = None) -> int:
         """Reset the sequence of every factory_boy factory; returns how many were reset."""
-        from factory.base import BaseFactory
-
+        base = factory_boy("factory.base", "reset_sequences").BaseFactory
         count = 0
-        pending = list(BaseFactory.__subclasses__())
+        pending = list(base.__subclasses__())
         while pending:
             factory_class = pending.pop()
             pending.extend(factory_class.__subclasses__())
@@ -108,6 +127,4 @@ class DjangoHelpers:
 
     def reseed_random(self, session: Session, seed: int | str) -> None:
         """Reseed factory_boy's random generator (and so Faker's), for reproducible runs."""
-        import factory.random
-
-        factory.random.reseed_random(seed)
+        factory_boy("factory.random", "reseed_random").reseed_random(seed)

@@ -12,7 +12,9 @@ except ImportError:  # python-fire's fire/__init__.py written over ours: same pa
     sys.exit(
         "fire: the installed 'fire' package is not fire from djfire (probably Google's "
         "python-fire, which uses the same name). Fix the environment: `pip uninstall fire`, "
-        "then `pip install --force-reinstall djfire`, or give the tests their own virtualenv."
+        "then reinstall djfire from the checkout or git URL it came from (it is not on the "
+        "package index), e.g. `pip install --force-reinstall --no-deps /path/to/fire`; or "
+        "keep python-fire and the tests in separate virtualenvs."
     )
 from .errors import FireError
 from .tokens import read_token_file

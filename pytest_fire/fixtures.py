@@ -1,4 +1,4 @@
-"""The plugin's fixtures. Each says what it provides; fire is imported lazily."""
+"""The plugin's fixtures. Each says what it provides; fire is imported on first use."""
 
 from __future__ import annotations
 
@@ -8,22 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .activate import activate
+
 if TYPE_CHECKING:
     from fire.remote import Remote
 
     from .servers import FireServers
 
-__all__ = ["fire_class_scope", "fire_module_scope", "fire_remote", "fire_remotes", "servers_key"]
+__all__ = ["fire_class_scope", "fire_module_scope", "fire_remote", "fire_remotes"]
 
-servers_key: pytest.StashKey[FireServers] = pytest.StashKey()
 _MARKER_OPTIONS = frozenset(("servers", "transactional", "on_commit"))
-
-
-def _servers(config: pytest.Config) -> FireServers:
-    try:
-        return config.stash[servers_key]
-    except KeyError:
-        raise pytest.UsageError("the fire plugin is not configured (-p no:fire?)") from None
 
 
 def marker_options(node: pytest.Item | pytest.Collector) -> dict[str, Any]:
@@ -80,7 +74,7 @@ def fire_module_scope(request: pytest.FixtureRequest) -> Iterator[dict[str, Remo
     Data a module-scoped fixture makes through these remotes lives until the module's
     last test, and is rolled back then.
     """
-    servers = _servers(request.config)
+    servers = activate(request.config)
     remotes = _chosen(servers, marker_options(request.node))
     with _scoped(remotes, "module", servers.config.scope_wait) as scoped:
         yield scoped
@@ -89,7 +83,7 @@ def fire_module_scope(request: pytest.FixtureRequest) -> Iterator[dict[str, Remo
 @pytest.fixture(scope="class")
 def fire_class_scope(request: pytest.FixtureRequest) -> Iterator[dict[str, Remote]]:
     """Name -> Remote, inside a scope that lasts for the test class (``setUpTestData``)."""
-    servers = _servers(request.config)
+    servers = activate(request.config)
     remotes = _chosen(servers, marker_options(request.node))
     with _scoped(remotes, "class", servers.config.scope_wait) as scoped:
         yield scoped
@@ -103,7 +97,7 @@ def fire_remotes(request: pytest.FixtureRequest) -> Iterator[dict[str, Remote]]:
     ``@pytest.mark.fire(transactional=True)``, committed and then flushed).
     ``@pytest.mark.fire(servers=["accounts"])`` limits the servers.
     """
-    servers = _servers(request.config)
+    servers = activate(request.config)
     options = marker_options(request.node)
     remotes = _chosen(servers, options)
     with _scoped(remotes, "test", servers.config.scope_wait, **_scope_options(options)) as scoped:

@@ -1,20 +1,25 @@
-"""pytest hooks of the fire plugin: options, markers, report header and sections."""
+"""pytest hooks of the fire plugin: options, markers, report header and sections.
+
+Registered in every pytest run of an environment where djfire is installed, so it stays
+cheap until the run uses fire: options, ini and the marker are registered at once;
+``fire`` itself (zmq, msgpack, asyncio) is imported only when servers are configured or
+a fire fixture is used (`pytest_fire.activate`).
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
 from typing import Any
 
 import pytest
 
-from djfire._foreign import ForeignFireError, check_fire_package
-
+from .activate import activate, active_servers, configured
 from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this module)
     fire_class_scope,
     fire_module_scope,
     fire_remote,
     fire_remotes,
-    servers_key,
 )
 
 _output_marks: pytest.StashKey[dict[str, int]] = pytest.StashKey()
@@ -60,27 +65,24 @@ def pytest_configure(config: pytest.Config) -> None:
         "fire(servers=None, transactional=False, on_commit='run'): choose the fire servers "
         "of a test, run it with real commits (flushed after), or capture on_commit callbacks",
     )
-    try:
-        check_fire_package()
-    except ForeignFireError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    from fire.errors import FireError
-    from fire.testing import use_run_servers
+    if configured(config):
+        activate(config)
+        return
+    from djfire._foreign import foreign_fire
 
-    from .config import read_config
-    from .servers import FireServers
-
-    try:
-        fire_config = read_config(config)
-    except FireError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    servers = FireServers(fire_config)
-    config.stash[servers_key] = servers
-    use_run_servers(servers.run_address)  # FireTestCase classes use this run's servers
+    problem = foreign_fire()
+    if problem is not None:  # Google's python-fire: harmless until the run uses fire
+        config.issue_config_time_warning(
+            pytest.PytestConfigWarning(
+                f"the fire plugin is off in this run: {problem} To silence this warning "
+                "instead, disable the plugin with `-p no:fire`."
+            ),
+            stacklevel=2,
+        )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    servers = config.stash.get(servers_key, None)
+    servers = active_servers(config)
     if servers is not None:
         from fire.testing import use_run_servers
 
@@ -89,7 +91,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    servers = config.stash.get(servers_key, None)
+    servers = active_servers(config)
     if servers is None or not servers.names:
         return []
     from fire.errors import FireError
@@ -130,7 +132,7 @@ def _describe(info: dict[str, Any]) -> str:
 
 @pytest.hookimpl(trylast=True)  # after the fixtures, so a server's start-up is not shown
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    servers = item.config.stash.get(servers_key, None)
+    servers = active_servers(item.config)
     if servers is not None:
         item.stash[_output_marks] = {n: len(s.output) for n, s in servers.spawned.items()}
 
@@ -140,14 +142,13 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    from fire.errors import RemoteError
-
+    errors = sys.modules.get("fire.errors")  # a RemoteError means fire is imported already
     excinfo = call.excinfo
-    if excinfo is not None and isinstance(excinfo.value, RemoteError):
+    if excinfo is not None and errors is not None and isinstance(excinfo.value, errors.RemoteError):
         error = excinfo.value
         report.sections.append((f"fire remote traceback ({error.server})", error.remote_traceback))
     if call.when == "teardown" or (call.when == "call" and report.failed):
-        servers = item.config.stash.get(servers_key, None)
+        servers = active_servers(item.config)
         marks = item.stash.get(_output_marks, {})
         if servers is not None:
             for name, server in servers.spawned.items():

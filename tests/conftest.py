@@ -17,6 +17,24 @@ pytest_plugins = ["pytester"]
 TESTS = Path(__file__).resolve().parent
 MANAGE = TESTS / "djproject" / "manage.py"
 
+#: The advice for a foreign fire package, in this checkout's editable install (`make install`).
+REINSTALL = f"pip install --force-reinstall --no-deps -e {TESTS.parent}"
+
+FOREIGN_FIRE = """\"Stands for Google's python-fire, which installs a package named fire.\"
+
+def Fire(component=None):
+    return component
+"""
+
+
+@pytest.fixture
+def foreign_fire(tmp_path: Path) -> Path:
+    """A directory whose ``fire`` package is not ours, to put first on PYTHONPATH."""
+    package = tmp_path / "foreign" / "fire"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(FOREIGN_FIRE)
+    return package.parent
+
 
 def postgres_available() -> bool:
     try:

@@ -21,13 +21,18 @@ without it pays nothing but the guard, once per written row.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
+from django.db import models
 from django.db.backends.signals import connection_created
+from django.utils import timezone
 
 __all__ = ["ChangeCapture"]
 
@@ -242,7 +247,7 @@ class ChangeCapture:
             if field is None or raw is None:
                 return raw
             try:
-                return field.to_python(raw)
+                return _as_field_reads(field, raw)
             except Exception:
                 return raw
 
@@ -263,6 +268,16 @@ class ChangeCapture:
             ],
             "deleted": [row(r) for r in changes["deleted"]],
         }
+
+
+def _as_field_reads(field: Any, raw: Any) -> Any:
+    """`raw` (from JSON) as the model field would read it from the database."""
+    value = field.to_python(raw)
+    if isinstance(field, models.DecimalField) and field.decimal_places is not None:
+        value = value.quantize(Decimal(1).scaleb(-field.decimal_places))
+    elif isinstance(field, models.DateTimeField) and settings.USE_TZ and timezone.is_naive(value):
+        value = timezone.make_aware(value, datetime.UTC)  # stored in UTC, as Django does
+    return value
 
 
 def _fields_by_column() -> dict[str, dict[str, Any]]:

@@ -123,8 +123,9 @@ def format_changes(changes: Changes, *, rows_per_table: int | None = DEFAULT_ROW
     """The changes as text, a block per alias and table, ``+`` inserted, ``~`` updated, ``-``
     deleted; at most `rows_per_table` rows each (None: all)."""
     lines: list[str] = []
-    several = len(changes) > 1
-    for alias, database in changes.items():
+    speaking = {alias: db for alias, db in changes.items() if db.get("tables") != {}}
+    several = len(speaking) > 1  # name the alias only where two have something to say
+    for alias, database in speaking.items():
         tables = database.get("tables")
         heading = f"[{alias}] " if several else ""
         if tables is None:

@@ -251,13 +251,15 @@ class FireTestMixin:
         text = "".join(f"\n---- {title} ----\n{body}\n" for title, body in sections)
         if not text:
             return
-        result = getattr(getattr(self, "_outcome", None), "result", None)
-        if failed and _append_to_failure(result, self, text):
+        if not failed:
+            sys.stderr.write(text)  # "always", for a passing test
             return
-        sys.stderr.write(text)
+        # Into unittest's failure message; a runner that keeps none (pytest) reads
+        # fire_changes_report instead.
+        _append_to_failure(getattr(getattr(self, "_outcome", None), "result", None), self, text)
 
 
-def _append_to_failure(result: Any, test: unittest.TestCase, text: str) -> bool:
+def _append_to_failure(result: Any, test: unittest.TestCase, text: str) -> None:
     """Add `text` to the message `result` recorded for `test`'s failure, if it keeps one."""
     for kind in ("failures", "errors"):
         entries = getattr(result, kind, None)
@@ -267,8 +269,7 @@ def _append_to_failure(result: Any, test: unittest.TestCase, text: str) -> bool:
             recorded, message = entries[index]
             if recorded is test:
                 entries[index] = (recorded, message + text)
-                return True
-    return False
+                return
 
 
 def _end_scopes(remotes: list[Remote]) -> None:

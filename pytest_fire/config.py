@@ -25,6 +25,8 @@ class FireConfig:
     source: str = "none"  # where the attached list came from
     timeout: float = 30.0
     scope_wait: float = 120.0
+    data_changes: str = "fail"  # when tests show their data changes: fail, always, off
+    data_changes_exclude: list[str] = field(default_factory=list)
 
 
 def _ini_base(config: pytest.Config) -> Path:
@@ -35,7 +37,13 @@ def read_config(config: pytest.Config) -> FireConfig:
     result = FireConfig(
         timeout=float(config.getini("fire_timeout") or 30.0),
         scope_wait=float(config.getini("fire_scope_wait") or 120.0),
+        data_changes=config.getoption("fire_data_changes") or config.getini("fire_data_changes"),
+        data_changes_exclude=list(config.getini("fire_data_changes_exclude")),
     )
+    if result.data_changes not in ("fail", "always", "off"):
+        raise pytest.UsageError(
+            f"fire_data_changes must be fail, always or off, not {result.data_changes!r}"
+        )
     options = config.getoption("fire_servers") or []
     environment = os.environ.get("FIRE_SERVERS", "")
     ini = config.getini("fire_servers")

@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 
     from .servers import FireServers
 
-__all__ = ["fire_class_scope", "fire_module_scope", "fire_remote", "fire_remotes"]
+__all__ = ["fire_changes", "fire_class_scope", "fire_module_scope", "fire_remote", "fire_remotes"]
 
-_MARKER_OPTIONS = frozenset(("servers", "transactional", "on_commit"))
+_MARKER_OPTIONS = frozenset(("servers", "transactional", "on_commit", "exclude_changes"))
 
 
 def marker_options(node: pytest.Item | pytest.Collector) -> dict[str, Any]:
@@ -100,8 +100,40 @@ def fire_remotes(request: pytest.FixtureRequest) -> Iterator[dict[str, Remote]]:
     servers = activate(request.config)
     options = marker_options(request.node)
     remotes = _chosen(servers, options)
-    with _scoped(remotes, "test", servers.config.scope_wait, **_scope_options(options)) as scoped:
+    capture = servers.config.data_changes != "off"
+    with _scoped(
+        remotes,
+        "test",
+        servers.config.scope_wait,
+        data_changes=capture,
+        **_scope_options(options),
+    ) as scoped:
         yield scoped
+
+
+def excluded_changes(node: pytest.Item, servers: FireServers) -> list[str]:
+    """The ``fire_data_changes_exclude`` ini patterns, then the marker's ``exclude_changes``."""
+    marked = marker_options(node).get("exclude_changes") or ()
+    return [
+        *servers.config.data_changes_exclude,
+        *([marked] if isinstance(marked, str) else marked),
+    ]
+
+
+@pytest.fixture
+def fire_changes(
+    request: pytest.FixtureRequest, fire_remotes: dict[str, Remote]
+) -> Callable[[], dict[str, Any]]:
+    """``fire_changes()``: server name -> the rows this test changed so far there.
+
+    Per server, ``{alias: {"vendor", "tables": {table: {"inserted", "updated",
+    "deleted"}}}}``, netted per primary key, with the excluded tables and columns left
+    out (see `fire.data_changes`). Needs ``--fire-data-changes`` other than ``off``.
+    """
+    from fire import data_changes
+
+    patterns = excluded_changes(request.node, activate(request.config))
+    return lambda: data_changes.collect(fire_remotes, patterns)
 
 
 @pytest.fixture

@@ -16,11 +16,13 @@ import pytest
 
 from .activate import activate, active_servers, configured
 from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this module)
+    fire_changes,
     fire_class_scope,
     fire_module_scope,
     fire_remote,
     fire_remotes,
 )
+from .report import add_data_changes
 
 _output_marks: pytest.StashKey[dict[str, int]] = pytest.StashKey()
 
@@ -53,6 +55,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    group.addoption(
+        "--fire-data-changes",
+        choices=("fail", "always", "off"),
+        default=None,
+        help="when to show the rows each test changed on every fire server: for failing "
+        "tests (default), always, or off (not captured)",
+    )
+    parser.addini(
+        "fire_data_changes",
+        "when to show each test's data changes: fail (default), always or off",
+        default="fail",
+    )
+    parser.addini(
+        "fire_data_changes_exclude",
+        "tables or columns left out of the data changes, one pattern per line "
+        "(django_session, *.updated_at)",
+        type="linelist",
+        default=[],
+    )
     parser.addini("fire_timeout", "seconds to wait for each fire reply", default="30")
     parser.addini(
         "fire_scope_wait", "seconds to wait for a server held by another client", default="120"
@@ -62,8 +83,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "fire(servers=None, transactional=False, on_commit='run'): choose the fire servers "
-        "of a test, run it with real commits (flushed after), or capture on_commit callbacks",
+        "fire(servers=None, transactional=False, on_commit='run', exclude_changes=()): "
+        "choose the fire servers of a test, run it with real commits (flushed after), "
+        "capture on_commit callbacks, or leave tables/columns out of its data changes",
     )
     if configured(config):
         activate(config)
@@ -147,6 +169,8 @@ def pytest_runtest_makereport(
     if excinfo is not None and errors is not None and isinstance(excinfo.value, errors.RemoteError):
         error = excinfo.value
         report.sections.append((f"fire remote traceback ({error.server})", error.remote_traceback))
+    if call.when == "call":
+        add_data_changes(item, report)
     if call.when == "teardown" or (call.when == "call" and report.failed):
         servers = active_servers(item.config)
         marks = item.stash.get(_output_marks, {})

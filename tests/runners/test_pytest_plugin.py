@@ -313,3 +313,91 @@ def test_fire_testcase_classes_use_the_run_servers(pytester: pytest.Pytester):
     )
     result = pytester.runpytest(f"--fire-spawn=shop={MANAGE}")
     result.assert_outcomes(passed=3)
+
+
+DATA_CHANGES_TESTS = """
+import pytest
+
+def test_fails_after_writing(fire_remotes, fire_changes):
+    models = fire_remotes["shop"].module("shop.models")
+    kept = models.Category.objects.create(name="lamps")
+    models.Category.objects.filter(id=kept.id).update(name="lights")
+    models.Category.objects.create(name="gone").delete()
+    tables = fire_changes()["shop"]["default"]["tables"]
+    assert tables["shop_category"]["inserted"] == [{"id": kept.id, "name": "lights"}]
+    assert False, "on purpose"
+
+@pytest.mark.fire(exclude_changes=["shop_category"])
+def test_fails_with_an_excluded_table(fire_remotes):
+    models = fire_remotes["shop"].module("shop.models")
+    models.Category.objects.create(name="hidden")
+    models.Product.objects.create(name="shown", price="9.50")
+    assert False, "on purpose"
+
+def test_passes_after_writing(fire_remotes):
+    fire_remotes["shop"].module("shop.models").Category.objects.create(name="quiet")
+"""
+
+
+def test_a_failing_test_s_report_shows_its_data_changes(
+    pytester: pytest.Pytester, sqlite_shop, tmp_path: Path
+):
+    pytester.makepyfile(test_changes=DATA_CHANGES_TESTS)
+    junit = tmp_path / "junit.xml"
+    result = pytester.runpytest(f"--fire-servers=shop={sqlite_shop.address}", f"--junitxml={junit}")
+    result.assert_outcomes(failed=2, passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- fire data changes: shop (sqlite) -*",
+            "shop_category  +1",
+            "  + id=* name='lights'",
+        ]
+    )
+    output = result.stdout.str()
+    excluded = output[output.index("_ test_fails_with_an_excluded_table _") :]
+    excluded = excluded[excluded.index("- fire data changes: shop (sqlite) -") :]
+    assert "shop_product  +1" in excluded
+    assert "name='shown' price=Decimal('9.50') created=datetime.datetime(" in excluded
+    assert "shop_category" not in excluded and "name='hidden'" not in excluded
+    assert "quiet" not in output  # a passing test shows nothing by default
+    xml = junit.read_text()
+    assert '<property name="fire_data_changes" value="{' in xml
+    assert "&quot;lights&quot;" in xml
+
+    always = pytester.runpytest(
+        f"--fire-servers=shop={sqlite_shop.address}", "--fire-data-changes=always", "-rP"
+    )
+    always.assert_outcomes(failed=2, passed=1)
+    assert "name='quiet'" in always.stdout.str()
+
+    off = pytester.runpytest(
+        f"--fire-servers=shop={sqlite_shop.address}", "--fire-data-changes=off"
+    )
+    off.assert_outcomes(failed=2, passed=1)
+    assert "fire data changes: shop" not in off.stdout.str()
+    off.stdout.fnmatch_lines(["*no data changes are captured*"])
+
+
+def test_fire_testcase_failures_show_data_changes_in_pytest(pytester: pytest.Pytester, sqlite_shop):
+    pytester.makepyfile(
+        test_case="""
+        from fire.testing import FireTestCase
+
+        class Orders(FireTestCase):
+            fire_servers = {"shop": "unused"}
+
+            def test_fails_after_writing(self):
+                shop = self.fire_remotes["shop"]
+                shop.module("shop.models").Category.objects.create(name="from a class")
+                self.fail("on purpose")
+        """
+    )
+    result = pytester.runpytest(f"--fire-servers=shop={sqlite_shop.address}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- fire data changes: shop (sqlite) -*",
+            "shop_category  +1",
+            "  + id=* name='from a class'",
+        ]
+    )

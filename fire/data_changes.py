@@ -14,6 +14,7 @@ failing test; this module knows nothing of Django or pytest.
 
 from __future__ import annotations
 
+import datetime
 import fnmatch
 import json
 from collections.abc import Iterable, Mapping
@@ -150,7 +151,13 @@ def format_changes(changes: Changes, *, rows_per_table: int | None = DEFAULT_ROW
 
 
 def _value(value: Any) -> str:
-    text = repr(value)
+    """A value as Python would write it, but dates and times in ISO form (shorter)."""
+    if isinstance(value, datetime.datetime):
+        text = value.isoformat(sep=" ")
+    elif isinstance(value, datetime.date | datetime.time):
+        text = value.isoformat()
+    else:
+        text = repr(value)
     return text if len(text) <= MAX_VALUE_LENGTH else text[: MAX_VALUE_LENGTH - 1] + "…"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from decimal import Decimal
 
@@ -75,6 +76,13 @@ def test_several_aliases_and_uncapturable_backends_are_named() -> None:
     assert "[legacy] (mysql: changes cannot be captured)" in text
     assert has_changes(report)
     assert not has_changes({"legacy": {"vendor": "mysql", "tables": None}})
+
+
+def test_dates_and_times_read_in_iso_form() -> None:
+    when = datetime.datetime(2026, 12, 1, 9, 30, tzinfo=datetime.UTC)
+    table = {"inserted": [{"at": when, "day": when.date()}], "updated": [], "deleted": []}
+    text = format_changes({"default": {"vendor": "sqlite", "tables": {"t": table}}})
+    assert "  + at=2026-12-01 09:30:00+00:00 day=2026-12-01" in text
 
 
 def test_json_keeps_every_value_readable() -> None:

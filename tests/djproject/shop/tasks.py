@@ -32,3 +32,10 @@ def on_commit_database_error(name: str) -> None:
 def on_commit_chain(subject: str) -> None:
     """A callback that registers another callback, as code run after a commit may."""
     transaction.on_commit(lambda: notify_on_commit(subject))
+
+
+def create_on_commit(name: str) -> None:
+    """Registers a callback that writes a row: the data-change report must show it."""
+    from shop.models import Category
+
+    transaction.on_commit(lambda: Category.objects.create(name=name))

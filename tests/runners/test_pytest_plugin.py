@@ -357,7 +357,7 @@ def test_a_failing_test_s_report_shows_its_data_changes(
     excluded = output[output.index("_ test_fails_with_an_excluded_table _") :]
     excluded = excluded[excluded.index("- fire data changes: shop (sqlite) -") :]
     assert "shop_product  +1" in excluded
-    assert "name='shown' price=Decimal('9.50') created=datetime.datetime(" in excluded
+    assert "name='shown' price=Decimal('9.50') created=20" in excluded
     assert "shop_category" not in excluded and "name='hidden'" not in excluded
     assert "quiet" not in output  # a passing test shows nothing by default
     xml = junit.read_text()

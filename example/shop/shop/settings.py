@@ -22,3 +22,6 @@ USE_TZ = True
 # they run (see system_tests/conftest.py).
 ACCOUNTS_URL = "http://127.0.0.1:8001"
 DEFAULT_FROM_EMAIL = "shop@example.com"
+# How mail is sent, as Django 6.1 configures it (5.2 and 6.0 ignore MAILERS and use SMTP
+# by default too). Under runfireserver every mailer writes to the in-memory outbox.
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend"}}

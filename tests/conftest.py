@@ -36,6 +36,19 @@ def foreign_fire(tmp_path: Path) -> Path:
     return package.parent
 
 
+# Deprecations are errors, here and in every process the tests start (fire servers,
+# unittest and pytest runs): a Django or Python release that deprecates something fire,
+# djfire or the test project uses fails the suite instead of scrolling past unseen in a
+# server's output.
+DEPRECATIONS_ARE_ERRORS = ("error::DeprecationWarning", "error::PendingDeprecationWarning")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for rule in DEPRECATIONS_ARE_ERRORS:
+        config.addinivalue_line("filterwarnings", rule)
+    os.environ["PYTHONWARNINGS"] = ",".join(DEPRECATIONS_ARE_ERRORS)
+
+
 def postgres_available() -> bool:
     try:
         with socket.create_connection(("127.0.0.1", 5432), timeout=1):

@@ -303,6 +303,23 @@ def test_method_call_on_an_instance_waits_for_one_round_trip(
     assert exchanges.count == 1
 
 
+def test_attribute_outside_the_shape_called_at_once_waits_for_one_round_trip(
+    helpers: Any, exchanges: ExchangeCounter
+) -> None:
+    # An instance attribute is never in the shape: only the caller's bytecode (LOAD_METHOD
+    # before Python 3.12, LOAD_ATTR with its low bit set since) tells it is called at once.
+    thing = helpers.Thing("holder", helpers.echo)
+    with exchanges.counting():
+        echoed = thing.value(42)
+    assert echoed == 42
+    assert exchanges.count == 1, exchanges.operations
+    with exchanges.counting():
+        function = thing.value  # read without a call: fetched, a reference to the function
+    assert fire.is_proxy(function)
+    assert exchanges.count == 1, exchanges.operations
+    assert function("again") == "again"
+
+
 def test_plain_attribute_costs_one_round_trip(
     remote: fire.Remote, exchanges: ExchangeCounter
 ) -> None:

@@ -27,6 +27,9 @@ AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.RemoteUserBackend"]
 SESSION_COOKIE_NAME = "shop_session"
 ROOT_URLCONF = "shop.urls"
 WSGI_APPLICATION = "shop.wsgi.application"  # the gateway wraps the shop here
+# How mail is sent, as Django 6.1 configures it (5.2 and 6.0 ignore MAILERS and use SMTP
+# by default too). Under runfireserver every mailer writes to the in-memory outbox.
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend"}}
 
 # Tests only ever use the *test* database (for SQLite: in memory). EXAMPLE_DB=postgres
 # switches to PostgreSQL; each service has a database name of its own.

@@ -25,7 +25,9 @@ WSGI_APPLICATION = "djproject.wsgi.application"
 STATIC_URL = "/static/"
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Django 6.1's mail setting (5.2 and 6.0 ignore it): without it, 6.1 warns on every mail
+# sent. runfireserver's test environment puts every mailer on the in-memory outbox anyway.
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 GREETING = "hello"
 
 _backend = os.environ.get("DJFIRE_TEST_DB", "sqlite")

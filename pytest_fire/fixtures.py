@@ -45,7 +45,28 @@ def _chosen(servers: FireServers, options: dict[str, Any]) -> dict[str, Remote]:
             "no fire servers configured: use --fire-servers NAME=PATH, FIRE_SERVERS, or the "
             "fire_servers / fire_spawn ini options"
         )
-    return {name: servers.remote(name) for name in names}
+    return {name: _remote(servers, name) for name in names}
+
+
+def _remote(servers: FireServers, name: str) -> Remote:
+    """One server's Remote; an unavailable one fails the test with the cause, not a trace.
+
+    The first test that needs the server shows why it is unavailable; the others say so
+    in a line, instead of repeating the cause and the fixture's source for every test.
+    """
+    from fire.errors import FireError
+
+    try:
+        return servers.remote(name)
+    except LookupError as exc:
+        problem = str(exc)
+    except FireError as exc:
+        problem = str(exc)
+        if servers.reported_unavailable(name):
+            problem = (
+                f"fire server {name!r} is not available (the first test that needed it shows why)"
+            )
+    pytest.fail(problem, pytrace=False)  # outside `except`: no chained cause in the report
 
 
 @contextlib.contextmanager
@@ -137,16 +158,31 @@ def fire_changes(
 
 
 @pytest.fixture
-def fire_remote(fire_remotes: dict[str, Remote]) -> Callable[[str], Remote]:
+def fire_remote(
+    request: pytest.FixtureRequest, fire_remotes: dict[str, Remote]
+) -> Callable[[str], Remote]:
     """``fire_remote("accounts")``: one server's Remote, inside the test's scope."""
 
     def get(name: str) -> Remote:
         try:
             return fire_remotes[name]
         except KeyError:
-            raise LookupError(
-                f"fire server {name!r} is not in this test's servers "
-                f"({', '.join(fire_remotes)}); check @pytest.mark.fire(servers=...)"
-            ) from None
+            raise LookupError(_not_in_this_test(name, list(fire_remotes), request)) from None
 
     return get
+
+
+def _not_in_this_test(name: str, present: list[str], request: pytest.FixtureRequest) -> str:
+    """Why `name` is not among the test's servers: misspelt, or left out by the marker."""
+    import difflib
+
+    configured = activate(request.config).names
+    if name not in configured:
+        close = difflib.get_close_matches(name, configured, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"no fire server named {name!r} (configured: {', '.join(configured)}){hint}"
+    return (
+        f"fire server {name!r} is configured but not among this test's servers "
+        f"({', '.join(present)}): @pytest.mark.fire(servers=...) on the test, its class "
+        f"or its module leaves it out; add {name!r} there"
+    )

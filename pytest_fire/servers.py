@@ -28,6 +28,7 @@ class FireServers:
         self.spawned: dict[str, SpawnedServer] = {}
         self._failed: dict[str, FireError] = {}  # a server that did not start is not retried
         self._remotes: dict[str, Remote] = {}
+        self._reported: set[str] = set()  # unavailable servers a test has shown the cause of
 
     @property
     def names(self) -> list[str]:
@@ -68,6 +69,13 @@ class FireServers:
             remote = shared_remote(name, self.address(name), timeout=self.config.timeout)
             self._remotes[name] = remote
         return remote
+
+    def reported_unavailable(self, name: str) -> bool:
+        """Whether a test already showed why `name` is unavailable (then marks it so)."""
+        if name in self._reported:
+            return True
+        self._reported.add(name)
+        return False
 
     def close(self) -> None:
         for remote in self._remotes.values():

@@ -243,9 +243,50 @@ def test_a_server_that_fails_to_start_shows_its_output(pytester: pytest.Pytester
             "*No module named 'no_such_settings'*",
         ]
     )
-    # The second test gets the same error, not "not available" from a dead socket.
-    exited = [line for line in result.stdout.lines if "fire server 'shop' exited" in line]
-    assert len(exited) >= 2
+    # The second test says so in a line, not "not available" from a dead socket, and
+    # not the whole output again.
+    exited = [line for line in result.stdout.lines if line.startswith("fire server 'shop' exited")]
+    assert len(exited) == 1
+    result.stdout.fnmatch_lines(
+        ["*fire server 'shop' is not available (the first test that needed it shows why)*"]
+    )
+
+
+def test_a_missing_server_is_explained_once_and_briefly(pytester: pytest.Pytester):
+    pytester.makepyfile(test_shop=SHOP_TESTS + SHOP_TESTS.replace("def test_", "def test_2_"))
+    result = pytester.runpytest("--fire-servers=shop=/tmp/no-such-fire.sock")
+    result.assert_outcomes(errors=4)
+    output = result.stdout.str()
+    # once in the report header, once for the first test
+    assert output.count("python manage.py runfireserver /tmp/no-such-fire.sock") == 2
+    assert output.count("the first test that needed it shows why") == 3
+    assert "def fire_remotes" not in output  # no fixture source in the report
+    assert len(result.stdout.lines) < 60
+
+
+def test_a_misspelt_or_left_out_server_name_says_which(pytester: pytest.Pytester, sqlite_shop):
+    pytester.makepyfile(
+        test_names="""
+        import pytest
+
+        pytestmark = pytest.mark.fire(servers=["shop"])
+
+        def test_misspelt(fire_remote):
+            fire_remote("shp")
+
+        def test_left_out(fire_remote):
+            fire_remote("other")
+        """
+    )
+    other = "other=/tmp/no-such-fire.sock"  # configured, never used
+    result = pytester.runpytest(f"--fire-servers=shop={sqlite_shop.address},{other}")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*no fire server named 'shp' (configured: shop, other); did you mean 'shop'?",
+            "*fire server 'other' is configured but not among this test's servers (shop)*",
+        ]
+    )
 
 
 @pytest.fixture

@@ -58,17 +58,22 @@ def read_config(config: pytest.Config) -> FireConfig:
         result.attached = parse_server_list(",".join(ini), _ini_base(config))
         result.source = f"fire_servers in {config.inipath.name if config.inipath else 'ini'}"
     spawn_options = config.getoption("fire_spawn") or []
+    spawn_source = "--fire-spawn"
     for text in spawn_options:
         spec = parse_spawn_spec(text)
         result.spawned[spec.name] = spec
     if not spawn_options:
+        spawn_source = f"fire_spawn in {config.inipath.name if config.inipath else 'ini'}"
         for text in config.getini("fire_spawn"):
             spec = parse_spawn_spec(text, _ini_base(config))
             result.spawned[spec.name] = spec
-    both = set(result.attached) & set(result.spawned)
+    both = sorted(set(result.attached) & set(result.spawned))
     if both:
+        names = ", ".join(repr(name) for name in both)
         raise pytest.UsageError(
-            f"fire server(s) {', '.join(sorted(both))} are both attached and spawned: "
-            "name each server once"
+            f"fire server {names} is both attached (from {result.source}) and spawned "
+            f"(from {spawn_source}): name each server once. To attach to the running "
+            f"server, leave it out of {spawn_source} (a --fire-spawn option replaces the "
+            f"ini's list); to start it for the run, leave it out of {result.source}"
         )
     return result

@@ -127,7 +127,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             continue
         lines.append(f"  {name}: {address}: {_describe(info)}")
     for name, spec in servers.config.spawned.items():
-        lines.append(f"  {name}: spawned from {spec.manage} (python {spec.python})")
+        lines.append(
+            f"  {name}: spawned from {spec.manage} (python {spec.python}) on first use; "
+            "its versions and databases follow the tests"
+        )
     workers = getattr(config.option, "numprocesses", None)
     if workers and servers.config.attached:
         lines.append(
@@ -135,6 +138,22 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             "turns on each server (one test scope at a time)"
         )
     return lines
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The spawned servers as the header describes attached ones (they start lazily)."""
+    servers = active_servers(config)
+    if servers is None or not servers.spawned:
+        return
+    from fire.errors import FireError
+
+    terminalreporter.section("fire servers spawned")
+    for name, server in servers.spawned.items():
+        try:
+            described = _describe(servers.remote(name).info())
+        except FireError as exc:
+            described = f"NOT AVAILABLE ({str(exc).splitlines()[0]})"
+        terminalreporter.write_line(f"{name}: {server.address}: {described}")
 
 
 def _describe(info: dict[str, Any]) -> str:

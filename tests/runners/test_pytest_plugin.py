@@ -154,6 +154,9 @@ def test_spawned_server_and_its_output_on_failure(pytester: pytest.Pytester):
             "*shop: spawned from*",
             "*- fire server shop output -*",
             "*this view fails after writing*",
+            "*= fire servers spawned =*",
+            "shop: *shop.sock: fire *, protocol 2, Django *, "
+            "databases default=sqlite, other=sqlite",
         ]
     )
 
@@ -440,5 +443,21 @@ def test_fire_testcase_failures_show_data_changes_in_pytest(pytester: pytest.Pyt
             "*- fire data changes: shop (sqlite) -*",
             "shop_category  +1",
             "  + id=* name='from a class'",
+        ]
+    )
+
+
+def test_a_server_both_attached_and_spawned_says_where_each_came_from(
+    pytester: pytest.Pytester,
+):
+    pytester.makepyfile(test_shop=SHOP_TESTS)
+    pytester.makeini(f"[pytest]\nfire_spawn =\n    shop={MANAGE}\n")
+    result = pytester.runpytest("--fire-servers=shop=/tmp/shop.sock")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*fire server 'shop' is both attached (from --fire-servers) and spawned "
+            "(from fire_spawn in tox.ini): name each server once. To attach to the running "
+            "server, leave it out of fire_spawn in tox.ini*"
         ]
     )

@@ -63,6 +63,9 @@ class Remote:
         #: or the local class standing for a remote exception class (see `_add_shapes`).
         self._shape_kinds: dict[int, type] = {}
         self._releases: list[int] = []
+        #: name -> module proxy: a module is imported once per server process, so its
+        #: proxy is fetched once per connection (see `module`).
+        self._modules: dict[str, Any] = {}
         self._codec = Codec(self._encode_argument, self._decode_reference)
         self._transport = Transport(self.address, timeout)
         try:
@@ -102,8 +105,16 @@ class Remote:
 
     # public operations
     def module(self, name: str) -> Any:
-        """Import module `name` on the server and return a proxy of it."""
-        return self._request("module", [name])
+        """Import module `name` on the server and return a proxy of it.
+
+        The proxy is kept: asking again for the same name costs no round trip and gives
+        the same proxy, as ``importlib.import_module`` gives the same module (a test
+        that asks for its modules in every test pays for them once per connection).
+        """
+        found = self._modules.get(name)
+        if found is None:
+            found = self._modules[name] = self._request("module", [name])
+        return found
 
     def ping(self) -> float:
         """Round-trip time to the server, in seconds."""

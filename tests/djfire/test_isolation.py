@@ -108,6 +108,20 @@ def test_a_call_that_raises_a_database_error_keeps_the_test_usable(shop: fire.Re
         assert models.Category.objects.count() == 1
 
 
+def test_a_savepoint_is_opened_only_for_calls_that_query(shop: fire.Remote):
+    # Django numbers every savepoint it opens on a connection: savepoint_state counts them.
+    default = shop.module("django.db").connections["default"]
+    op = shop.module("operator")
+    models = shop.module("shop.models")
+    with shop.scope():
+        before = default.savepoint_state
+        assert op.add(1, 2) == 3
+        assert "operator" in repr(op)
+        assert default.savepoint_state == before  # no query: no savepoint, no SQL
+        assert models.Product.objects.count() == 0
+        assert default.savepoint_state == before + 1  # the query came in a savepoint
+
+
 def test_on_commit_callbacks_run_after_the_request(shop: fire.Remote, dj: DjangoRemote):
     tasks = shop.module("shop.tasks")
     with shop.scope():

@@ -156,9 +156,23 @@ class Remote:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)
 
-    def end_scope(self) -> int:
-        """Close the innermost scope: everything done in it is rolled back."""
-        return self.call_extension("end_scope")
+    def end_scope(self, *, wait: bool = True) -> int | None:
+        """Close the innermost scope: everything done in it is rolled back.
+
+        Returns the depth left. With ``wait=False`` (the runners' test scopes) it does not
+        wait for the server: the request is sent, the client goes on, and the server's
+        answer is read with the next reply, where a failure to close the scope is raised
+        (naming ``end_scope``). Returns None then.
+        """
+        if wait:
+            return self.call_extension("end_scope")
+        self._send_without_waiting("end_scope", [[], {}])
+        return None
+
+    def sync(self) -> None:
+        """Read the replies of requests sent without waiting; raise the first that failed."""
+        if self._transport.unanswered:
+            self._request("ping", [])
 
     @contextlib.contextmanager
     def scope(
@@ -204,6 +218,32 @@ class Remote:
             self._raise_fire_error(value)
         return status, value
 
+    def _send_without_waiting(self, operation: str, args: list[Any]) -> None:
+        arguments = self._codec.pack(args)
+        transport = self._transport
+        with transport.lock:
+            request_id = transport.next_request_id()
+            transport.send(
+                request_id, protocol.encode_request(request_id, operation, arguments, []), operation
+            )
+
+    def _raise_late_failure(self) -> None:
+        """Raise the first failure of a request that was sent without waiting for it."""
+        failures = self._transport.late_failures
+        operation, status, body = failures.pop(0)
+        note = (
+            f"(fire: raised by {operation!r}, sent earlier without waiting for its reply; "
+            "the request just made may have run too)"
+        )
+        try:
+            value = self._codec.unpack(body)
+            if status is Status.RAISED:
+                self._raise_remote(value)
+            self._raise_fire_error(value)
+        except Exception as exc:
+            exc.add_note(note)
+            raise
+
     def _release(self, ref_id: int) -> None:
         # Called from a finalizer (proxy._Reference.__del__), in any thread: list.append
         # is atomic.
@@ -228,6 +268,8 @@ class Remote:
             if shapes is not None:
                 self._add_shapes(msgpack.unpackb(shapes, raw=False, strict_map_key=False))
             value = self._codec.unpack(body)
+        if transport.late_failures:
+            self._raise_late_failure()
         if status is Status.OK:
             return value
         if status is Status.RAISED:

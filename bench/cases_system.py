@@ -192,7 +192,7 @@ def _environ(env: Env, backend: str, server: shop.Shop | None) -> dict[str, str]
     environ.update(
         DJFIRE_TEST_DB=backend,
         DJFIRE_TEST_DIR=str(data_dir),
-        BENCH_DB_SUFFIX=f"bench{os.getpid()}",
+        BENCH_DB_SUFFIX=f"djbench{os.getpid()}",  # not the fire server's (bench<pid>)
     )
     if server is not None:
         environ.update(

@@ -66,6 +66,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _run_section(part: registry.Section, env: registry.Env, only: list[str]) -> str:
+    """A section's text, or why it could not run (the other sections still do)."""
+    try:
+        return part.run(env, only)
+    except Exception:
+        traceback.print_exc()
+        return f"{part.name}: could not run (see above)"
+
+
 def main(argv: list[str] | None = None) -> int:
     options = _parse(argv)
     started = time.monotonic()
@@ -82,16 +91,20 @@ def main(argv: list[str] | None = None) -> int:
         ):
             env = registry.Env(Path(tmp), stack)
             results = timing.run(cases, env, max(1, options.blocks), options.scale)
-        print(
-            f"fire bench (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, ipc://): "
-            f"median µs per call, median of {options.blocks} block medians; "
-            "x floor: median of per-round ratios"
-        )
-        print(report.table(results))
-        for spec in registry.comparisons():
-            text = report.comparison(spec, results)
-            if text:
-                print(f"\n{text}")
+            print(
+                f"fire bench (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, ipc://): "
+                f"median µs per call, median of {options.blocks} block medians; "
+                "x floor: median of per-round ratios"
+            )
+            print(report.table(results))
+            for spec in registry.comparisons():
+                text = report.comparison(spec, results)
+                if text:
+                    print(f"\n{text}", flush=True)
+            for part in registry.sections():
+                text = _run_section(part, env, options.only)
+                if text:
+                    print(f"\n{text}", flush=True)
         for line in registry.notes():
             print(f"note: {line}")
     except Exception:

@@ -37,6 +37,7 @@ __all__ = [
     "Case",
     "Comparison",
     "Env",
+    "Section",
     "case",
     "compare",
     "comparisons",
@@ -44,6 +45,8 @@ __all__ = [
     "notes",
     "register",
     "registered",
+    "section",
+    "sections",
 ]
 
 #: What a row's setup yields: the call that is timed, once per sample.
@@ -160,6 +163,33 @@ def note(text: str) -> None:
 
 def notes() -> list[str]:
     return list(_NOTES)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A report of its own, printed after the tables: measured its own way, not in blocks.
+
+    `run(env, only)` measures and returns the text to print; `only` is the run's ``-k``
+    terms (empty: everything), for the section to select its parts by. Whole test runs
+    in subprocesses (`bench.cases_system`) are measured this way.
+    """
+
+    name: str
+    run: Callable[[Env, list[str]], str]
+
+
+_SECTIONS: dict[str, Section] = {}
+
+
+def section(name: str, run: Callable[[Env, list[str]], str]) -> Section:
+    """Add a section; one with the same name replaces the first."""
+    _SECTIONS[name] = Section(name, run)
+    return _SECTIONS[name]
+
+
+def sections() -> list[Section]:
+    """Every section, in registration order."""
+    return list(_SECTIONS.values())
 
 
 class Env:

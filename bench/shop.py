@@ -37,8 +37,9 @@ def postgres_available() -> bool:
 
 @dataclass
 class Shop:
-    """A connected shop server: its remote, live URL, and the modules a test uses."""
+    """A connected shop server: its address, remote, live URL, and the modules a test uses."""
 
+    address: str
     remote: Any
     live_url: str
     factories: Any
@@ -70,6 +71,7 @@ def _start(env: Env, backend: str) -> Shop:
     # Closed before the server stops (the run's ExitStack unwinds in reverse).
     remote = env.stack.enter_context(fire.connect(address, name=f"shop-{backend}"))
     return Shop(
+        address=str(address),
         remote=remote,
         live_url=DjangoRemote(remote).live_url,
         factories=remote.module("shop.factories"),

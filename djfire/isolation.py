@@ -8,13 +8,15 @@ gets `ServerBusy` naming the holder. A client that disconnects or dies has its s
 rolled back at once.
 
 Nothing is ever committed outside a transactional scope. Inside a test scope, each fire
-call and each live HTTP request runs in its own savepoint: when it raises (or the view
-answers 5xx) only its own work is undone and the test's transaction stays usable, even
-on PostgreSQL after a database error. Outside any scope, a fire call or request runs in
-a transaction that is rolled back at its end; a fire call that wrote is refused, and a
-request is named in the server's output. ``on_commit`` callbacks registered by a call
-or request run when it completes, each in a savepoint of its own, as if the test's work
-had committed (``on_commit="run"``), or are kept for inspection (``on_commit="capture"``).
+call and each live HTTP request runs in its own savepoint on each alias it queries,
+opened just before its first query there (a call that sends no SQL costs no SQL): when
+it raises (or the view answers 5xx) only its own work is undone and the test's
+transaction stays usable, even on PostgreSQL after a database error. Outside any scope,
+a fire call or request runs in a transaction that is rolled back at its end; a fire
+call that wrote is refused, and a request is named in the server's output.
+``on_commit`` callbacks registered by a call or request run when it completes, each in
+a savepoint of its own, as if the test's work had committed (``on_commit="run"``), or
+are kept for inspection (``on_commit="capture"``).
 
 The scope's atomics and the per-call savepoints are marked the way Django's `TestCase`
 marks its own, so ``transaction.atomic(durable=True)`` works inside a test.
@@ -351,19 +353,30 @@ class DjangoScopes:
 
     @contextlib.contextmanager
     def _savepoints(self, enabled: bool = True) -> Iterator[Callable[[], None]]:
-        """A savepoint on every alias around the block; the block may ask to roll back."""
+        """A savepoint on each alias the block queries, opened just before its first query.
+
+        A call or request that sends no SQL on an alias (a ping, a repr, reading plain
+        attributes, a view that only renders) costs that alias nothing; one that does gets
+        the same savepoint as if it had been opened first (`_SavepointAtFirstQuery`). The
+        block may ask to roll back what it did (a 5xx answer), on the aliases it touched.
+        """
         if not enabled:
             yield _never_roll_back
             return
-        aliases = self.shared.aliases
+        with contextlib.ExitStack() as stack:
+            openers = []
+            for alias, connection in self.shared.by_alias.items():
+                opener = _SavepointAtFirstQuery(alias, stack)
+                stack.enter_context(connection.execute_wrapper(opener))
+                openers.append(opener)
 
-        def roll_back() -> None:
-            for alias in aliases:
-                transaction.set_rollback(True, using=alias)
+            def roll_back() -> None:
+                for opener in openers:
+                    if opener.opened:
+                        transaction.set_rollback(True, using=opener.alias)
 
-        with contextlib.ExitStack() as atomics:
-            for alias in aliases:
-                atomics.enter_context(_test_atomic(alias))
+            # Savepoints opened in the block are exited first (the stack unwinds in
+            # reverse), rolled back if an exception passes, then the wrappers go.
             yield roll_back
 
     def _take_callbacks(self) -> list[Callback]:
@@ -416,6 +429,34 @@ class DjangoScopes:
         with self.shared.lock.hold(f"on_commit callbacks of {session.describe()}"):
             self._run_callbacks(callbacks, scope.savepoints)
         return len(callbacks)
+
+
+class _SavepointAtFirstQuery:
+    """An execute wrapper that opens a savepoint on its alias just before the first query.
+
+    Every statement Django sends goes through the connection's execute wrappers, the
+    ``SAVEPOINT`` of a view's own ``atomic()`` included: the savepoint opened here then
+    comes first, and nests around it as an eager one would (Django's bookkeeping and
+    the SQL agree). Its exit is pushed on the caller's stack, so it is released (or
+    rolled back when an exception passes) when the call or request ends.
+    """
+
+    __slots__ = ("alias", "opened", "stack")
+
+    def __init__(self, alias: str, stack: contextlib.ExitStack) -> None:
+        self.alias = alias
+        self.stack = stack
+        self.opened = False
+
+    def __call__(self, execute: Callable[..., Any], sql: Any, *args: Any) -> Any:
+        if not self.opened:
+            self.opened = True  # first: the SAVEPOINT statement comes through here too
+            try:
+                self.stack.enter_context(_test_atomic(self.alias))
+            except BaseException:
+                self.opened = False
+                raise
+        return execute(sql, *args)
 
 
 def _never() -> bool:

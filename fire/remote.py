@@ -63,6 +63,9 @@ class Remote:
         #: or the local class standing for a remote exception class (see `_add_shapes`).
         self._shape_kinds: dict[int, type] = {}
         self._releases: list[int] = []
+        #: name -> module proxy: a module is imported once per server process, so its
+        #: proxy is fetched once per connection (see `module`).
+        self._modules: dict[str, Any] = {}
         self._codec = Codec(self._encode_argument, self._decode_reference)
         self._transport = Transport(self.address, timeout)
         try:
@@ -102,8 +105,16 @@ class Remote:
 
     # public operations
     def module(self, name: str) -> Any:
-        """Import module `name` on the server and return a proxy of it."""
-        return self._request("module", [name])
+        """Import module `name` on the server and return a proxy of it.
+
+        The proxy is kept: asking again for the same name costs no round trip and gives
+        the same proxy, as ``importlib.import_module`` gives the same module (a test
+        that asks for its modules in every test pays for them once per connection).
+        """
+        found = self._modules.get(name)
+        if found is None:
+            found = self._modules[name] = self._request("module", [name])
+        return found
 
     def ping(self) -> float:
         """Round-trip time to the server, in seconds."""
@@ -145,9 +156,23 @@ class Remote:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)
 
-    def end_scope(self) -> int:
-        """Close the innermost scope: everything done in it is rolled back."""
-        return self.call_extension("end_scope")
+    def end_scope(self, *, wait: bool = True) -> int | None:
+        """Close the innermost scope: everything done in it is rolled back.
+
+        Returns the depth left. With ``wait=False`` (the runners' test scopes) it does not
+        wait for the server: the request is sent, the client goes on, and the server's
+        answer is read with the next reply, where a failure to close the scope is raised
+        (naming ``end_scope``). Returns None then.
+        """
+        if wait:
+            return self.call_extension("end_scope")
+        self._send_without_waiting("end_scope", [[], {}])
+        return None
+
+    def sync(self) -> None:
+        """Read the replies of requests sent without waiting; raise the first that failed."""
+        if self._transport.unanswered:
+            self._request("ping", [])
 
     @contextlib.contextmanager
     def scope(
@@ -193,6 +218,32 @@ class Remote:
             self._raise_fire_error(value)
         return status, value
 
+    def _send_without_waiting(self, operation: str, args: list[Any]) -> None:
+        arguments = self._codec.pack(args)
+        transport = self._transport
+        with transport.lock:
+            request_id = transport.next_request_id()
+            transport.send(
+                request_id, protocol.encode_request(request_id, operation, arguments, []), operation
+            )
+
+    def _raise_late_failure(self) -> None:
+        """Raise the first failure of a request that was sent without waiting for it."""
+        failures = self._transport.late_failures
+        operation, status, body = failures.pop(0)
+        note = (
+            f"(fire: raised by {operation!r}, sent earlier without waiting for its reply; "
+            "the request just made may have run too)"
+        )
+        try:
+            value = self._codec.unpack(body)
+            if status is Status.RAISED:
+                self._raise_remote(value)
+            self._raise_fire_error(value)
+        except Exception as exc:
+            exc.add_note(note)
+            raise
+
     def _release(self, ref_id: int) -> None:
         # Called from a finalizer (proxy._Reference.__del__), in any thread: list.append
         # is atomic.
@@ -217,6 +268,8 @@ class Remote:
             if shapes is not None:
                 self._add_shapes(msgpack.unpackb(shapes, raw=False, strict_map_key=False))
             value = self._codec.unpack(body)
+        if transport.late_failures:
+            self._raise_late_failure()
         if status is Status.OK:
             return value
         if status is Status.RAISED:

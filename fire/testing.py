@@ -200,7 +200,7 @@ class FireTestMixin:
         if mode not in data_changes.MODES:
             raise FireError(f"fire_data_changes must be one of {data_changes.MODES}, not {mode!r}")
         opened: list[Remote] = []
-        self.addCleanup(_end_scopes, opened)  # type: ignore[attr-defined]
+        self.addCleanup(_end_scopes, opened, False)  # type: ignore[attr-defined]
         for remote in self.fire_remotes.values():
             remote.begin_scope(
                 "test", transactional=self.fire_transactional, data_changes=mode != "off"
@@ -272,11 +272,16 @@ def _append_to_failure(result: Any, test: unittest.TestCase, text: str) -> None:
                 return
 
 
-def _end_scopes(remotes: list[Remote]) -> None:
+def _end_scopes(remotes: list[Remote], wait: bool = True) -> None:
+    """End the scopes opened on `remotes`; a test's (``wait=False``) without waiting.
+
+    A test scope's end is answered with the next reply (the next test's first request),
+    where a failure to roll it back is raised, naming ``end_scope``.
+    """
     errors: list[BaseException] = []
     for remote in reversed(remotes):
         try:
-            remote.end_scope()
+            remote.end_scope(wait=wait)
         except Exception as exc:
             errors.append(exc)
     remotes.clear()

@@ -3,6 +3,8 @@
 A receive timeout (not a poll per call) bounds each wait, in slices, so the hot path
 costs nothing extra; between slices a socket monitor says whether the server went away.
 Replies are matched by request id, so a late reply to a timed-out request is dropped.
+A request sent with `send` waits for no reply: the next `exchange` reads its reply on
+the way (the server answers in order) and keeps it in `late_failures` if it failed.
 
 The monitor is read only between slices, never per request (reading it costs more than
 a tenth of a raw round trip). That needs no ordering of its events against requests,
@@ -49,6 +51,10 @@ class Transport:
         )
         self._socket.connect(address.endpoint)
         self._next_id = 0
+        #: request id -> operation, for requests sent without waiting (see `send`).
+        self._unanswered: dict[int, str] = {}
+        #: (operation, status, body) of those that failed, for the caller to raise.
+        self.late_failures: list[tuple[str, protocol.Status, bytes]] = []
         self._connected = False
         self._ever_connected = False
         self._lost = False
@@ -79,10 +85,7 @@ class Transport:
             f"{start_hint(str(self.address))}"
         )
 
-    def exchange(
-        self, request_id: int, frame: bytes, timeout: float | None = None
-    ) -> tuple[protocol.Status, bytes, bytes | None]:
-        """Send one request frame; return the status, body and shapes of its reply."""
+    def _send(self, frame: bytes) -> None:
         if self.closed:
             raise ServerUnavailable(f"connection to {self.address} is closed", str(self.address))
         try:
@@ -91,6 +94,22 @@ class Transport:
             raise ServerUnavailable(
                 f"cannot reach the fire server at {self.address}: not connected", str(self.address)
             ) from None
+
+    def send(self, request_id: int, frame: bytes, operation: str) -> None:
+        """Send a request whose reply nobody waits for: the next `exchange` reads it."""
+        self._send(frame)
+        self._unanswered[request_id] = operation
+
+    @property
+    def unanswered(self) -> bool:
+        """Whether replies to requests sent with `send` are still to be read."""
+        return bool(self._unanswered)
+
+    def exchange(
+        self, request_id: int, frame: bytes, timeout: float | None = None
+    ) -> tuple[protocol.Status, bytes, bytes | None]:
+        """Send one request frame; return the status, body and shapes of its reply."""
+        self._send(frame)
         wait = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
         while True:
@@ -110,6 +129,9 @@ class Transport:
             reply_id, status, body, shapes = protocol.decode_reply(reply)
             if reply_id == request_id:
                 return status, body, shapes
+            operation = self._unanswered.pop(reply_id, None)
+            if operation is not None and status is not protocol.Status.OK:
+                self.late_failures.append((operation, status, body))
 
     def close(self) -> None:
         if not self.closed:

@@ -80,8 +80,9 @@ def _scoped(
             opened.append(remote)
         yield remotes
     finally:
+        # A test's scope ends without waiting: its answer comes with the next reply.
         for remote in reversed(opened):
-            remote.end_scope()
+            remote.end_scope(wait=kind != "test")
 
 
 def _scope_options(options: dict[str, Any]) -> dict[str, Any]:

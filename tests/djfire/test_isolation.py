@@ -14,6 +14,8 @@ import fire
 from djfire.client import DjangoRemote
 from fire.errors import ServerBusy
 
+from .conftest import Counter
+
 
 def test_factory_data_is_seen_over_http_and_rolled_back(shop: fire.Remote, dj: DjangoRemote):
     factories = shop.module("shop.factories")
@@ -106,6 +108,42 @@ def test_a_call_that_raises_a_database_error_keeps_the_test_usable(shop: fire.Re
             factories.CategoryFactory(name="unique")
         assert raised.value.remote_type == "django.db.utils.IntegrityError"
         assert models.Category.objects.count() == 1
+
+
+def test_a_savepoint_is_opened_only_for_calls_that_query(shop: fire.Remote):
+    # Django numbers every savepoint it opens on a connection: savepoint_state counts them.
+    default = shop.module("django.db").connections["default"]
+    op = shop.module("operator")
+    models = shop.module("shop.models")
+    with shop.scope():
+        before = default.savepoint_state
+        assert op.add(1, 2) == 3
+        assert "operator" in repr(op)
+        assert default.savepoint_state == before  # no query: no savepoint, no SQL
+        assert models.Product.objects.count() == 0
+        assert default.savepoint_state == before + 1  # the query came in a savepoint
+
+
+def test_a_scope_can_end_without_waiting_for_the_server(shop: fire.Remote):
+    factories = shop.module("shop.factories")
+    models = shop.module("shop.models")
+    counter = Counter(shop)
+    shop.begin_scope()
+    factories.ProductFactory()
+    before = counter.count
+    assert shop.end_scope(wait=False) is None
+    assert counter.count == before  # sent, not waited for
+    assert models.Product.objects.count() == 0  # the next reply comes after the rollback
+
+
+def test_a_scope_end_that_fails_without_waiting_is_raised_with_the_next_reply(
+    shop: fire.Remote,
+):
+    shop.end_scope(wait=False)  # no scope is open: the server refuses
+    with pytest.raises(fire.FireError, match="end_scope without begin_scope") as raised:
+        shop.ping()
+    assert "'end_scope', sent earlier without waiting" in str(raised.value.__notes__)
+    shop.ping()  # reported once
 
 
 def test_on_commit_callbacks_run_after_the_request(shop: fire.Remote, dj: DjangoRemote):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import ServerProcess, custom_server_argv
+from servers import ExchangeCounter, ServerProcess, custom_server_argv
 
 import fire
 
@@ -72,6 +72,17 @@ def test_module_proxy(remote: fire.Remote) -> None:
         remote.module("no_such_module_xyz")
     with pytest.raises(fire.FireError, match="dotted module name"):
         remote.module("")
+
+
+def test_a_module_proxy_is_fetched_once_per_connection(
+    remote: fire.Remote, exchanges: ExchangeCounter
+) -> None:
+    first = remote.module("textwrap")
+    with exchanges.counting():
+        again = remote.module("textwrap")
+        assert again.dedent("  x") == "x"
+    assert again is first
+    assert exchanges.operations == ["call"]  # the module itself cost no round trip
 
 
 # -- handshake --------------------------------------------------------------------------

@@ -1,0 +1,396 @@
+"""The typical full-system test, run as real test runs: fire against pytest-django's live_server.
+
+The test: a factory call in the service, one GET of its live HTTP server's
+``/products/`` (with requests, a new connection, as tests do), one ORM assert
+(``Product.objects.count() == 1``). It is written four ways, each a generated test
+module of N copies run by pytest in a subprocess of its own:
+
+- fire, pytest plugin (``fire_remote`` fixture), against the shop's runfireserver;
+- fire, ``FireTestCase`` (unittest, run by pytest), against the same server;
+- pytest-django's ``live_server`` (one process, a transaction committed and every table
+  flushed per test), the cost fire is judged against;
+- the yardstick: Django's ``TestCase`` (rolled back) and its test client, one process,
+  no HTTP at all.
+
+Each runs with N = 50 and N = 250 copies; a conftest in the generated project notes
+when each test has finished, and the figure is the marginal cost per test,
+``(span(250) - span(50)) / 200``, so start-up, database creation and the first test's
+set-up cancel out. On both SQLite (in-memory) and PostgreSQL (skipped, with a note,
+where nothing listens at 127.0.0.1:5432).
+
+Then one fire test is taken apart: its steps timed one by one in this process, in a
+loop, on the same server (scope begin and end, each call, the GET); the runner's share
+is the pytest figure minus their sum. The factory call and the ORM call are also
+compared with the same calls made in the service's own process plus one round trip of
+the floor (a raw DEALER/ROUTER echo): the target is 1.3x.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import shop
+from .echo import EchoClient
+from .registry import REPO_ROOT, Env, note, section
+
+SMALL, LARGE = 50, 250
+#: The targets of issue 9: live_server ÷ fire, per backend; a DB call ÷ (in-process + floor).
+TARGETS = {"sqlite": 5.0, "postgres": 15.0}
+DB_CALL_TARGET = 1.3
+#: Loop rounds of the phase breakdown (median per step).
+BREAKDOWN_ROUNDS = 200
+DJANGO_PROJECT = REPO_ROOT / "tests" / "djproject"
+
+_FIRE_BODY = """\
+    {factories}.ProductFactory(name="bench")
+    listed = requests.get(PRODUCTS, timeout=10).json()["products"]
+    assert [p["name"] for p in listed] == ["bench"]
+    assert {models}.Product.objects.count() == 1
+"""
+_DJANGO_BODY = """\
+    ProductFactory(name="bench")
+    listed = {get}.json()["products"]
+    assert [p["name"] for p in listed] == ["bench"]
+    assert Product.objects.count() == 1
+"""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of writing the test: a module header, one copy's text, pytest options."""
+
+    key: str
+    label: str
+    header: str
+    copy: str
+    options: tuple[str, ...]
+    fire: bool
+
+    def module(self, copies: int) -> str:
+        return self.header + "".join(self.copy.format(i=i) for i in range(copies))
+
+
+def _indent(body: str) -> str:
+    return "".join("    " + line if line.strip() else line for line in body.splitlines(True))
+
+
+VARIANTS = (
+    Variant(
+        "fire-pytest",
+        "fire, pytest plugin",
+        'import os\n\nimport requests\n\nPRODUCTS = os.environ["BENCH_LIVE_URL"] + "/products/"\n',
+        "\n\ndef test_typical_{i}(fire_remote):\n"
+        '    shop = fire_remote("shop")\n'
+        + _FIRE_BODY.format(
+            factories='shop.module("shop.factories")', models='shop.module("shop.models")'
+        )
+        .replace("{", "{{")
+        .replace("}", "}}"),
+        ("-p", "no:django"),
+        True,
+    ),
+    Variant(
+        "fire-testcase",
+        "fire, FireTestCase",
+        "import os\n\nimport requests\n\nfrom fire.testing import FireTestCase\n\n"
+        'PRODUCTS = os.environ["BENCH_LIVE_URL"] + "/products/"\n\n\n'
+        "class TypicalTest(FireTestCase):\n"
+        '    fire_servers = {"shop": os.environ["BENCH_FIRE_ADDRESS"]}\n',
+        "\n    def test_typical_{i}(self):\n"
+        '        shop = self.fire_remotes["shop"]\n'
+        + _indent(
+            _FIRE_BODY.format(
+                factories='shop.module("shop.factories")', models='shop.module("shop.models")'
+            )
+        )
+        .replace("{", "{{")
+        .replace("}", "}}"),
+        ("-p", "no:django"),
+        True,
+    ),
+    Variant(
+        "live-server",
+        "pytest-django live_server",
+        "import requests\n\nfrom shop.factories import ProductFactory\n"
+        "from shop.models import Product\n",
+        "\n\ndef test_typical_{i}(live_server):\n"
+        + _DJANGO_BODY.format(get='requests.get(live_server.url + "/products/", timeout=10)')
+        .replace("{", "{{")
+        .replace("}", "}}"),
+        ("-p", "no:fire", "--ds", "bench_system_settings"),
+        False,
+    ),
+    Variant(
+        "testcase-client",
+        "Django TestCase + test client (no HTTP)",
+        "from django.test import TestCase\n\nfrom shop.factories import ProductFactory\n"
+        "from shop.models import Product\n\n\nclass TypicalTest(TestCase):\n",
+        "\n    def test_typical_{i}(self):\n"
+        + _indent(_DJANGO_BODY.format(get='self.client.get("/products/")'))
+        .replace("{", "{{")
+        .replace("}", "}}"),
+        ("-p", "no:fire", "--ds", "bench_system_settings"),
+        False,
+    ),
+)
+
+#: Notes when each test has finished; the span from the first to the last is the figure.
+_TIMING_CONFTEST = """\
+import json
+import os
+import time
+
+_finished = []
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    _finished.append(time.perf_counter())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    with open(os.environ["BENCH_SPAN_FILE"], "w") as out:
+        json.dump({"tests": len(_finished), "span": _finished[-1] - _finished[0]}, out)
+"""
+#: pytest-django's own test databases on PostgreSQL get a per-run name, as fire's do.
+_DJANGO_SETTINGS = """\
+import os
+
+from djproject.settings import *  # noqa: F403
+
+for _alias, _database in DATABASES.items():  # noqa: F405
+    if _database["ENGINE"].endswith("postgresql"):
+        _database["TEST"] = {"NAME": f"test_{_database['NAME']}_{os.environ['BENCH_DB_SUFFIX']}"}
+"""
+
+
+def _project(env: Env) -> Path:
+    project = env.tmpdir / "system"
+    if not project.exists():
+        project.mkdir()
+        (project / "pytest.ini").write_text("[pytest]\n")
+        (project / "conftest.py").write_text(_TIMING_CONFTEST)
+        (project / "bench_system_settings.py").write_text(_DJANGO_SETTINGS)
+    return project
+
+
+def _environ(env: Env, backend: str, server: shop.Shop | None) -> dict[str, str]:
+    project = _project(env)
+    unset = ("FIRE_SERVERS", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "DJANGO_SETTINGS_MODULE")
+    environ = {k: v for k, v in os.environ.items() if k not in unset}
+    paths = [str(project), str(DJANGO_PROJECT), str(REPO_ROOT)]
+    environ["PYTHONPATH"] = os.pathsep.join(paths)
+    data_dir = env.tmpdir / f"system-{backend}"
+    data_dir.mkdir(exist_ok=True)
+    environ.update(
+        DJFIRE_TEST_DB=backend,
+        DJFIRE_TEST_DIR=str(data_dir),
+        BENCH_DB_SUFFIX=f"djbench{os.getpid()}",  # not the fire server's (bench<pid>)
+    )
+    if server is not None:
+        environ.update(
+            FIRE_SERVERS=f"shop={server.address}",
+            BENCH_FIRE_ADDRESS=server.address,
+            BENCH_LIVE_URL=server.live_url,
+        )
+    return environ
+
+
+def _run(env: Env, variant: Variant, backend: str, copies: int, server: shop.Shop | None) -> float:
+    """Seconds from the first test's end to the last's, in a pytest run of `copies` tests."""
+    project = _project(env)
+    module = project / f"test_{variant.key.replace('-', '_')}_{backend}_{copies}.py"
+    module.write_text(variant.module(copies))
+    span_file = project / "span.json"
+    span_file.unlink(missing_ok=True)
+    environ = {**_environ(env, backend, server), "BENCH_SPAN_FILE": str(span_file)}
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:faker"]
+    argv += [*variant.options, module.name]
+    done = subprocess.run(argv, cwd=project, env=environ, capture_output=True, text=True)
+    if done.returncode != 0 or not span_file.exists():
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-8:])
+        raise RuntimeError(f"pytest exited {done.returncode}:\n{tail}")
+    result = json.loads(span_file.read_text())
+    if result["tests"] != copies:
+        raise RuntimeError(f"{result['tests']} tests ran, not {copies}")
+    return result["span"]
+
+
+def _marginal_ms(env: Env, variant: Variant, backend: str, server: shop.Shop | None) -> float:
+    small = _run(env, variant, backend, SMALL, server)
+    large = _run(env, variant, backend, LARGE, server)
+    return (large - small) / (LARGE - SMALL) * 1000
+
+
+@dataclass
+class Phases:
+    """Median and mean µs of each step of one fire test, timed in a loop (and in-process).
+
+    The mean is what a run of many tests pays (the pytest figures are means); the median
+    shows the step without the machine's slow spells.
+    """
+
+    steps: dict[str, float]
+    means: dict[str, float]
+    in_process: dict[str, float]
+    floor: float
+
+    @property
+    def total(self) -> float:
+        return sum(self.means.values())
+
+
+def _breakdown(env: Env, server: shop.Shop) -> Phases:
+    import requests
+
+    remote, products = server.remote, f"{server.live_url}/products/"
+    steps: dict[str, Callable[[], object]] = {}
+    made: dict[str, object] = {}
+    steps["begin_scope (test)"] = remote.begin_scope
+    steps['module("shop.factories")'] = lambda: made.update(f=remote.module("shop.factories"))
+    steps['ProductFactory(name="bench")'] = lambda: made["f"].ProductFactory(name="bench")  # type: ignore[attr-defined]
+    steps["GET /products/ (requests, new connection)"] = lambda: requests.get(
+        products, timeout=10
+    ).json()
+    steps['module("shop.models")'] = lambda: made.update(m=remote.module("shop.models"))
+    steps["Product.objects.count()"] = lambda: made["m"].Product.objects.count()  # type: ignore[attr-defined]
+    steps["end_scope"] = remote.end_scope
+    samples: dict[str, list[int]] = {name: [] for name in steps}
+    clock = time.perf_counter_ns
+    for _ in range(BREAKDOWN_ROUNDS):
+        for name, step in steps.items():
+            start = clock()
+            step()
+            samples[name].append(clock() - start)
+    with remote.scope():
+        in_process = remote.module("bench.system_probe").in_process_us(BREAKDOWN_ROUNDS)
+    return Phases(
+        {name: statistics.median(s) / 1000 for name, s in samples.items()},
+        {name: statistics.mean(s) / 1000 for name, s in samples.items()},
+        in_process,
+        _floor_us(env),
+    )
+
+
+def _floor_us(env: Env) -> float:
+    def start() -> str:
+        endpoint = env.endpoint("echo-system.sock")
+        env.spawn([sys.executable, "-m", "bench.echo", endpoint], "echo server ready")
+        return endpoint
+
+    client = EchoClient(env.shared("echo-system", start))
+    try:
+        for _ in range(200):
+            client.call()
+        clock = time.perf_counter_ns
+        samples = []
+        for _ in range(1000):
+            begin = clock()
+            client.call()
+            samples.append(clock() - begin)
+        return statistics.median(samples) / 1000
+    finally:
+        client.close()
+
+
+def _wanted(only: list[str], *words: str) -> bool:
+    name = " ".join(("system", *words))
+    return not only or any(term in name for term in only)
+
+
+def _backend_report(env: Env, backend: str, only: list[str]) -> list[str]:
+    keys = [v.key for v in VARIANTS] + ["breakdown"]
+    if not any(_wanted(only, backend, key) for key in keys):
+        return []
+    server = shop.shop(env, backend)
+    figures: dict[str, float | str] = {}
+    for variant in VARIANTS:
+        if not _wanted(only, backend, variant.key):
+            continue
+        try:
+            figures[variant.key] = _marginal_ms(
+                env, variant, backend, server if variant.fire else None
+            )
+        except Exception as exc:
+            figures[variant.key] = f"failed: {exc}"
+    lines = [f"{shop.BACKENDS[backend]}:"]
+    live = figures.get("live-server")
+    for variant in VARIANTS:
+        figure = figures.get(variant.key)
+        if figure is None:
+            continue
+        if isinstance(figure, str):
+            lines.append(f"  {variant.label:<42} {figure}")
+            continue
+        text = f"  {variant.label:<42} {figure:7.2f} ms/test"
+        if variant.fire and isinstance(live, float):
+            ratio, target = live / figure, TARGETS[backend]
+            verdict = "ok" if ratio >= target else "BELOW TARGET"
+            text += f"   live_server ÷ this {ratio:5.2f}  (target ≥ {target:g}) {verdict}"
+        lines.append(text)
+    if _wanted(only, backend, "breakdown"):
+        lines += _breakdown_lines(env, server, figures)
+    return lines
+
+
+def _breakdown_lines(env: Env, server: shop.Shop, figures: dict[str, float | str]) -> list[str]:
+    phases = _breakdown(env, server)
+    lines = [
+        f"  one fire test by phase, µs over {BREAKDOWN_ROUNDS} loop rounds:"
+        f"\n    {'':<44} {'median':>8} {'mean':>8}"
+    ]
+    lines += [
+        f"    {name:<44} {us:8.0f} {phases.means[name]:8.0f}" for name, us in phases.steps.items()
+    ]
+    lines.append(
+        f"    {'sum of the steps':<44} {sum(phases.steps.values()):8.0f} {phases.total:8.0f}"
+    )
+    for key in ("fire-pytest", "fire-testcase"):
+        figure = figures.get(key)
+        if isinstance(figure, float):
+            label = f"runner's share ({key}: per test - sum)"
+            lines.append(f"    {label:<44} {'':>8} {figure * 1000 - phases.total:8.0f}")
+    lines.append(f"    {'floor round trip (raw DEALER/ROUTER echo)':<44} {phases.floor:8.0f}")
+    db_calls = (('ProductFactory(name="bench")', "factory"), ("Product.objects.count()", "count"))
+    for step, key in db_calls:
+        local = phases.in_process[key]
+        ratio = phases.steps[step] / (local + phases.floor)
+        verdict = "ok" if ratio <= DB_CALL_TARGET else "ABOVE TARGET"
+        lines.append(
+            f"    {step:<30} in-process {local:6.0f} µs; fire ÷ (in-process + floor) "
+            f"{ratio:4.2f} (target ≤ {DB_CALL_TARGET:g}) {verdict}"
+        )
+    return lines
+
+
+def system_report(env: Env, only: list[str]) -> str:
+    """The section's text: per backend, each variant's marginal ms/test and the ratios."""
+    if not _wanted(only, "sqlite", "postgres", "fire-pytest", "live-server", "breakdown"):
+        return ""
+    backends = ["sqlite"]
+    if shop.postgres_available():
+        backends.append("postgres")
+    else:
+        host, port = shop.POSTGRES
+        note(f"full-system test on PostgreSQL skipped: nothing listens at {host}:{port}")
+    started = time.monotonic()
+    lines = [
+        "the typical full-system test (factory call + GET /products/ + ORM count), marginal "
+        f"cost per test: (span({LARGE}) - span({SMALL})) / {LARGE - SMALL},\n"
+        "each a pytest run in a subprocess; live_server ÷ fire is the speed-up over "
+        "pytest-django's live_server"
+    ]
+    for backend in backends:
+        lines += _backend_report(env, backend, only)
+    lines.append(f"  ({time.monotonic() - started:.0f} s)")
+    return "\n".join(lines)
+
+
+section("system", system_report)

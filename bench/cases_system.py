@@ -279,6 +279,46 @@ def _breakdown(env: Env, server: shop.Shop) -> Phases:
     )
 
 
+#: The data-change capture's budget: its share of the typical test when on (issue 10).
+CAPTURE_BUDGET = 0.10
+CAPTURE_BLOCKS, CAPTURE_TESTS = 15, 20
+
+
+def _capture_cost(server: shop.Shop) -> tuple[float, float]:
+    """The typical test's µs with the data-change capture off and on, alternating blocks.
+
+    Medians of per-block means; the same loop as the breakdown, whole tests at a time.
+    """
+    import requests
+
+    remote, products = server.remote, f"{server.live_url}/products/"
+
+    def typical(capture: bool) -> None:
+        with remote.scope(data_changes=capture):
+            remote.module("shop.factories").ProductFactory(name="bench")
+            requests.get(products, timeout=10).json()
+            remote.module("shop.models").Product.objects.count()
+
+    blocks: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(CAPTURE_BLOCKS):
+        for capture in (False, True):
+            start = time.perf_counter_ns()
+            for _ in range(CAPTURE_TESTS):
+                typical(capture)
+            blocks[capture].append((time.perf_counter_ns() - start) / CAPTURE_TESTS / 1000)
+    return statistics.median(blocks[False]), statistics.median(blocks[True])
+
+
+def _capture_line(server: shop.Shop) -> str:
+    off, on = _capture_cost(server)
+    share = on / off - 1
+    verdict = "ok" if share <= CAPTURE_BUDGET else "ABOVE BUDGET"
+    return (
+        f"  data-change capture, the typical test in a loop: off {off:6.0f} µs, on "
+        f"{on:6.0f} µs: {share:+.1%} (budget ≤ {CAPTURE_BUDGET:.0%}) {verdict}"
+    )
+
+
 def _floor_us(env: Env) -> float:
     def start() -> str:
         endpoint = env.endpoint("echo-system.sock")
@@ -306,7 +346,7 @@ def _wanted(only: list[str], *words: str) -> bool:
 
 
 def _backend_report(env: Env, backend: str, only: list[str]) -> list[str]:
-    keys = [v.key for v in VARIANTS] + ["breakdown"]
+    keys = [v.key for v in VARIANTS] + ["breakdown", "capture"]
     if not any(_wanted(only, backend, key) for key in keys):
         return []
     server = shop.shop(env, backend)
@@ -337,6 +377,8 @@ def _backend_report(env: Env, backend: str, only: list[str]) -> list[str]:
         lines.append(text)
     if _wanted(only, backend, "breakdown"):
         lines += _breakdown_lines(env, server, figures)
+    if _wanted(only, backend, "capture"):
+        lines.append(_capture_line(server))
     return lines
 
 
@@ -372,7 +414,9 @@ def _breakdown_lines(env: Env, server: shop.Shop, figures: dict[str, float | str
 
 def system_report(env: Env, only: list[str]) -> str:
     """The section's text: per backend, each variant's marginal ms/test and the ratios."""
-    if not _wanted(only, "sqlite", "postgres", "fire-pytest", "live-server", "breakdown"):
+    if not _wanted(
+        only, "sqlite", "postgres", "fire-pytest", "live-server", "breakdown", "capture"
+    ):
         return ""
     backends = ["sqlite"]
     if shop.postgres_available():

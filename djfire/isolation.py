@@ -363,9 +363,11 @@ class DjangoScopes:
         if not enabled:
             yield _never_roll_back
             return
+        connections = self.shared.by_alias
+        depths = {alias: len(conn.atomic_blocks) for alias, conn in connections.items()}
         with contextlib.ExitStack() as stack:
             openers = []
-            for alias, connection in self.shared.by_alias.items():
+            for alias, connection in connections.items():
                 opener = _SavepointAtFirstQuery(alias, stack)
                 stack.enter_context(connection.execute_wrapper(opener))
                 openers.append(opener)
@@ -378,6 +380,10 @@ class DjangoScopes:
             # Savepoints opened in the block are exited first (the stack unwinds in
             # reverse), rolled back if an exception passes, then the wrappers go.
             yield roll_back
+            for opener in openers:
+                _close_atomics_left_open(
+                    opener.alias, depths[opener.alias] + opener.opened, connections
+                )
 
     def _take_callbacks(self) -> list[Callback]:
         """The on_commit callbacks registered since the lists were emptied, emptying them."""
@@ -457,6 +463,28 @@ class _SavepointAtFirstQuery:
                 self.opened = False
                 raise
         return execute(sql, *args)
+
+
+def _close_atomics_left_open(alias: str, depth: int, connections: dict[str, Any]) -> None:
+    """Refuse a call or request that returns with an atomic block still open.
+
+    ``transaction.atomic().__enter__()`` run remotely (a ``with`` around fire calls)
+    would leave its block open inside the call's savepoint, and closing that savepoint
+    would then release the wrong one. Such blocks are rolled back here, innermost first,
+    and the call fails with the fix (the call's own work is rolled back with it).
+    """
+    blocks = connections[alias].atomic_blocks
+    if len(blocks) <= depth:
+        return
+    while len(blocks) > depth:
+        transaction.set_rollback(True, using=alias)
+        blocks[-1].__exit__(None, None, None)
+    raise FireError(
+        f"an atomic block (transaction.atomic()) on database alias {alias!r} was still "
+        "open when the call returned: a block cannot span fire calls, since each call runs "
+        "in a savepoint of its own. It was rolled back, with the call's work. Run the "
+        "whole block on the server: in a function of the service that the test calls"
+    )
 
 
 def _never() -> bool:

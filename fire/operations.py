@@ -154,6 +154,14 @@ class _Batches:
         return items
 
 
+def _exit(session: Session, target: Any, told: str | None) -> Any:
+    """``__exit__`` of a remote context manager; a local exception arrives as its text."""
+    manager = session.resolve(target)
+    if told is None:
+        return manager.__exit__(None, None, None)
+    return manager.__exit__(Exception, Exception(told), None)
+
+
 def _isinstance(session: Session, target: Any, obj: Any) -> bool:
     return isinstance(obj, session.resolve(target))
 
@@ -199,6 +207,7 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "compare": _compare,
     "iter": _iter,
     "next": _next,
+    "exit": _exit,
     "isinstance": _isinstance,
     "issubclass": _issubclass,
     "exception_hierarchy": _exception_hierarchy,

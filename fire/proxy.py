@@ -33,7 +33,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from .codec import CannotSend
-from .shapes import ITERATOR, SIZED
+from .shapes import CONTEXT_MANAGER, ITERATOR, SIZED
 
 if TYPE_CHECKING:
     from .remote import Remote
@@ -430,6 +430,26 @@ class Proxy(_ProxyState):
         return self._fire_request("str")
 
     # copies: the object stays where it is, so a copy is the proxy itself
+    # the context manager protocol: ``with remote_cursor as cursor:``
+    def __enter__(self) -> Any:
+        flags = self._fire_flags()
+        if flags is not None and not flags & CONTEXT_MANAGER:
+            raise TypeError(
+                f"'{self._fire_type_name()}' object does not support the context manager protocol"
+            )
+        return self._fire_method("__enter__")()
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> bool:
+        """Exit remotely; an exception passing is told as a remote ``Exception(message)``.
+
+        Local exceptions (and their tracebacks) cannot travel, so the remote ``__exit__``
+        sees an ``Exception`` with the local one's text: enough for a cursor to close or a
+        lock to release, and true to whether the block failed. What it returns decides,
+        as locally, whether the exception is suppressed.
+        """
+        told = None if exc_type is None else f"{exc_type.__name__}: {exc}"
+        return bool(self._fire_request("exit", told))
+
     def __copy__(self) -> Proxy:
         return self
 

@@ -15,12 +15,13 @@ is in a shape only when reading it can never yield plain data:
 Every other attribute read is fetched at once, so plain values arrive as real values.
 
 A shape also tells what Python asks of an object's *type* without reading any attribute:
-whether it is callable, an iterator, sized (`CALLABLE`, `ITERATOR`, `SIZED`), so
-``callable(proxy)``, ``iter()``, ``next()`` and ``len()`` answer as the object would,
-without a round trip. And the shape of an exception class carries its class hierarchy
-instead of names: the client stands a local class for it (see `fire.errors`), so
-``except User.DoesNotExist`` works. A module's shape names every exception class it
-holds (``django.db.IntegrityError`` is defined elsewhere), with its shape.
+whether it is callable, an iterator, sized, a context manager (`CALLABLE`, `ITERATOR`,
+`SIZED`, `CONTEXT_MANAGER`), so ``callable(proxy)``, ``iter()``, ``next()``, ``len()``
+and ``with`` answer as the object would, without a round trip. And the shape of an
+exception class carries its class hierarchy instead of names: the client stands a local
+class for it (see `fire.errors`), so ``except User.DoesNotExist`` works. A module's
+shape names every exception class it holds (``django.db.IntegrityError`` is defined
+elsewhere), with its shape.
 
 A shape travels as ``[dotted name, {name: shape id or None}, flags, hierarchy or None]``.
 
@@ -39,10 +40,17 @@ from typing import Any
 
 from .remote_errors import class_hierarchy
 
-__all__ = ["CALLABLE", "ITERATOR", "SIZED", "ShapeTable", "register_reference_descriptor"]
+__all__ = [
+    "CALLABLE",
+    "CONTEXT_MANAGER",
+    "ITERATOR",
+    "SIZED",
+    "ShapeTable",
+    "register_reference_descriptor",
+]
 
 #: Flags of a shape: what the object's type makes of it.
-CALLABLE, ITERATOR, SIZED = 1, 2, 4
+CALLABLE, ITERATOR, SIZED, CONTEXT_MANAGER = 1, 2, 4, 8
 
 _ALWAYS_REFERENCE = (
     types.FunctionType,
@@ -100,6 +108,7 @@ def _flags(cls: type) -> int:
         (CALLABLE if _defines(cls, "__call__") else 0)
         | (ITERATOR if _defines(cls, "__next__") else 0)
         | (SIZED if _defines(cls, "__len__") else 0)
+        | (CONTEXT_MANAGER if _defines(cls, "__enter__") and _defines(cls, "__exit__") else 0)
     )
 
 

@@ -226,3 +226,23 @@ def test_waiting_too_long_for_the_connections_names_what_holds_them(
             assert "--lock-timeout" in refused.text
             slow.join()
             assert shop.module("shop.models").Product.objects.count() == 1
+
+
+def test_a_remote_cursor_works_as_a_context_manager(shop: fire.Remote):
+    db = shop.module("django.db")
+    with shop.scope():
+        with db.connection.cursor() as cursor:
+            cursor.execute("INSERT INTO shop_category (name) VALUES ('raw')")
+        assert shop.module("shop.models").Category.objects.get().name == "raw"
+
+
+def test_an_atomic_block_cannot_span_fire_calls(shop: fire.Remote):
+    db = shop.module("django.db")
+    models = shop.module("shop.models")
+    with shop.scope():
+        models.Category.objects.create(name="before")
+        with pytest.raises(FireError, match="a block cannot span fire calls"):  # noqa: SIM117
+            with db.transaction.atomic():
+                models.Category.objects.create(name="inside")
+        assert list(models.Category.objects.values_list("name", flat=True)) == ["before"]
+        assert len(db.connections["default"].atomic_blocks) == 1  # only the scope's own

@@ -244,3 +244,19 @@ def rest_of(iterator: Any) -> list[Any]:
 def errors() -> dict[str, type]:
     """Exception classes as a value (not through an attribute read)."""
     return {"not_found": NotFound, "key": KeyError}
+
+
+class Guard:
+    """A context manager that records how each block ended, and may suppress errors."""
+
+    def __init__(self, suppress: bool = False) -> None:
+        self.suppress = suppress
+        self.ends: list[str | None] = []
+
+    def __enter__(self) -> str:
+        self.ends.append("open")
+        return "entered"
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> bool:
+        self.ends[-1] = None if exc is None else f"{exc_type.__name__}: {exc}"
+        return self.suppress

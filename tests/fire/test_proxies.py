@@ -501,3 +501,25 @@ def test_iterating_a_10000_item_generator_takes_a_handful_of_round_trips(
         items = list(numbers)
     assert items == list(range(10_000))
     assert exchanges.count <= 9, exchanges.operations
+
+
+def test_with_a_remote_context_manager(helpers: Any) -> None:
+    guard = helpers.Guard()
+    with guard as value:
+        assert value == "entered"
+        assert guard.ends == ["open"]
+    assert guard.ends == [None]
+    with pytest.raises(ValueError, match="inside"), guard:
+        raise ValueError("inside")
+    assert guard.ends == [None, "Exception: ValueError: inside"]  # told as its text
+    with helpers.Guard(suppress=True):
+        raise KeyError("suppressed, as the remote __exit__ says")
+
+
+def test_with_an_object_that_is_no_context_manager_says_so(helpers: Any) -> None:
+    thing = helpers.Thing("plain")
+    with (
+        pytest.raises(TypeError, match="'Thing' object does not support the context manager"),
+        thing,
+    ):
+        pass

@@ -150,7 +150,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             continue
         lines.append(f"  {name}: {address}: {_describe(info)}")
     for name, spec in servers.config.spawned.items():
-        lines.append(f"  {name}: spawned from {spec.manage} (python {spec.python})")
+        how = f"gateway {spec.gateway}" if spec.gateway else f"python {spec.python}"
+        lines.append(f"  {name}: spawned from {spec.manage} ({how})")
     workers = getattr(config.option, "numprocesses", None)
     if workers and servers.config.attached:
         lines.append(

@@ -145,6 +145,8 @@ def ssh_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An sshd on a free loopback port; the ssh client config that reaches it as this user."""
     sshd = _sshd()
     if sshd is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but sshd is not installed: .ci/run installs openssh-server")
         pytest.skip("sshd not installed (apt-get install openssh-server): ssh gateway untested")
     if shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
         pytest.skip("the ssh client is not installed: ssh gateway untested")
@@ -218,3 +220,22 @@ def test_a_broken_ssh_connection_stops_the_remote_server(ssh_config: Path) -> No
         assert wait_gone(server.pid), "the remote server outlived its ssh connection"
     finally:
         server.stop(timeout=5)
+
+
+def test_the_pytest_plugin_spawns_through_an_ssh_gateway(
+    pytester: pytest.Pytester, ssh_config: Path
+) -> None:
+    pytester.makepyfile(
+        test_shop="""
+        def test_makes_a_product(fire_remote):
+            shop = fire_remote("shop")
+            assert shop.module("shop.factories").ProductFactory(name="lamp").name == "lamp"
+
+        def test_sees_nothing_of_the_previous_test(fire_remote):
+            assert fire_remote("shop").module("shop.models").Product.objects.count() == 0
+        """
+    )
+    gateway = f"ssh=127.0.0.1//ssh_config={ssh_config}//python={sys.executable}"
+    result = pytester.runpytest(f"--fire-spawn=shop={MANAGE}:gateway={gateway}")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([f"  shop: spawned from {MANAGE} (gateway ssh=127.0.0.1*"])

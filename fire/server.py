@@ -222,12 +222,14 @@ class Server:
         assert monitor is not None
         while monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             event = zmq.utils.monitor.recv_monitor_message(monitor)
-            if event["event"] & _HANDSHAKE_FAILED:
+            if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
                 log.warning(
-                    "a client failed the CURVE handshake (%s): a key not allowed, or a "
-                    "client that has another public key for this server",
-                    zmq.Event(event["event"]).name,
+                    "a client failed the CURVE handshake (protocol error %#x): it has another "
+                    "public key for this server than this server's, or speaks no CURVE",
+                    event["value"],
                 )
+            elif event["event"] & _HANDSHAKE_FAILED:  # refused keys are logged by the ZAP check
+                log.info("a client's CURVE handshake ended: %s", zmq.Event(event["event"]).name)
             elif event["event"] == zmq.EVENT_DISCONNECTED:
                 for identity in self._fds.pop(event["value"], ()):
                     session = self.sessions.get(identity)

@@ -119,6 +119,14 @@ def keys(tmp_dir: Path) -> Keys:
     )
 
 
+def server_said(server: ServerProcess, text: str) -> bool:
+    """Whether the server logs `text` (its log line is written by now, or very soon)."""
+    deadline = time.monotonic() + AT_ONCE
+    while text not in server.stderr() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return text in server.stderr()
+
+
 def curve_argv(keys: Keys, address: str) -> list[str]:
     return serve_argv(
         address, "--curve-secret", str(keys.server_secret), "--curve-clients", str(keys.clients)
@@ -209,11 +217,8 @@ def test_a_client_key_the_server_does_not_allow_fails_at_once_on_both_sides(
         fire.connect(tcp_server.endpoint, curve=stranger, timeout=LONG_TIMEOUT)
     assert stranger.public.decode() in str(raised.value)
     assert "--curve-clients directory" in str(raised.value)  # the fix
-    deadline = time.monotonic() + AT_ONCE  # the server's log line is written, not awaited
-    while stranger.public.decode() not in tcp_server.stderr() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert f"refused a client whose CURVE public key {stranger.public.decode()}" in (
-        tcp_server.stderr()
+    assert server_said(
+        tcp_server, f"refused a client whose CURVE public key {stranger.public.decode()}"
     )
     with fire.connect(tcp_server.endpoint, curve=keys.client()) as remote:
         assert remote.info()["sessions"] == 1  # the refused client left no session
@@ -236,6 +241,7 @@ def test_a_wrong_server_key_fails_at_once_naming_the_fix(
     wrong = keys.client(server=keys.stranger_secret.with_suffix(".key"))
     with pytest.raises(fire.AuthenticationError, match="probably not that server's"):
         fire.connect(tcp_server.endpoint, curve=wrong, timeout=LONG_TIMEOUT)
+    assert server_said(tcp_server, "failed the CURVE handshake (protocol error")
 
 
 def test_a_peer_without_curve_gets_no_session(tcp_server: ServerProcess, keys: Keys) -> None:

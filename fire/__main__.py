@@ -1,4 +1,9 @@
-"""``python -m fire serve ADDRESS [--token-file F] [--allow-remote]``: a framework-free server."""
+"""``python -m fire serve ADDRESS``: a framework-free server; ``python -m fire keys``: CURVE keys.
+
+``python -m fire serve tcp://HOST:PORT --curve-secret NAME.key_secret --curve-clients DIR
+[--allow-remote]`` serves over CURVE-secured TCP; ``python -m fire keys DIR NAME`` writes
+the key pair ``DIR/NAME.key`` (public) and ``DIR/NAME.key_secret`` (private).
+"""
 
 from __future__ import annotations
 
@@ -16,8 +21,8 @@ except ImportError:  # python-fire's fire/__init__.py written over ours: same pa
         "package index), e.g. `pip install --force-reinstall --no-deps /path/to/fire`; or "
         "keep python-fire and the tests in separate virtualenvs."
     )
+from .curve import SERVER_CLIENTS_VARIABLE, SERVER_SECRET_VARIABLE, create_key_pair, server_keys
 from .errors import FireError
-from .tokens import read_token_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,29 +30,62 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="serve Python modules at ADDRESS")
     serve_parser.add_argument("address", help="socket path, ipc:///path or tcp://HOST:PORT")
-    serve_parser.add_argument("--token-file", help="file holding the token clients must know")
+    serve_parser.add_argument(
+        "--curve-secret",
+        metavar="NAME.key_secret",
+        help=f"the server's CURVE key pair, needed for TCP (default: ${SERVER_SECRET_VARIABLE})",
+    )
+    serve_parser.add_argument(
+        "--curve-clients",
+        metavar="DIR",
+        help="directory of the public keys (NAME.key) of the clients allowed over TCP "
+        f"(default: ${SERVER_CLIENTS_VARIABLE})",
+    )
     serve_parser.add_argument(
         "--allow-remote",
         action="store_true",
         help="let a TCP server listen on a non-loopback address",
     )
     serve_parser.add_argument("-v", "--verbose", action="store_true", help="log each session")
+    keys_parser = commands.add_parser(
+        "keys", help="write a CURVE key pair: DIR/NAME.key (public) and DIR/NAME.key_secret"
+    )
+    keys_parser.add_argument("directory", help="where to write the two files")
+    keys_parser.add_argument("name", help="the key's name: a server's name, or a client's")
     options = parser.parse_args(argv)
+    if options.command == "keys":
+        return _keys(options.directory, options.name)
     logging.basicConfig(
         level=logging.INFO if options.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(message)s",
     )
     try:
-        token = read_token_file(options.token_file) if options.token_file else None
+        curve = server_keys(options.curve_secret, options.curve_clients)
         serve(
             options.address,
-            token=token,
+            curve=curve if options.address.startswith("tcp://") else None,
             allow_remote=options.allow_remote,
             ready=lambda server: print(f"fire server ready at {server.endpoint}", flush=True),
         )
     except FireError as exc:
         print(f"fire: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _keys(directory: str, name: str) -> int:
+    try:
+        public, secret = create_key_pair(directory, name)
+    except FireError as exc:
+        print(f"fire: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {public} (public: hand it out) and {secret} (secret: keep it here).\n"
+        f"For a server: start it with --curve-secret {secret} --curve-clients DIR, and give\n"
+        f"clients {public} named after the server, e.g. in their --fire-curve-servers DIR.\n"
+        f"For a client: use --fire-curve-secret {secret}, and copy {public} into each\n"
+        "server's --curve-clients directory."
+    )
     return 0
 
 

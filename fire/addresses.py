@@ -33,6 +33,16 @@ class Address:
     def is_tcp(self) -> bool:
         return self.path is None
 
+    @property
+    def may_be_ipv6(self) -> bool:
+        """Whether ZeroMQ must be allowed IPv6 (``[::1]``, or a name that may resolve to it)."""
+        if self.host is None or self.host == "*":
+            return False
+        try:
+            return ipaddress.ip_address(self.host).version == 6
+        except ValueError:
+            return True  # a host name
+
     def __str__(self) -> str:
         return str(self.path) if self.path is not None else self.endpoint
 
@@ -46,7 +56,8 @@ def parse_address(address: str | os.PathLike[str], base: Path | None = None) -> 
             raise FireError(f"bad TCP address {text!r}: expected tcp://HOST:PORT")
         host = host.strip("[]")
         number = 0 if port == "*" else int(port)
-        return Address(f"tcp://{host}:{port if port != '0' else '*'}", host=host, port=number)
+        shown = f"[{host}]" if ":" in host else host  # tcp://[::1]:PORT
+        return Address(f"tcp://{shown}:{port if port != '0' else '*'}", host=host, port=number)
     if text.startswith("ipc://"):
         text = text[len("ipc://") :]
         if not text.startswith("/"):
@@ -80,7 +91,7 @@ def is_loopback(host: str) -> bool:
 def start_hint(address: str) -> str:
     """How to start a server at `address`: the fix an unavailable-server error gives."""
     if address.startswith("tcp://"):
-        address += " --token-file FILE"
+        address += " --curve-secret NAME.key_secret --curve-clients DIR"
     return (
         f"start it in the service's project with `python manage.py runfireserver {address}` "
         f"(or `python -m fire serve {address}`)"

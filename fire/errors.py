@@ -44,7 +44,8 @@ class ProtocolError(FireError):
 
 
 class AuthenticationError(FireError):
-    """The server refused the client's token."""
+    """The CURVE handshake failed: the server refused the client's key, or the client
+    has another public key for the server than the server's own."""
 
 
 class RemoteError(Exception):

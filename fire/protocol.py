@@ -17,16 +17,13 @@ threads cannot interleave), and read with an extension hook that returns a plain
 ordinary msgpack either way: any msgpack library reads and writes these frames.
 
 A connection opens with a handshake: the client sends ``hello`` with the range of
-protocol versions it speaks; the server answers with the highest common version, or
-with a challenge when it needs a token. The token never crosses the wire: the client
-answers the challenge with an HMAC of the server's nonce.
+protocol versions it speaks; the server answers with the highest common version.
+Authentication is not part of this protocol: on TCP, ZeroMQ's CURVE handshake has
+authenticated both sides before the first message (`fire.curve`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, NamedTuple
@@ -40,14 +37,11 @@ __all__ = [
     "Reply",
     "Request",
     "Status",
-    "answer_challenge",
     "choose_version",
     "decode_reply",
     "decode_request",
     "encode_reply",
     "encode_request",
-    "make_challenge",
-    "token_matches",
 ]
 
 #: The protocol versions this fire speaks, lowest and highest. Version 2: shapes carry
@@ -63,7 +57,8 @@ class Status(IntEnum):
     OK = 0  # the operation's result
     RAISED = 1  # remote code raised: the body describes the exception
     FIRE_ERROR = 2  # fire refused the request: the body is [kind, message]
-    CHALLENGE = 3  # handshake: the body is the server's nonce
+    # 3 was the token challenge, gone with the token mode: not reused, so an old peer
+    # reads an unknown status, never a wrong one.
 
 
 class Request(NamedTuple):
@@ -202,18 +197,3 @@ def choose_version(client: tuple[int, int], server: tuple[int, int] = PROTOCOL_V
             f"the server speaks {server[0]}..{server[1]}; upgrade the older side"
         )
     return high
-
-
-def make_challenge() -> bytes:
-    """A fresh nonce for the token challenge."""
-    return secrets.token_bytes(32)
-
-
-def answer_challenge(token: str, nonce: bytes) -> bytes:
-    """The client's proof that it knows the token, without sending the token."""
-    return hmac.new(token.encode(), nonce, hashlib.sha256).digest()
-
-
-def token_matches(token: str, nonce: bytes, answer: Any) -> bool:
-    """Whether `answer` proves knowledge of `token` for this `nonce` (constant time)."""
-    return isinstance(answer, bytes) and hmac.compare_digest(answer_challenge(token, nonce), answer)

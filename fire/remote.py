@@ -14,6 +14,7 @@ from tblib import Traceback
 from . import protocol
 from .addresses import parse_address
 from .codec import EXT_ARGREF, EXT_REF, CannotSend, Codec, plain_codec
+from .curve import ClientKeys
 from .errors import (
     AuthenticationError,
     FireError,
@@ -52,7 +53,7 @@ class Remote:
         address: str | os.PathLike[str],
         *,
         timeout: float = 30.0,
-        token: str | None = None,
+        curve: ClientKeys | None = None,
         name: str | None = None,
         versions: tuple[int, int] = protocol.PROTOCOL_VERSIONS,
     ) -> None:
@@ -67,9 +68,9 @@ class Remote:
         #: proxy is fetched once per connection (see `module`).
         self._modules: dict[str, Any] = {}
         self._codec = Codec(self._encode_argument, self._decode_reference)
-        self._transport = Transport(self.address, timeout)
+        self._transport = Transport(self.address, timeout, curve)
         try:
-            self._info = self._handshake(token, versions)
+            self._info = self._handshake(versions)
         except BaseException:
             self._transport.close()
             raise
@@ -195,17 +196,9 @@ class Remote:
         return remote_exception_class(self._request("exception_hierarchy", [dotted_name]))
 
     # plumbing
-    def _handshake(self, token: str | None, versions: tuple[int, int]) -> dict[str, Any]:
+    def _handshake(self, versions: tuple[int, int]) -> dict[str, Any]:
         hello = {"versions": list(versions), **client_description()}
-        status, body = self._raw("hello", [hello])
-        if status is Status.CHALLENGE:
-            if not token:
-                raise AuthenticationError(
-                    f"the fire server at {self.address} needs a token: pass token= "
-                    "(or a token file) matching the server's"
-                )
-            status, body = self._raw("auth", [protocol.answer_challenge(token, body)])
-        return body
+        return self._raw("hello", [hello])[1]
 
     def _raw(self, operation: str, args: list[Any]) -> tuple[Status, Any]:
         transport = self._transport
@@ -348,12 +341,14 @@ def connect(
     address: str | os.PathLike[str],
     *,
     timeout: float = 30.0,
-    token: str | None = None,
+    curve: ClientKeys | None = None,
     name: str | None = None,
 ) -> Remote:
     """Connect to the fire server at `address`: a socket path, ``ipc:///…`` or ``tcp://…``.
 
-    Raises `ServerUnavailable` naming the address at once when nothing listens there,
-    and within `timeout` when the server does not answer.
+    A ``tcp://`` address needs `curve` (`fire.curve.client_keys`). Raises
+    `ServerUnavailable` naming the address at once when nothing listens there,
+    `AuthenticationError` at once when the CURVE handshake fails, and
+    `ServerUnavailable` within `timeout` when the server does not answer.
     """
-    return Remote(address, timeout=timeout, token=token, name=name)
+    return Remote(address, timeout=timeout, curve=curve, name=name)

@@ -12,6 +12,10 @@ before every handshake (so a new connection that reuses a dead one's file descri
 is never closed by the old one's late "disconnected" event), and otherwise at most every
 `_MONITOR_EVERY` seconds, not per request; and the extensions' request contexts are
 entered only when an extension has one.
+
+A TCP server is a CURVE server (`fire.curve`): ZeroMQ's handshake checks the client's
+key before the connection carries a message, so an unknown peer never gets a session.
+It has a ZeroMQ context of its own, whose ZAP handler (a thread) does that check.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from . import protocol
 from ._version import __version__
 from .addresses import Address, is_loopback, parse_address, prepare_socket_path, private_umask
 from .codec import plain_codec
+from .curve import ServerKeys, secure_server, start_authenticator
 from .errors import FireError, ProtocolError
 from .extensions import Scopes, request_context
 from .operations import OPERATIONS
@@ -50,6 +55,11 @@ _POLL_MS = 200
 _MONITOR_EVERY = 0.05
 #: Messages larger than this are dropped by ZeroMQ, which disconnects the sender.
 DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024 * 1024
+_HANDSHAKE_FAILED = (
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
 
 
 class Server:
@@ -59,7 +69,7 @@ class Server:
         self,
         address: str | os.PathLike[str],
         *,
-        token: str | None = None,
+        curve: ServerKeys | None = None,
         extensions: Iterable[Any] = (),
         allow_remote: bool = False,
         versions: tuple[int, int] = protocol.PROTOCOL_VERSIONS,
@@ -67,14 +77,18 @@ class Server:
     ) -> None:
         self.address: Address = parse_address(address)
         if self.address.is_tcp:
-            if not token:
-                raise FireError("a TCP server needs a token: pass --token-file (or token=)")
+            if curve is None:
+                raise FireError(
+                    "a TCP server needs CURVE keys: pass --curve-secret NAME.key_secret and "
+                    "--curve-clients DIR (or curve=); make key pairs with "
+                    "`python -m fire keys DIRECTORY NAME`"
+                )
             if not allow_remote and not is_loopback(self.address.host or ""):
                 raise FireError(
                     f"refusing to listen on {self.address.host}: TCP binds to loopback "
                     "unless --allow-remote (allow_remote=True) is given"
                 )
-        self.token = token
+        self.curve = curve
         self.versions = versions
         self.max_message_size = max_message_size
         self.extensions = list(extensions) or [Scopes()]
@@ -91,7 +105,8 @@ class Server:
         self._fds: dict[int, set[bytes]] = {}
         self._shapes = ShapeTable()
         self._stopping = threading.Event()
-        self._context = zmq.Context.instance()
+        self._context: zmq.Context | None = None  # made by bind()
+        self._authenticator: Any = None
         self._router: zmq.Socket | None = None
         self._monitor: zmq.Socket | None = None
         self.endpoint: str | None = None
@@ -99,12 +114,19 @@ class Server:
     # lifecycle
     def bind(self) -> str:
         """Bind the socket (0600 for Unix sockets) and return the endpoint clients use."""
+        # A CURVE server's ZAP handler belongs to a context: one context per TCP server.
+        self._context = zmq.Context() if self.curve is not None else zmq.Context.instance()
         router = self._context.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, 0)
         router.setsockopt(zmq.MAXMSGSIZE, self.max_message_size)
         router.setsockopt(zmq.RCVTIMEO, _POLL_MS)
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self._monitor = router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        if self.address.may_be_ipv6:
+            router.setsockopt(zmq.IPV6, 1)
+        if self.curve is not None:
+            self._authenticator = start_authenticator(self._context, self.curve)
+            secure_server(router, self.curve)
+        self._monitor = router.get_monitor_socket(zmq.EVENT_DISCONNECTED | _HANDSHAKE_FAILED)
         path = self.address.path
         try:
             if path is not None:
@@ -119,6 +141,7 @@ class Server:
             self._monitor.close()
             self._monitor = None
             router.close()
+            self._end_context()
             if isinstance(exc, zmq.ZMQError):  # "Address already in use": a message
                 raise FireError(
                     f"cannot serve at {self.address.endpoint}: {exc.strerror}"
@@ -143,11 +166,21 @@ class Server:
             if sock is not None:
                 sock.close(linger=0)
         self._monitor = self._router = None
+        self._end_context()
         if self.address.path is not None:
             self.address.path.unlink(missing_ok=True)
         for extension in self.extensions:
             if hasattr(extension, "close"):
                 extension.close()
+
+    def _end_context(self) -> None:
+        """Stop the ZAP handler and end a TCP server's own context (once its sockets closed)."""
+        if self._authenticator is not None:
+            self._authenticator.stop()
+            self._authenticator = None
+        if self.curve is not None and self._context is not None:
+            self._context.term()
+        self._context = None
 
     def serve_forever(self) -> None:
         """Answer requests until `stop()`; then close."""
@@ -189,7 +222,15 @@ class Server:
         assert monitor is not None
         while monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             event = zmq.utils.monitor.recv_monitor_message(monitor)
-            if event["event"] == zmq.EVENT_DISCONNECTED:
+            if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+                log.warning(
+                    "a client failed the CURVE handshake (protocol error %#x): it has another "
+                    "public key for this server than this server's, or speaks no CURVE",
+                    event["value"],
+                )
+            elif event["event"] & _HANDSHAKE_FAILED:  # refused keys are logged by the ZAP check
+                log.info("a client's CURVE handshake ended: %s", zmq.Event(event["event"]).name)
+            elif event["event"] == zmq.EVENT_DISCONNECTED:
                 for identity in self._fds.pop(event["value"], ()):
                     session = self.sessions.get(identity)
                     if session is not None:
@@ -231,7 +272,7 @@ class Server:
             self._fail(identity, None, "ProtocolError", str(exc))
             return
         session = self.sessions.get(identity.bytes)
-        if session is None or session.version is None or not session.authenticated:
+        if session is None:
             self._drain_monitor()  # first, so a dead connection's session is closed
             self._handshake(identity, self.sessions.get(identity.bytes), request)
             return
@@ -302,35 +343,10 @@ class Server:
             session.version = version
             self.sessions[identity.bytes] = session
             self._fds.setdefault(fd, set()).add(identity.bytes)
-            if self.token:
-                session.nonce = protocol.make_challenge()
-                self._send(
-                    identity,
-                    protocol.encode_reply(rid, Status.CHALLENGE, _plain.pack(session.nonce), None),
-                )
-                return
-            session.authenticated = True
             self._send(
                 identity,
                 protocol.encode_reply(rid, Status.OK, _plain.pack(self._info(session)), None),
             )
-            return
-        if request.operation == "auth" and session is not None and session.nonce and args:
-            if protocol.token_matches(self.token or "", session.nonce, args[0]):
-                session.authenticated = True
-                session.nonce = None
-                self._send(
-                    identity,
-                    protocol.encode_reply(rid, Status.OK, _plain.pack(self._info(session)), None),
-                )
-            else:
-                self._close_session(session, "wrong token")
-                self._fail(
-                    identity,
-                    rid,
-                    "AuthenticationError",
-                    "authentication failed: the server refused the token",
-                )
             return
         self._fail(
             identity,
@@ -365,13 +381,13 @@ def _with_keywords(function: Callable[..., Any]) -> Callable[..., Any]:
 def serve(
     address: str | os.PathLike[str],
     *,
-    token: str | None = None,
+    curve: ServerKeys | None = None,
     extensions: Iterable[Any] = (),
     allow_remote: bool = False,
     ready: Callable[[Server], None] | None = None,
 ) -> None:
     """Serve fire at `address` until SIGTERM or SIGINT, then clean up (socket removed)."""
-    server = Server(address, token=token, extensions=extensions, allow_remote=allow_remote)
+    server = Server(address, curve=curve, extensions=extensions, allow_remote=allow_remote)
     server.bind()
     in_main = threading.current_thread() is threading.main_thread()
     previous = {}

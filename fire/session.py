@@ -22,8 +22,6 @@ class Session:
         self.identity = identity
         self.fd = fd
         self.version: int | None = None
-        self.authenticated = False
-        self.nonce: bytes | None = None
         self.client: dict[str, Any] = {}
         self.started = time.time()
         #: Per-extension state (djfire keeps its open scopes here).

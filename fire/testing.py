@@ -26,21 +26,24 @@ from typing import Any, ClassVar
 
 from . import data_changes
 from .addresses import parse_address
+from .curve import ClientKeys, client_keys
 from .errors import FireError, ServerUnavailable
 from .remote import Remote
 from .spawn import ServerSpec, SpawnedServer, parse_spawn_spec
-from .tokens import token_from_environment
 
 __all__ = [
     "FireTestCase",
     "FireTestMixin",
     "parse_server_list",
+    "register_client_keys",
     "shared_remote",
     "spawned_server",
     "use_run_servers",
 ]
 
-_pool: dict[tuple[str, str, str | None], Remote] = {}
+_pool: dict[tuple[str, str], Remote] = {}
+#: address -> the CURVE keys for it: a spawned TCP server's, or the runner's configured ones.
+_client_keys: dict[str, ClientKeys] = {}
 _spawned: dict[tuple[str, str], SpawnedServer] = {}
 _run_servers: Callable[[str], str | None] | None = None  # see use_run_servers
 
@@ -56,20 +59,30 @@ def parse_server_list(text: str, base: Path | None = None) -> dict[str, str]:
     return servers
 
 
+def register_client_keys(address: str, keys: ClientKeys) -> None:
+    """Use `keys` for every connection to the TCP server at `address` in this process.
+
+    The spawner registers a spawned server's keys; the pytest plugin its configured ones.
+    """
+    _client_keys[address] = keys
+
+
 def shared_remote(
-    name: str, address: str, *, timeout: float = 30.0, token: str | None = None
+    name: str, address: str, *, timeout: float = 30.0, curve: ClientKeys | None = None
 ) -> Remote:
     """A connection to `address`, opened once per process and reused.
 
-    Without `token`, a TCP server's token is read from the file ``FIRE_TOKEN_FILE`` names.
+    A TCP server's CURVE keys are, in this order: `curve`, those registered for the
+    address (`register_client_keys`), or the files ``FIRE_CURVE_SECRET`` and
+    ``FIRE_CURVE_SERVERS/NAME.key`` name.
     """
-    if token is None and address.startswith("tcp://"):
-        token = token_from_environment()
-    key = (name, address, token)
+    key = (name, address)
     remote = _pool.get(key)
     if remote is None or remote.closed:
+        if curve is None and address.startswith("tcp://"):
+            curve = _client_keys.get(address) or client_keys(name)
         try:
-            remote = Remote(address, timeout=timeout, token=token, name=name)
+            remote = Remote(address, timeout=timeout, curve=curve, name=name)
         except ServerUnavailable as exc:
             raise ServerUnavailable(
                 f"fire server {name!r} is not available: {exc}", address
@@ -90,6 +103,8 @@ def spawned_server(spec: ServerSpec) -> SpawnedServer:
         server = SpawnedServer(spec, suffix=os.environ.get("PYTEST_XDIST_WORKER"))
         server.start()
         _spawned[key] = server
+        if server.client_keys is not None:
+            register_client_keys(server.address, server.client_keys)
     return server
 
 
@@ -156,8 +171,8 @@ class FireTestMixin:
     Class attributes:
 
     - ``fire_servers``: name -> socket path or address of a running server.
-    - ``fire_spawn``: name -> ``path/to/manage.py[:python=PY][:settings=MOD][:http=H:P]``,
-      a server this process starts (once) and stops at exit.
+    - ``fire_spawn``: name -> ``path/to/manage.py[:settings=MOD][:http=H:P][:gateway=SPEC]``,
+      a server this process starts (once) and stops at exit (see `fire.spawn`).
     - ``fire_transactional``: run each test with real commits, tables flushed after it
       (like TransactionTestCase). No class scope is opened then: data made in
       ``setUpClass`` commits and is gone after the first test's flush.

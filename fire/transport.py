@@ -12,6 +12,10 @@ because a lost connection is final: the server closes the session of a dropped
 connection, so once a disconnection is seen every later wait on this transport fails at
 its first slice, and a request that reaches a restarted server is answered at once with
 "reconnect".
+
+On TCP the socket is a CURVE client. A failed CURVE handshake is silent in ZeroMQ (the
+socket just retries), so the monitor also watches for handshake failures, and the first
+wait that sees one raises `AuthenticationError` naming the likely fix.
 """
 
 from __future__ import annotations
@@ -27,27 +31,47 @@ from zmq.utils.monitor import recv_monitor_message
 
 from . import protocol
 from .addresses import Address, probe_unix_socket, start_hint
-from .errors import ServerUnavailable
+from .curve import ClientKeys, secure_client
+from .errors import AuthenticationError, FireError, ServerUnavailable
 
 __all__ = ["Transport"]
 
 _SLICE_MS = 250
+_HANDSHAKE_FAILED = (
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
 
 
 class Transport:
     """One DEALER socket to one server; `exchange` is serialised by a lock."""
 
-    def __init__(self, address: Address, timeout: float) -> None:
+    def __init__(self, address: Address, timeout: float, curve: ClientKeys | None = None) -> None:
         self.address = address
         self.timeout = timeout
+        self.curve = curve
         if address.path is not None:
             probe_unix_socket(address.path)
+        elif curve is None:
+            raise FireError(
+                f"{address} is a TCP address, which needs CURVE keys: pass curve= "
+                "(fire.curve.client_keys) or, with the runners, --fire-curve-secret and "
+                "--fire-curve-servers"
+            )
         self._context = zmq.Context.instance()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.setsockopt(zmq.RCVTIMEO, _SLICE_MS)
+        if address.may_be_ipv6:
+            self._socket.setsockopt(zmq.IPV6, 1)
+        if curve is not None:
+            secure_client(self._socket, curve)
         self._monitor = self._socket.get_monitor_socket(
-            zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+            zmq.EVENT_CONNECTED
+            | zmq.EVENT_DISCONNECTED
+            | zmq.EVENT_CONNECT_RETRIED
+            | _HANDSHAKE_FAILED
         )
         self._socket.connect(address.endpoint)
         self._next_id = 0
@@ -58,6 +82,7 @@ class Transport:
         self._connected = False
         self._ever_connected = False
         self._lost = False
+        self._refused: str | None = None
         self.lock = threading.RLock()
         self.closed = False
 
@@ -67,8 +92,11 @@ class Transport:
 
     def _check_monitor(self) -> None:
         while self._monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            event = recv_monitor_message(self._monitor)["event"]
-            if event == zmq.EVENT_CONNECTED:
+            message = recv_monitor_message(self._monitor)
+            event = message["event"]
+            if event & _HANDSHAKE_FAILED:
+                self._refused = self._refusal(event, message["value"])
+            elif event == zmq.EVENT_CONNECTED:
                 self._connected = self._ever_connected = True
             elif event == zmq.EVENT_DISCONNECTED:
                 # Final: the server has closed this connection's session (see above).
@@ -76,6 +104,29 @@ class Transport:
                 self._lost = True
             elif event == zmq.EVENT_CONNECT_RETRIED and not self._connected:
                 self._lost = True
+
+    def _refusal(self, event: int, value: int) -> str:
+        """What a failed CURVE handshake means, and the fix."""
+        origin = self.curve.origin if self.curve else "no keys"
+        if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            public = self.curve.public.decode() if self.curve else "?"
+            return (
+                f"the fire server at {self.address} refused this client's CURVE key "
+                f"{public} (from {origin}; ZAP status {value}): copy the client's NAME.key "
+                "into the server's --curve-clients directory"
+            )
+        mismatch = zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+        if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == mismatch:
+            return (
+                f"the server at {self.address} does not speak CURVE (an older fire with "
+                "tokens, or not a fire server): upgrade it and start it with --curve-secret "
+                "and --curve-clients"
+            )
+        return (
+            f"the CURVE handshake with the fire server at {self.address} failed: the "
+            f"server's public key this client has (from {origin}) is probably not that "
+            "server's; copy the server's NAME.key again"
+        )
 
     def _lost_message(self) -> str:
         if self._ever_connected:
@@ -117,6 +168,8 @@ class Transport:
                 reply = self._socket.recv()
             except zmq.Again:
                 self._check_monitor()
+                if self._refused is not None:
+                    raise AuthenticationError(self._refused) from None
                 if self._lost:  # now, or during an earlier request
                     raise ServerUnavailable(self._lost_message(), str(self.address)) from None
                 if time.monotonic() >= deadline:

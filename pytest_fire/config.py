@@ -1,7 +1,9 @@
 """Which servers a run uses: ``--fire-servers`` > ``FIRE_SERVERS`` > the ``fire_servers`` ini.
 
 Relative socket paths from the command line or the environment resolve against the
-working directory; those from the ini file against the ini file's directory.
+working directory; those from the ini file against the ini file's directory. The CURVE
+key files for TCP servers follow the same order: ``--fire-curve-secret`` >
+``FIRE_CURVE_SECRET`` > ``fire_curve_secret`` (and ``…curve-servers`` likewise).
 """
 
 from __future__ import annotations
@@ -27,6 +29,17 @@ class FireConfig:
     scope_wait: float = 120.0
     data_changes: str = "fail"  # when tests show their data changes: fail, always, off
     data_changes_exclude: list[str] = field(default_factory=list)
+    curve_secret: str | None = None  # this client's NAME.key_secret
+    curve_servers: str | None = None  # directory of SERVER_NAME.key files
+
+
+def _setting(config: pytest.Config, option: str, variable: str, ini: str) -> str | None:
+    """An option, else an environment variable, else an ini value (relative to the ini)."""
+    value = config.getoption(option) or os.environ.get(variable, "").strip()
+    if value:
+        return value
+    from_ini = config.getini(ini)
+    return str(_ini_base(config) / from_ini) if from_ini else None
 
 
 def _ini_base(config: pytest.Config) -> Path:
@@ -39,6 +52,14 @@ def read_config(config: pytest.Config) -> FireConfig:
         scope_wait=float(config.getini("fire_scope_wait") or 120.0),
         data_changes=config.getoption("fire_data_changes") or config.getini("fire_data_changes"),
         data_changes_exclude=list(config.getini("fire_data_changes_exclude")),
+    )
+    from fire.curve import CLIENT_SECRET_VARIABLE, CLIENT_SERVERS_VARIABLE
+
+    result.curve_secret = _setting(
+        config, "fire_curve_secret", CLIENT_SECRET_VARIABLE, "fire_curve_secret"
+    )
+    result.curve_servers = _setting(
+        config, "fire_curve_servers", CLIENT_SERVERS_VARIABLE, "fire_curve_servers"
     )
     if result.data_changes not in ("fail", "always", "off"):
         raise pytest.UsageError(

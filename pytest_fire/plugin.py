@@ -39,8 +39,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--fire-spawn",
         action="append",
-        metavar="NAME=MANAGE_PY[:python=PY][:settings=MOD][:http=HOST:PORT]",
-        help="start a service's runfireserver for this run (repeatable)",
+        metavar="NAME=MANAGE_PY[:settings=MOD][:http=HOST:PORT][:gateway=XSPEC]",
+        help="start a service's runfireserver for this run (repeatable); gateway= (last) "
+        "starts it through an execnet gateway: popen//python=PY, ssh=HOST//python=PY",
+    )
+    group.addoption(
+        "--fire-curve-secret",
+        metavar="NAME.key_secret",
+        help="this client's CURVE key pair, for TCP servers (overrides FIRE_CURVE_SECRET "
+        "and the fire_curve_secret ini option)",
+    )
+    group.addoption(
+        "--fire-curve-servers",
+        metavar="DIR",
+        help="directory of the TCP servers' public keys, SERVER_NAME.key (overrides "
+        "FIRE_CURVE_SERVERS and the fire_curve_servers ini option)",
+    )
+    parser.addini(
+        "fire_curve_secret",
+        "this client's CURVE key pair (NAME.key_secret), relative to the ini file",
+        default="",
+    )
+    parser.addini(
+        "fire_curve_servers",
+        "directory of the TCP servers' public keys (SERVER_NAME.key), relative to the ini file",
+        default="",
     )
     parser.addini(
         "fire_servers",
@@ -127,8 +150,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             continue
         lines.append(f"  {name}: {address}: {_describe(info)}")
     for name, spec in servers.config.spawned.items():
+        how = f"gateway {spec.gateway}" if spec.gateway else f"python {spec.python}"
         lines.append(
-            f"  {name}: spawned from {spec.manage} (python {spec.python}) on first use; "
+            f"  {name}: spawned from {spec.manage} ({how}) on first use; "
             "its versions and databases follow the tests"
         )
     workers = getattr(config.option, "numprocesses", None)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 
+from fire.curve import client_keys
 from fire.errors import FireError
 from fire.remote import Remote
 from fire.spawn import SpawnedServer
-from fire.testing import shared_remote
+from fire.testing import register_client_keys, shared_remote
 
 from .config import FireConfig
 
@@ -35,8 +36,13 @@ class FireServers:
         return [*self.config.attached, *self.config.spawned]
 
     def address(self, name: str) -> str:
+        """The address of server `name`; a TCP server's CURVE keys are registered with it."""
         if name in self.config.attached:
-            return self.config.attached[name]
+            address = self.config.attached[name]
+            if address.startswith("tcp://"):
+                keys = client_keys(name, self.config.curve_secret, self.config.curve_servers)
+                register_client_keys(address, keys)
+            return address
         return self._spawn(name).address
 
     def run_address(self, name: str) -> str | None:
@@ -55,6 +61,8 @@ class FireServers:
             except FireError as exc:
                 self._failed[name] = exc
                 raise
+            if server.client_keys is not None:
+                register_client_keys(server.address, server.client_keys)
         return server
 
     def remote(self, name: str) -> Remote:

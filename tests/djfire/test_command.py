@@ -137,6 +137,20 @@ def test_bad_http_option_is_a_usage_error() -> None:
     assert "--http takes HOST:PORT" in result.stderr
 
 
+def test_a_non_loopback_http_address_needs_allow_remote(tmp_path: Path) -> None:
+    result = run_manage("runfireserver", str(tmp_path / "f.sock"), "--http", "0.0.0.0:0")
+    assert result.returncode != 0
+    assert "refusing to serve HTTP on 0.0.0.0" in result.stderr
+    assert "--allow-remote" in result.stderr
+
+
+def test_a_tcp_address_without_keys_names_the_fix() -> None:
+    result = run_manage("runfireserver", "tcp://127.0.0.1:0")
+    assert result.returncode != 0
+    assert "a TCP server needs CURVE keys" in result.stderr
+    assert "python -m fire keys" in result.stderr
+
+
 def test_runfireserver_stops_on_a_foreign_fire_package(foreign_fire: Path) -> None:
     result = run_manage(
         "runfireserver", "/tmp/unused-fire.sock", env={"PYTHONPATH": str(foreign_fire)}

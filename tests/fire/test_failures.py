@@ -15,12 +15,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import zmq
 from servers import ServerProcess, serve_argv
 
 import fire
+from fire.curve import ClientKeys
 
 LONG_TIMEOUT = 30.0
 AT_ONCE = 5.0  # far below LONG_TIMEOUT
+#: Keys for TCP addresses where no server listens: the handshake never starts.
+SOME_KEYS = ClientKeys(*zmq.curve_keypair(), zmq.curve_keypair()[0])
 
 
 @contextmanager
@@ -46,9 +50,9 @@ def test_tcp_port_with_no_server_is_refused_at_once() -> None:
         port = placeholder.getsockname()[1]
     address = f"tcp://127.0.0.1:{port}"
     with bounded(AT_ONCE), pytest.raises(fire.ServerUnavailable) as raised:
-        fire.connect(address, timeout=LONG_TIMEOUT, token="secret")
+        fire.connect(address, timeout=LONG_TIMEOUT, curve=SOME_KEYS)
     assert f"no fire server answers at {address} (connection refused)" in str(raised.value)
-    assert f"runfireserver {address} --token-file FILE" in str(raised.value)  # the fix
+    assert f"runfireserver {address} --curve-secret" in str(raised.value)  # the fix
 
 
 def test_stale_socket_of_a_killed_server_is_unavailable_at_once(own_server: ServerProcess) -> None:
@@ -139,5 +143,5 @@ def test_closed_tcp_port_is_unavailable_quickly() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with bounded(AT_ONCE), pytest.raises(fire.ServerUnavailable) as raised:
-        fire.connect(f"tcp://127.0.0.1:{port}", timeout=LONG_TIMEOUT, token="t")
+        fire.connect(f"tcp://127.0.0.1:{port}", timeout=LONG_TIMEOUT, curve=SOME_KEYS)
     assert f"tcp://127.0.0.1:{port}" in str(raised.value)

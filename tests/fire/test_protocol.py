@@ -13,14 +13,11 @@ from fire.protocol import (
     PROTOCOL_VERSIONS,
     Request,
     Status,
-    answer_challenge,
     choose_version,
     decode_reply,
     decode_request,
     encode_reply,
     encode_request,
-    make_challenge,
-    token_matches,
 )
 
 codec = plain_codec()
@@ -143,8 +140,12 @@ def test_status_numbers_are_part_of_the_wire_format() -> None:
         "OK": 0,
         "RAISED": 1,
         "FIRE_ERROR": 2,
-        "CHALLENGE": 3,
-    }
+    }  # 3 was the token challenge: never reused
+
+
+def test_the_retired_challenge_status_is_refused() -> None:
+    with pytest.raises(ProtocolError, match="unknown status 3"):
+        decode_reply(msgpack.packb([1, 3, msgpack.ExtType(0, b"\xc0"), None]))
 
 
 # -- version negotiation ----------------------------------------------------------------
@@ -196,28 +197,3 @@ def test_choose_version_property(
 def test_no_common_version_names_both_ranges() -> None:
     with pytest.raises(ProtocolError, match=r"client speaks 2\.\.2, the server speaks 1\.\.1"):
         choose_version((2, 2), (1, 1))
-
-
-# -- token challenge --------------------------------------------------------------------
-
-
-def test_challenges_are_fresh_nonces() -> None:
-    nonces = {make_challenge() for _ in range(20)}
-    assert len(nonces) == 20
-    assert all(isinstance(n, bytes) and len(n) == 32 for n in nonces)
-
-
-def test_challenge_answer_proves_the_token_without_containing_it() -> None:
-    nonce = make_challenge()
-    answer = answer_challenge("s3cret", nonce)
-    assert answer == answer_challenge("s3cret", nonce)
-    assert b"s3cret" not in answer
-    assert token_matches("s3cret", nonce, answer)
-    assert not token_matches("other", nonce, answer)
-    assert not token_matches("s3cret", make_challenge(), answer)
-    assert not token_matches("s3cret", nonce, answer[:-1])
-
-
-@pytest.mark.parametrize("answer", [None, "s3cret", 1, [b"x"]])
-def test_non_bytes_answers_never_match(answer: object) -> None:
-    assert not token_matches("s3cret", make_challenge(), answer)

@@ -1,20 +1,25 @@
-"""Socket permissions, live and stale socket files, TCP tokens, and clean shutdown on signals."""
+"""Socket permissions, live and stale socket files, CURVE over TCP, clean shutdown on signals."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import stat
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from servers import ServerProcess, run_fire, serve_argv
 
 import fire
+from fire.curve import ClientKeys, read_public, read_secret, server_keys
 
 AT_ONCE = 5.0  # far below the 30 s timeout: an answer, not a wait
+LONG_TIMEOUT = 60.0  # an error before this is an answer, not a timeout
 
 
 # -- Unix sockets -----------------------------------------------------------------------
@@ -80,84 +85,188 @@ def test_too_long_socket_path_is_refused_with_a_message(tmp_dir: Path) -> None:
     assert "choose a shorter path" in result.stderr
 
 
-# -- TCP --------------------------------------------------------------------------------
+# -- TCP: CURVE -------------------------------------------------------------------------
 
 
-def test_tcp_server_without_token_refuses_to_start() -> None:
-    result = run_fire("serve", "tcp://127.0.0.1:0")
-    assert result.returncode == 2
-    assert "a TCP server needs a token" in result.stderr
-    assert "--token-file" in result.stderr
+@dataclass(frozen=True)
+class Keys:
+    """Key files made by `python -m fire keys`: the server's, an allowed client's, another's."""
 
+    server_secret: Path
+    server_public: Path
+    clients: Path  # the allowed clients' public keys
+    client_secret: Path
+    client_public: Path
+    stranger_secret: Path  # a key pair not in `clients`
 
-def test_tcp_server_on_a_non_loopback_host_needs_allow_remote(tmp_dir: Path) -> None:
-    token_file = tmp_dir / "token"
-    token_file.write_text("secret")
-    result = run_fire("serve", "tcp://0.0.0.0:0", "--token-file", str(token_file))
-    assert result.returncode == 2
-    assert "refusing to listen on 0.0.0.0" in result.stderr
-    assert "--allow-remote" in result.stderr
-    with pytest.raises(fire.FireError, match=r"refusing to listen on 0\.0\.0\.0"):
-        fire.Server("tcp://0.0.0.0:0", token="secret")
-
-
-def test_empty_token_file_is_refused(tmp_dir: Path) -> None:
-    token_file = tmp_dir / "token"
-    token_file.write_text(" \n\t\n")
-    result = run_fire("serve", "tcp://127.0.0.1:0", "--token-file", str(token_file))
-    assert result.returncode == 2
-    assert "is empty" in result.stderr
+    def client(self, secret: Path | None = None, server: Path | None = None) -> ClientKeys:
+        public, key = read_secret(secret or self.client_secret)
+        return ClientKeys(public, key, read_public(server or self.server_public))
 
 
 @pytest.fixture
-def tcp_server(server_factory: Callable[..., ServerProcess], tmp_dir: Path) -> ServerProcess:
-    """A TCP server on a free loopback port; its token file has whitespace around the token."""
-    token_file = tmp_dir / "token"
-    token_file.write_text("  s3cret-token \n\n")
-    server = server_factory(serve_argv("tcp://127.0.0.1:0", "--token-file", str(token_file)))
-    assert server.endpoint.startswith("tcp://127.0.0.1:")
+def keys(tmp_dir: Path) -> Keys:
+    for directory, name in (("server", "shop"), ("clients", "ci"), ("elsewhere", "stranger")):
+        result = run_fire("keys", str(tmp_dir / directory), name)
+        assert result.returncode == 0, result.stderr
+    return Keys(
+        server_secret=tmp_dir / "server" / "shop.key_secret",
+        server_public=tmp_dir / "server" / "shop.key",
+        clients=tmp_dir / "clients",
+        client_secret=tmp_dir / "clients" / "ci.key_secret",
+        client_public=tmp_dir / "clients" / "ci.key",
+        stranger_secret=tmp_dir / "elsewhere" / "stranger.key_secret",
+    )
+
+
+def server_said(server: ServerProcess, text: str) -> bool:
+    """Whether the server logs `text` (its log line is written by now, or very soon)."""
+    deadline = time.monotonic() + AT_ONCE
+    while text not in server.stderr() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return text in server.stderr()
+
+
+def curve_argv(keys: Keys, address: str) -> list[str]:
+    return serve_argv(
+        address, "--curve-secret", str(keys.server_secret), "--curve-clients", str(keys.clients)
+    )
+
+
+def test_keys_command_writes_a_public_and_a_private_certificate(keys: Keys) -> None:
+    assert socket_mode(keys.server_secret) == 0o600
+    public, secret = read_secret(keys.server_secret)
+    assert read_public(keys.server_public) == public
+    assert len(public) == len(secret) == 40  # Z85 text of 32-byte keys
+    assert "secret-key" not in keys.server_public.read_text()
+    again = run_fire("keys", str(keys.server_secret.parent), "shop")
+    assert again.returncode == 2
+    assert "exists already" in again.stderr
+
+
+def test_tcp_server_without_keys_refuses_to_start_naming_the_fix() -> None:
+    result = run_fire("serve", "tcp://127.0.0.1:0")
+    assert result.returncode == 2
+    assert "a TCP server needs CURVE keys" in result.stderr
+    assert "--curve-secret" in result.stderr
+    assert "python -m fire keys" in result.stderr
+
+
+def test_tcp_server_on_a_non_loopback_host_needs_allow_remote(keys: Keys) -> None:
+    result = run_fire(*curve_argv(keys, "tcp://0.0.0.0:0")[2:])
+    assert result.returncode == 2
+    assert "refusing to listen on 0.0.0.0" in result.stderr
+    assert "--allow-remote" in result.stderr
+
+
+def test_a_public_key_given_as_the_server_s_secret_is_refused(keys: Keys) -> None:
+    argv = serve_argv("tcp://127.0.0.1:0", "--curve-secret", str(keys.server_public))
+    result = run_fire(*argv[2:], "--curve-clients", str(keys.clients))
+    assert result.returncode == 2
+    assert "holds no secret key: give the NAME.key_secret file" in result.stderr
+
+
+def test_a_secret_key_readable_by_others_is_refused(keys: Keys) -> None:
+    keys.server_secret.chmod(0o644)
+    result = run_fire(*curve_argv(keys, "tcp://127.0.0.1:0")[2:])
+    assert result.returncode == 2
+    assert f"chmod 600 {keys.server_secret}" in result.stderr
+
+
+def test_server_keys_come_from_the_environment_when_not_given(
+    keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FIRE_SERVER_CURVE_SECRET", str(keys.server_secret))
+    monkeypatch.setenv("FIRE_SERVER_CURVE_CLIENTS", str(keys.clients))
+    found = server_keys(None, None)
+    assert found is not None and found.public == read_public(keys.server_public)
+    monkeypatch.delenv("FIRE_SERVER_CURVE_CLIENTS")
+    with pytest.raises(fire.FireError, match="needs both its own key"):
+        server_keys(None, None)
+
+
+@pytest.fixture(params=["127.0.0.1", "::1"], ids=["ipv4", "ipv6"])
+def tcp_server(
+    request: pytest.FixtureRequest, server_factory: Callable[..., ServerProcess], keys: Keys
+) -> ServerProcess:
+    """A CURVE server on a free loopback port, IPv4 and IPv6 (``tcp://[::1]:PORT``)."""
+    host = "[::1]" if request.param == "::1" else request.param
+    server = server_factory(curve_argv(keys, f"tcp://{host}:0"))
+    assert server.endpoint.startswith(f"tcp://{host}:")
     return server
 
 
-def test_second_tcp_server_on_a_used_port_is_a_message_not_a_traceback(
-    tcp_server: ServerProcess, tmp_dir: Path
-) -> None:
-    token_file = tmp_dir / "token"
-    result = run_fire("serve", tcp_server.endpoint, "--token-file", str(token_file))
-    assert result.returncode == 2
-    assert f"cannot serve at {tcp_server.endpoint}: Address already in use" in result.stderr
-    assert "Traceback" not in result.stderr
-    with fire.connect(tcp_server.endpoint, token="s3cret-token") as remote:
-        assert remote.ping() > 0  # the first keeps serving
-
-
-def test_tcp_right_token_works(tcp_server: ServerProcess) -> None:
-    with fire.connect(tcp_server.endpoint, token="s3cret-token") as remote:
+def test_tcp_with_allowed_keys_works(tcp_server: ServerProcess, keys: Keys) -> None:
+    with fire.connect(tcp_server.endpoint, curve=keys.client()) as remote:
         assert remote.info()["pid"] == tcp_server.pid
         assert remote.module("os").path.join("a", "b") == "a/b"
 
 
-def test_tcp_wrong_token_is_an_authentication_error_at_once(tcp_server: ServerProcess) -> None:
-    start = time.monotonic()
-    with pytest.raises(fire.AuthenticationError, match="refused the token"):
-        fire.connect(tcp_server.endpoint, token="s3cret-token ", timeout=30)
-    assert time.monotonic() - start < AT_ONCE
-    with fire.connect(tcp_server.endpoint, token="s3cret-token") as remote:
+def test_tcp_without_keys_is_refused_by_the_client_naming_the_fix(
+    tcp_server: ServerProcess,
+) -> None:
+    with pytest.raises(fire.FireError, match="needs CURVE keys: pass curve="):
+        fire.connect(tcp_server.endpoint)
+
+
+def test_a_client_key_the_server_does_not_allow_fails_at_once_on_both_sides(
+    tcp_server: ServerProcess, keys: Keys
+) -> None:
+    stranger = keys.client(secret=keys.stranger_secret)
+    with pytest.raises(fire.AuthenticationError, match="refused this client's CURVE key") as raised:
+        fire.connect(tcp_server.endpoint, curve=stranger, timeout=LONG_TIMEOUT)
+    assert stranger.public.decode() in str(raised.value)
+    assert "--curve-clients directory" in str(raised.value)  # the fix
+    assert server_said(
+        tcp_server, f"refused a client whose CURVE public key {stranger.public.decode()}"
+    )
+    with fire.connect(tcp_server.endpoint, curve=keys.client()) as remote:
+        assert remote.info()["sessions"] == 1  # the refused client left no session
+
+
+def test_a_client_key_copied_in_later_is_allowed_without_a_restart(
+    tcp_server: ServerProcess, keys: Keys
+) -> None:
+    stranger = keys.client(secret=keys.stranger_secret)
+    with pytest.raises(fire.AuthenticationError):
+        fire.connect(tcp_server.endpoint, curve=stranger, timeout=LONG_TIMEOUT)
+    shutil.copy(keys.stranger_secret.with_suffix(".key"), keys.clients)
+    with fire.connect(tcp_server.endpoint, curve=stranger) as remote:
         assert remote.ping() > 0
 
 
-def test_tcp_missing_token_is_an_authentication_error(tcp_server: ServerProcess) -> None:
-    start = time.monotonic()
-    with pytest.raises(fire.AuthenticationError, match="needs a token"):
-        fire.connect(tcp_server.endpoint, timeout=30)
-    assert time.monotonic() - start < AT_ONCE
+def test_a_wrong_server_key_fails_at_once_naming_the_fix(
+    tcp_server: ServerProcess, keys: Keys
+) -> None:
+    wrong = keys.client(server=keys.stranger_secret.with_suffix(".key"))
+    with pytest.raises(fire.AuthenticationError, match="probably not that server's"):
+        fire.connect(tcp_server.endpoint, curve=wrong, timeout=LONG_TIMEOUT)
+    assert server_said(tcp_server, "failed the CURVE handshake (protocol error")
 
 
-def test_tcp_wrong_token_leaves_no_session_behind(tcp_server: ServerProcess) -> None:
-    with pytest.raises(fire.AuthenticationError):
-        fire.connect(tcp_server.endpoint, token="wrong")
-    with fire.connect(tcp_server.endpoint, token="s3cret-token") as remote:
+def test_a_peer_without_curve_gets_no_session(tcp_server: ServerProcess, keys: Keys) -> None:
+    host, _, port = tcp_server.endpoint[len("tcp://") :].rpartition(":")
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=LONG_TIMEOUT) as raw:
+        # A ZMTP 3.0 greeting with the NULL mechanism: the CURVE server closes the
+        # connection (the loop ends) having sent at most its own 64-byte greeting.
+        raw.sendall(b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL" + b"\x00" * 48)
+        received = b""
+        while chunk := raw.recv(4096):
+            received += chunk
+    assert len(received) <= 64
+    with fire.connect(tcp_server.endpoint, curve=keys.client()) as remote:
         assert remote.info()["sessions"] == 1
+
+
+def test_second_tcp_server_on_a_used_port_is_a_message_not_a_traceback(
+    tcp_server: ServerProcess, keys: Keys
+) -> None:
+    result = run_fire(*curve_argv(keys, tcp_server.endpoint)[2:])
+    assert result.returncode == 2
+    assert f"cannot serve at {tcp_server.endpoint}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+    with fire.connect(tcp_server.endpoint, curve=keys.client()) as remote:
+        assert remote.ping() > 0  # the first keeps serving
 
 
 # -- signals ----------------------------------------------------------------------------

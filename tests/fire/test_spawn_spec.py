@@ -57,12 +57,40 @@ def test_a_suffix_names_the_test_databases_and_comes_before_the_worker_s(manage:
     assert worker.command()[-2:] == ["--db-suffix", "second_gw1"]
 
 
+def test_gateway_comes_last_and_keeps_its_colons_and_equal_signs(manage: Path) -> None:
+    spec = parse_spawn_spec(
+        f"shop={manage}:settings=shop.settings:gateway=popen//python=/srv/venv/bin/python"
+    )
+    assert spec.gateway == "popen//python=/srv/venv/bin/python"
+    assert spec.settings == "shop.settings"
+    assert not spec.is_remote
+    remote = parse_spawn_spec(
+        "shop=/srv/shop/manage.py:http=:gateway=ssh=-p 2222 ci@build-7//python=/srv/v/bin/python"
+    )
+    assert remote.gateway == "ssh=-p 2222 ci@build-7//python=/srv/v/bin/python"
+    assert remote.is_remote
+    assert str(remote.manage) == "/srv/shop/manage.py"  # a path there: not checked here
+    assert remote.listen_host() == "build-7"
+    server = SpawnedServer(remote)
+    assert server.address == "tcp://build-7:0"
+    assert "--allow-remote" in server.command()  # build-7 is not loopback; CURVE guards it
+
+
+def test_a_remote_server_s_host_may_be_given(manage: Path) -> None:
+    spec = parse_spawn_spec("shop=/srv/manage.py:host=[::1]:gateway=ssh=alias//python=py")
+    server = SpawnedServer(spec)
+    assert server.address == "tcp://[::1]:0"
+    assert "--allow-remote" not in server.command()
+    assert server.command()[3:5] == ["--http", "::1:0"]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("shop", "expected NAME=path/to/manage.py"),
         ("shop={manage}:colour=red", "unknown spawn option 'colour'"),
         ("shop={missing}", "does not exist"),
+        ("shop={manage}:python=/x/python:gateway=popen", "inside the gateway spec, not both"),
     ],
 )
 def test_bad_specs_say_what_is_wrong(manage: Path, text: str, message: str) -> None:

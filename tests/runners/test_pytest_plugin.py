@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from fire.curve import create_key_pair
 
 from ..conftest import MANAGE
 
@@ -294,12 +297,20 @@ def test_a_misspelt_or_left_out_server_name_says_which(pytester: pytest.Pytester
 
 @pytest.fixture
 def tcp_shop(tmp_path) -> Iterator[tuple[str, Path]]:
-    """The test service behind a token on a loopback TCP port: (address, token file)."""
-    token_file = tmp_path / "token"
-    token_file.write_text("tcp-s3cret\n")
+    """The test service on a loopback CURVE TCP port: (address, key directory).
+
+    The key directory holds ``server/`` (the server's pair), ``clients/`` (the allowed
+    client's pair, ``ci``) and ``servers/shop.key`` (the server's public key, by name).
+    """
+    keys = tmp_path / "keys"
+    create_key_pair(keys / "server", "shop")
+    create_key_pair(keys / "clients", "ci")
+    (keys / "servers").mkdir()
+    shutil.copy(keys / "server" / "shop.key", keys / "servers" / "shop.key")
     command = [sys.executable, str(MANAGE), "runfireserver", "tcp://127.0.0.1:0"]
+    command += ["--curve-secret", str(keys / "server" / "shop.key_secret")]
     process = subprocess.Popen(
-        [*command, "--http", "127.0.0.1:0", "--token-file", str(token_file)],
+        [*command, "--curve-clients", str(keys / "clients"), "--http", "127.0.0.1:0"],
         cwd=MANAGE.parent,
         env={**os.environ, "DJFIRE_TEST_DB": "sqlite", "DJFIRE_TEST_DIR": str(tmp_path)},
         stdout=subprocess.PIPE,
@@ -313,25 +324,50 @@ def tcp_shop(tmp_path) -> Iterator[tuple[str, Path]]:
         if match:
             break
     assert match, "the TCP server did not start"
-    yield match.group(1), token_file
+    yield match.group(1), keys
     process.terminate()
     process.wait(30)
 
 
-def test_attach_over_tcp_with_the_token_file_from_the_environment(
+def test_attach_over_tcp_with_curve_keys_from_options_environment_or_ini(
     pytester: pytest.Pytester, tcp_shop, monkeypatch: pytest.MonkeyPatch
 ):
-    address, token_file = tcp_shop
+    address, keys = tcp_shop
+    secret, servers = keys / "clients" / "ci.key_secret", keys / "servers"
     pytester.makepyfile(test_shop=SHOP_TESTS)
     monkeypatch.setenv("FIRE_SERVERS", f"shop={address}")
-    monkeypatch.delenv("FIRE_TOKEN_FILE", raising=False)
+    for variable in ("FIRE_CURVE_SECRET", "FIRE_CURVE_SERVERS"):
+        monkeypatch.delenv(variable, raising=False)
     result = pytester.runpytest()
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["*needs a token*"])
-    monkeypatch.setenv("FIRE_TOKEN_FILE", str(token_file))
+    result.stdout.fnmatch_lines(["*fire server 'shop' is on TCP, which needs CURVE keys*"])
+    pytester.makeini(f"[pytest]\nfire_curve_secret = {secret}\nfire_curve_servers = {servers}\n")
     result = pytester.runpytest()
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines([f"  shop: {address}: fire *"])
+    pytester.makeini("[pytest]\nfire_curve_secret = no-such.key_secret\n")
+    monkeypatch.setenv("FIRE_CURVE_SECRET", str(secret))  # the environment beats the ini
+    monkeypatch.setenv("FIRE_CURVE_SERVERS", str(keys / "clients"))  # no shop.key there
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*no public key for fire server 'shop'*"])
+    result = pytester.runpytest(f"--fire-curve-servers={servers}")  # an option beats both
+    result.assert_outcomes(passed=2)
+
+
+def test_a_client_key_the_server_does_not_allow_is_a_clear_error(
+    pytester: pytest.Pytester, tcp_shop, tmp_path: Path
+):
+    address, keys = tcp_shop
+    create_key_pair(tmp_path / "stranger", "stranger")
+    pytester.makepyfile(test_shop=SHOP_TESTS)
+    result = pytester.runpytest(
+        f"--fire-servers=shop={address}",
+        f"--fire-curve-secret={tmp_path / 'stranger' / 'stranger.key_secret'}",
+        f"--fire-curve-servers={keys / 'servers'}",
+    )
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*refused this client's CURVE key*--curve-clients directory*"])
 
 
 def test_fire_testcase_classes_use_the_run_servers(pytester: pytest.Pytester):

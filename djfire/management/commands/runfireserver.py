@@ -68,9 +68,21 @@ class Command(BaseCommand):
         parser.add_argument(
             "--keepdb", action="store_true", help="reuse the test databases, and keep them at exit"
         )
-        parser.add_argument("--token-file", help="file with the token clients must know")
         parser.add_argument(
-            "--allow-remote", action="store_true", help="let a TCP address listen beyond loopback"
+            "--curve-secret",
+            metavar="NAME.key_secret",
+            help="the server's CURVE key pair, needed for TCP (default: $FIRE_SERVER_CURVE_SECRET)",
+        )
+        parser.add_argument(
+            "--curve-clients",
+            metavar="DIR",
+            help="directory of the public keys (NAME.key) of the clients allowed over TCP "
+            "(default: $FIRE_SERVER_CURVE_CLIENTS)",
+        )
+        parser.add_argument(
+            "--allow-remote",
+            action="store_true",
+            help="let a TCP address or the --http address listen beyond loopback",
         )
         parser.add_argument(
             "--lock-timeout",
@@ -102,21 +114,30 @@ class Command(BaseCommand):
         from djfire.helpers import DjangoHelpers
         from djfire.isolation import DjangoScopes
         from djfire.live_server import LiveServer
-        from fire.addresses import prepare_socket_path
+        from fire.addresses import is_loopback, prepare_socket_path
+        from fire.curve import server_keys
         from fire.errors import FireError
         from fire.server import Server
-        from fire.tokens import read_token_file
 
         verbosity = options["verbosity"]
         if verbosity >= 2:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         address = options["address"] or _default_address()
         http = _parse_http(options["http"]) if options["http"] else None
+        if http is not None and not options["allow_remote"] and not is_loopback(http[0]):
+            raise CommandError(
+                f"refusing to serve HTTP on {http[0]}: --http binds to loopback unless "
+                "--allow-remote is given"
+            )
         keepdb = options["keepdb"]
         try:
-            token = read_token_file(options["token_file"]) if options["token_file"] else None
-            # Checked before the (slow) database set-up: address, token, a live server there.
-            checked = Server(address, token=token, allow_remote=options["allow_remote"])
+            curve = (
+                server_keys(options["curve_secret"], options["curve_clients"])
+                if address.startswith("tcp://")
+                else None
+            )
+            # Checked before the (slow) database set-up: address, keys, a live server there.
+            checked = Server(address, curve=curve, allow_remote=options["allow_remote"])
             if checked.address.path is not None:
                 prepare_socket_path(checked.address.path)
         except (FireError, OSError) as exc:
@@ -155,7 +176,7 @@ class Command(BaseCommand):
             helpers = DjangoHelpers(scopes, live.url if live else None)
             server = Server(
                 address,
-                token=token,
+                curve=curve,
                 allow_remote=options["allow_remote"],
                 extensions=[scopes, helpers],
             )

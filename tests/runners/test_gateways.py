@@ -1,0 +1,241 @@
+"""Servers started through execnet gateways: another virtualenv, ssh, and dying gateways.
+
+The ssh tests start their own ``sshd`` on a free loopback port, with a host key and an
+authorized key made for the test; they are skipped where openssh-server is missing
+(CI installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import site
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import fire
+from fire.spawn import ServerSpec, SpawnedServer, parse_spawn_spec
+from fire.testing import shared_remote
+
+from ..conftest import MANAGE
+
+GONE_WITHIN = 60.0  # a generous bound for a process to be stopped: a wait, not a measure
+
+
+def shop_spec(gateway: str | None, **options: str | None) -> ServerSpec:
+    spec = ServerSpec(
+        name="shop",
+        manage=MANAGE,
+        gateway=gateway,
+        env={
+            "DJFIRE_TEST_DB": "sqlite",
+            "DJFIRE_TEST_DIR": tempfile.mkdtemp(prefix="fire-db-", dir="/tmp"),
+        },
+    )
+    for key, value in options.items():
+        setattr(spec, key, value)
+    return spec
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def wait_gone(pid: int) -> bool:
+    deadline = time.monotonic() + GONE_WITHIN
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not alive(pid)
+
+
+@pytest.fixture(scope="module")
+def second_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second virtualenv, its own prefix and interpreter, that sees this one's packages."""
+    root = tmp_path_factory.mktemp("venv") / "service"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    python = root / "bin" / "python"
+    site_dir = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    lines = "".join(f"import site; site.addsitedir({path!r})\n" for path in site.getsitepackages())
+    Path(site_dir, "parent_venv.pth").write_text(lines)
+    return root
+
+
+def test_a_server_in_another_virtualenv_through_a_popen_gateway(second_venv: Path) -> None:
+    python = second_venv / "bin" / "python"
+    spec = parse_spawn_spec(f"shop={MANAGE}:gateway=popen//python={python}")
+    spec.env = shop_spec(None).env
+    server = SpawnedServer(spec).start()
+    try:
+        assert server.address.endswith("shop.sock")  # this host: a Unix socket
+        with fire.connect(server.address) as shop:
+            assert shop.module("sys").prefix == str(second_venv)
+            assert shop.info()["pid"] == server.pid
+            with shop.scope():
+                product = shop.module("shop.factories").ProductFactory(name="lamp")
+                assert shop.module("shop.models").Product.objects.get().name == product.name
+        assert server.url is not None and server.url.startswith("http://127.0.0.1:")
+    finally:
+        assert server.stop() == 0  # SIGTERM: a clean exit, test databases destroyed
+    assert not alive(server.pid or 0)
+    assert any("Destroying test database" in line for line in server.output)
+
+
+def test_a_dying_gateway_never_leaves_its_server_running() -> None:
+    server = SpawnedServer(shop_spec(f"popen//python={sys.executable}")).start()
+    assert server.pid is not None and alive(server.pid)
+    gateway_pid = server._gateway.remote_exec("import os; channel.send(os.getpid())").receive()
+    os.kill(gateway_pid, signal.SIGKILL)
+    try:
+        assert wait_gone(server.pid), "the server outlived its gateway"
+    finally:
+        server.stop(timeout=5)
+
+
+def test_a_closed_channel_stops_the_server() -> None:
+    server = SpawnedServer(shop_spec(f"popen//python={sys.executable}")).start()
+    assert server.pid is not None
+    server._gateway.exit()  # as when the test run ends without stopping its servers
+    try:
+        assert wait_gone(server.pid), "the server outlived its channel"
+    finally:
+        server.stop(timeout=5)
+
+
+def test_a_gateway_that_cannot_start_is_a_clear_error() -> None:
+    spec = shop_spec("popen//python=/no/such/python")
+    with pytest.raises(fire.FireError, match="cannot open the execnet gateway"):
+        SpawnedServer(spec).start()
+
+
+# -- ssh --------------------------------------------------------------------------------
+
+
+def _sshd() -> str | None:
+    return shutil.which("sshd") or next(
+        (p for p in ("/usr/sbin/sshd", "/usr/local/sbin/sshd") if os.access(p, os.X_OK)), None
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ssh_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An sshd on a free loopback port; the ssh client config that reaches it as this user."""
+    sshd = _sshd()
+    if sshd is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but sshd is not installed: .ci/run installs openssh-server")
+        pytest.skip("sshd not installed (apt-get install openssh-server): ssh gateway untested")
+    if shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
+        pytest.skip("the ssh client is not installed: ssh gateway untested")
+    folder = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "client_key"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True
+        )
+    shutil.copy(folder / "client_key.pub", folder / "authorized_keys")
+    port = _free_port()
+    (folder / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host_key'}\n"
+        f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPidFile {folder / 'sshd.pid'}\n"
+        "StrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+    )
+    (folder / "ssh_config").write_text(
+        f"Host 127.0.0.1\n  Port {port}\n  IdentityFile {folder / 'client_key'}\n"
+        "  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
+        "  BatchMode yes\n  LogLevel ERROR\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
+    daemon = subprocess.Popen(
+        [sshd, "-D", "-e", "-f", str(folder / "sshd_config")],
+        stdout=subprocess.DEVNULL,
+        stderr=open(folder / "sshd.log", "w"),  # noqa: SIM115 (the daemon keeps it)
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and daemon.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        if daemon.poll() is not None:
+            pytest.fail(f"sshd did not start: {(folder / 'sshd.log').read_text()}")
+        yield folder / "ssh_config"
+    finally:
+        daemon.terminate()
+        daemon.wait(30)
+
+
+def test_a_server_through_an_ssh_gateway_is_reached_over_curve_tcp(ssh_config: Path) -> None:
+    gateway = f"ssh=127.0.0.1//ssh_config={ssh_config}//python={sys.executable}"
+    spec = shop_spec(gateway)
+    server = SpawnedServer(spec).start()
+    try:
+        assert server.address.startswith("tcp://127.0.0.1:")
+        assert server.client_keys is not None  # made for this run
+        with pytest.raises(fire.FireError, match="needs CURVE keys"):
+            fire.connect(server.address)
+        shop = shared_remote("shop-over-ssh", server.address, curve=server.client_keys)
+        with shop.scope():
+            shop.module("shop.factories").ProductFactory(name="lamp")
+            assert shop.module("shop.models").Product.objects.count() == 1
+        assert shop.info()["pid"] == server.pid
+        shop.close()
+    finally:
+        assert server.stop() == 0
+    assert not alive(server.pid or 0)
+
+
+def test_a_broken_ssh_connection_stops_the_remote_server(ssh_config: Path) -> None:
+    gateway = f"ssh=127.0.0.1//ssh_config={ssh_config}//python={sys.executable}"
+    server = SpawnedServer(shop_spec(gateway)).start()
+    assert server.pid is not None
+    ssh_client = server._gateway._io.popen  # the local ssh process of the gateway
+    ssh_client.kill()
+    try:
+        assert wait_gone(server.pid), "the remote server outlived its ssh connection"
+    finally:
+        server.stop(timeout=5)
+
+
+def test_the_pytest_plugin_spawns_through_an_ssh_gateway(
+    pytester: pytest.Pytester, ssh_config: Path
+) -> None:
+    pytester.makepyfile(
+        test_shop="""
+        def test_makes_a_product(fire_remote):
+            shop = fire_remote("shop")
+            assert shop.module("shop.factories").ProductFactory(name="lamp").name == "lamp"
+
+        def test_sees_nothing_of_the_previous_test(fire_remote):
+            assert fire_remote("shop").module("shop.models").Product.objects.count() == 0
+        """
+    )
+    gateway = f"ssh=127.0.0.1//ssh_config={ssh_config}//python={sys.executable}"
+    result = pytester.runpytest(f"--fire-spawn=shop={MANAGE}:gateway={gateway}")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([f"  shop: spawned from {MANAGE} (gateway ssh=127.0.0.1*"])

@@ -207,9 +207,19 @@ class SpawnedServer:
                 self.stop()
                 raise FireError(
                     f"fire server {self.spec.name!r} {what} ({self.describe()}); "
-                    f"its output:\n" + "".join(self.output[-60:])
+                    f"its output:\n" + "".join(self.output[-60:]) + self._hint()
                 )
         return self
+
+    def _hint(self) -> str:
+        """The fix, where the output shows a cause that has a known one."""
+        if any("Unknown command: 'runfireserver'" in line for line in self.output):
+            settings = self.spec.settings or "the service's settings"
+            return (
+                f'\nfire: runfireserver is unknown there: add "djfire" to INSTALLED_APPS in '
+                f"{settings} (and install djfire in the service's environment)"
+            )
+        return ""
 
     def _open_gateway(self, spec: str) -> None:
         import execnet

@@ -258,6 +258,21 @@ def test_a_server_that_fails_to_start_shows_its_output(pytester: pytest.Pytester
     )
 
 
+def test_a_service_without_djfire_installed_is_told_what_to_add(pytester: pytest.Pytester):
+    pytester.makepyfile(test_shop=SHOP_TESTS)
+    spec = f"shop={MANAGE}:settings=djproject.settings_without_djfire"
+    result = pytester.runpytest(f"--fire-spawn={spec}")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*Unknown command: 'runfireserver'*",
+            'fire: runfireserver is unknown there: add "djfire" to INSTALLED_APPS in '
+            "djproject.settings_without_djfire (and install djfire in the service's "
+            "environment)",
+        ]
+    )
+
+
 def test_a_missing_server_is_explained_once_and_briefly(pytester: pytest.Pytester):
     pytester.makepyfile(test_shop=SHOP_TESTS + SHOP_TESTS.replace("def test_", "def test_2_"))
     result = pytester.runpytest("--fire-servers=shop=/tmp/no-such-fire.sock")

@@ -118,3 +118,29 @@ def test_netting_a_table_without_a_primary_key_keys_rows_by_their_values() -> No
     assert net_changes(rows, {"log": []}) == {
         "log": {"inserted": [{"line": "a"}, {"line": "b"}], "updated": [], "deleted": []}
     }
+
+
+_SERVICE_TRIGGERS = {
+    "sqlite": [
+        "CREATE TRIGGER audit_product AFTER INSERT ON shop_product BEGIN "
+        "INSERT INTO shop_category (name) VALUES ('by a trigger'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION audit_product() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "INSERT INTO shop_category (name) VALUES ('by a trigger'); RETURN NULL; END $$",
+        "CREATE TRIGGER audit_product AFTER INSERT ON shop_product "
+        "FOR EACH ROW EXECUTE FUNCTION audit_product()",
+    ],
+}
+
+
+def test_rows_written_by_the_service_s_own_triggers_appear(shop: fire.Remote, dj: DjangoRemote):
+    db = shop.module("django.db")
+    with shop.scope(data_changes=True):
+        cursor = db.connection.cursor()
+        for statement in _SERVICE_TRIGGERS[db.connection.vendor]:  # rolled back with the test
+            cursor.execute(statement)
+        shop.module("shop.models").Product.objects.create(name="audited", price="1.00")
+        tables = _tables(dj)
+        assert [row["name"] for row in tables["shop_product"]["inserted"]] == ["audited"]
+        assert [row["name"] for row in tables["shop_category"]["inserted"]] == ["by a trigger"]

@@ -278,9 +278,9 @@ def test_a_missing_server_is_explained_once_and_briefly(pytester: pytest.Pyteste
     result = pytester.runpytest("--fire-servers=shop=/tmp/no-such-fire.sock")
     result.assert_outcomes(errors=4)
     output = result.stdout.str()
-    # once in the report header, once for the first test
-    assert output.count("python manage.py runfireserver /tmp/no-such-fire.sock") == 2
-    assert output.count("the first test that needed it shows why") == 3
+    errors = output[output.index("= ERRORS =") : output.index("short test summary info")]
+    assert errors.count("python manage.py runfireserver /tmp/no-such-fire.sock") == 1
+    assert errors.count("the first test that needed it shows why") == 3
     assert "def fire_remotes" not in output  # no fixture source in the report
     assert len(result.stdout.lines) < 60
 

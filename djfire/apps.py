@@ -10,6 +10,13 @@ class DjfireConfig(AppConfig):
     verbose_name = "fire test server"
 
     def ready(self) -> None:
+        from djfire._foreign import foreign_fire
+
+        if foreign_fire() is not None:
+            # Google's python-fire took the name `fire`: our submodules may be missing, so
+            # register nothing; runfireserver refuses to start with the fix, and the
+            # project's other commands still work.
+            return
         from django.db.models import QuerySet
         from django.db.models.fields.related_descriptors import (
             ReverseManyToOneDescriptor,  # ManyToManyDescriptor subclasses it

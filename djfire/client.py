@@ -14,9 +14,10 @@ __all__ = ["DjangoRemote"]
 class DjangoRemote:
     """Django test helpers for one connected djfire server.
 
-    >>> accounts = DjangoRemote(fire.connect("accounts.sock"))
-    >>> requests.get(accounts.live_url + "/api/users/")
-    >>> accounts.mail_outbox()[0]["subject"]
+    Examples:
+        >>> accounts = DjangoRemote(fire.connect("accounts.sock"))
+        >>> requests.get(accounts.live_url + "/api/users/")
+        >>> accounts.mail_outbox()[0]["subject"]
     """
 
     def __init__(self, remote: Remote) -> None:
@@ -38,6 +39,7 @@ class DjangoRemote:
         return self.remote.call_extension("mail_outbox")
 
     def clear_mail_outbox(self) -> None:
+        """Empty the server's outbox (it is also emptied when a test scope begins and ends)."""
         self.remote.call_extension("clear_mail_outbox")
 
     @contextlib.contextmanager

@@ -24,9 +24,15 @@ except ImportError:  # python-fire's fire/__init__.py written over ours: same pa
 from .curve import SERVER_CLIENTS_VARIABLE, SERVER_SECRET_VARIABLE, create_key_pair, server_keys
 from .errors import FireError
 
+#: The help text's description: plain words, since argparse prints it as it is.
+DESCRIPTION = (
+    "Serve Python modules to fire clients, without Django (a Django service runs "
+    "manage.py runfireserver instead)."
+)
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fire", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m fire", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="serve Python modules at ADDRESS")
     serve_parser.add_argument("address", help="socket path, ipc:///path or tcp://HOST:PORT")

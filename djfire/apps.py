@@ -10,7 +10,7 @@ class DjfireConfig(AppConfig):
     verbose_name = "fire test server"
 
     def ready(self) -> None:
-        from djfire._foreign import foreign_fire
+        from fire_origin import foreign_fire
 
         if foreign_fire() is not None:
             # Google's python-fire took the name `fire`: our submodules may be missing, so

@@ -113,7 +113,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if configured(config):
         activate(config)
         return
-    from djfire._foreign import foreign_fire
+    from fire_origin import foreign_fire
 
     problem = foreign_fire()
     if problem is not None:  # Google's python-fire: harmless until the run uses fire

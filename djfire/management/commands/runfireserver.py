@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test.utils import setup_test_environment, teardown_test_environment
 
-from djfire._foreign import ForeignFireError, check_fire_package
+from fire_origin import ForeignFireError, check_fire_package
 
 
 def _default_address() -> str:

@@ -37,7 +37,7 @@ from django.db import transaction
 from django.db.transaction import Atomic
 
 from fire.errors import FireError, ServerBusy
-from fire.session import Session
+from fire.extensions import Session
 
 from .changes import ChangeCapture
 from .databases import SharedConnections

@@ -45,6 +45,7 @@ from .protocol import Status
 from .remote_errors import describe_exception
 from .session import Session
 from .shapes import ShapeTable
+from .values import ValueRules
 
 __all__ = ["Server", "serve"]
 
@@ -71,6 +72,7 @@ class Server:
         *,
         curve: ServerKeys | None = None,
         extensions: Iterable[Any] = (),
+        values: ValueRules | None = None,
         allow_remote: bool = False,
         versions: tuple[int, int] = protocol.PROTOCOL_VERSIONS,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
@@ -103,7 +105,8 @@ class Server:
         self._has_request_context = any(hasattr(e, "request_context") for e in self.extensions)
         self.sessions: dict[bytes, Session] = {}
         self._fds: dict[int, set[bytes]] = {}
-        self._shapes = ShapeTable()
+        self.values = values or ValueRules()
+        self._shapes = ShapeTable(self.values)
         self._stopping = threading.Event()
         self._context: zmq.Context | None = None  # made by bind()
         self._authenticator: Any = None
@@ -338,7 +341,7 @@ class Server:
             if session is not None:
                 self._close_session(session, "new handshake")
             fd = identity.get(zmq.SRCFD)
-            session = Session(identity.bytes, self._shapes, fd)
+            session = Session(identity.bytes, self._shapes, fd, self.values)
             session.client = {k: v for k, v in hello.items() if k != "versions"}
             session.version = version
             self.sessions[identity.bytes] = session
@@ -383,11 +386,14 @@ def serve(
     *,
     curve: ServerKeys | None = None,
     extensions: Iterable[Any] = (),
+    values: ValueRules | None = None,
     allow_remote: bool = False,
     ready: Callable[[Server], None] | None = None,
 ) -> None:
     """Serve fire at `address` until SIGTERM or SIGINT, then clean up (socket removed)."""
-    server = Server(address, curve=curve, extensions=extensions, allow_remote=allow_remote)
+    server = Server(
+        address, curve=curve, extensions=extensions, values=values, allow_remote=allow_remote
+    )
     server.bind()
     in_main = threading.current_thread() is threading.main_thread()
     previous = {}

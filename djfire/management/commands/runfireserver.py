@@ -114,6 +114,7 @@ class Command(BaseCommand):
         from djfire.helpers import DjangoHelpers
         from djfire.isolation import DjangoScopes
         from djfire.live_server import LiveServer
+        from djfire.values import django_value_rules
         from fire.addresses import is_loopback, prepare_socket_path
         from fire.curve import server_keys
         from fire.errors import FireError
@@ -179,6 +180,7 @@ class Command(BaseCommand):
                 curve=curve,
                 allow_remote=options["allow_remote"],
                 extensions=[scopes, helpers],
+                values=django_value_rules(),
             )
             servers.append(server)
             try:

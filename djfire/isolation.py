@@ -36,7 +36,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.db.transaction import Atomic
 
-from fire.errors import FireError, ServerBusy
+from fire import FireError, ServerBusy
 from fire.extensions import Session
 
 from .changes import ChangeCapture

@@ -115,10 +115,9 @@ class Command(BaseCommand):
         from djfire.isolation import DjangoScopes
         from djfire.live_server import LiveServer
         from djfire.values import django_value_rules
+        from fire import FireError, Server
         from fire.addresses import is_loopback, prepare_socket_path
         from fire.curve import server_keys
-        from fire.errors import FireError
-        from fire.server import Server
 
         verbosity = options["verbosity"]
         if verbosity >= 2:

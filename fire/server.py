@@ -40,6 +40,9 @@ from .codec import plain_codec
 from .curve import ServerKeys, secure_server, start_authenticator
 from .errors import FireError, ProtocolError
 from .extensions import Scopes, request_context
+from .handshake import Event as HandshakeEvent
+from .handshake import Handshake, greet
+from .handshake import State as HandshakeState
 from .operations import OPERATIONS
 from .protocol import Status
 from .remote_errors import describe_exception
@@ -250,6 +253,7 @@ class Server:
                 except Exception:
                     log.exception("extension %s failed to close a session", extension.name)
         log.info("session of %s closed: %s", session.describe(), why)
+        session.handshake.receive(HandshakeEvent.CLOSE)
         session.close()
 
     # requests
@@ -277,7 +281,7 @@ class Server:
         session = self.sessions.get(identity.bytes)
         if session is None:
             self._drain_monitor()  # first, so a dead connection's session is closed
-            self._handshake(identity, self.sessions.get(identity.bytes), request)
+            self._handshake(identity, request)
             return
         request_id, operation, arguments, releases = request
         if releases:
@@ -321,41 +325,30 @@ class Server:
             ),
         )
 
-    def _handshake(self, identity: zmq.Frame, session: Session | None, request: Any) -> None:
-        rid = request.request_id
+    def _handshake(self, identity: zmq.Frame, request: Any) -> None:
+        """Feed a message of a connection without a session to the handshake (`fire.handshake`)."""
         try:
             args = _plain.unpack(request.arguments)
         except Exception:
             args = None
-        if request.operation == "hello" and isinstance(args, list) and args:
-            hello = args[0] if isinstance(args[0], dict) else {}
-            versions = hello.get("versions")
-            if not (isinstance(versions, list) and len(versions) == 2):
-                self._fail(identity, rid, "ProtocolError", "hello needs versions [low, high]")
-                return
-            try:
-                version = protocol.choose_version(tuple(versions), self.versions)
-            except ProtocolError as exc:
-                self._fail(identity, rid, "ProtocolError", str(exc))
-                return
-            if session is not None:
-                self._close_session(session, "new handshake")
-            fd = identity.get(zmq.SRCFD)
-            session = Session(identity.bytes, self._shapes, fd, self.values)
-            session.client = {k: v for k, v in hello.items() if k != "versions"}
-            session.version = version
-            self.sessions[identity.bytes] = session
-            self._fds.setdefault(fd, set()).add(identity.bytes)
-            self._send(
-                identity,
-                protocol.encode_reply(rid, Status.OK, _plain.pack(self._info(session)), None),
-            )
+        handshake = Handshake()
+        greeting = greet(request.operation, args, self.versions)
+        if handshake.receive(greeting.event) is not HandshakeState.OPEN:
+            assert greeting.refusal is not None
+            self._fail(identity, request.request_id, *greeting.refusal)
             return
-        self._fail(
+        fd = identity.get(zmq.SRCFD)
+        session = Session(identity.bytes, self._shapes, fd, self.values)
+        session.handshake = handshake
+        session.client = greeting.client
+        session.version = greeting.version
+        self.sessions[identity.bytes] = session
+        self._fds.setdefault(fd, set()).add(identity.bytes)
+        self._send(
             identity,
-            rid,
-            "HandshakeRequired",
-            "this connection has no session (new or restarted server?): reconnect",
+            protocol.encode_reply(
+                request.request_id, Status.OK, _plain.pack(self._info(session)), None
+            ),
         )
 
     def _info(self, session: Session) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import msgpack
 
 from .codec import EXT_ARGREF, EXT_REF, Codec
 from .errors import FireError
+from .handshake import Handshake
 from .shapes import ShapeTable
 from .values import ValueRules
 
@@ -29,6 +30,8 @@ class Session:
         self.identity = identity
         #: The server's value rules (which iterables are read whole).
         self.values = values or ValueRules()
+        #: The connection's handshake (`fire.handshake`): open while the session lives.
+        self.handshake = Handshake()
         self.fd = fd
         self.version: int | None = None
         self.client: dict[str, Any] = {}

@@ -26,8 +26,8 @@ from .errors import FireError
 
 #: The help text's description: plain words, since argparse prints it as it is.
 DESCRIPTION = (
-    "Serve Python modules to fire clients, without Django (a Django service runs "
-    "manage.py runfireserver instead)."
+    "Serve Python modules to fire clients, without a framework (a framework's service "
+    "runs its own command, which builds the same server with its extensions)."
 )
 
 

@@ -67,7 +67,12 @@ _HANDSHAKE_FAILED = (
 
 
 class Server:
-    """A fire server bound to one address. Use `serve()` for the common case."""
+    """A fire server bound to one address. Use `serve()` for the common case.
+
+    What a framework adds is given here, to this server only (`fire.extensions`):
+    `extensions` (operations and hooks; default: the counting `Scopes`) and `values`
+    (`ValueRules`: descriptors that always yield references, iterables read whole).
+    """
 
     def __init__(
         self,

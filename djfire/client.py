@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from fire.remote import Remote
+from fire import Remote
 
 __all__ = ["DjangoRemote"]
 

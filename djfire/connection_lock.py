@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from fire.errors import ServerBusy
+from fire import ServerBusy
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "ConnectionLock"]
 

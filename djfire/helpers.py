@@ -10,7 +10,7 @@ from typing import Any
 from django.core import mail
 from django.test.utils import override_settings
 
-from fire.session import Session
+from fire.extensions import Session
 
 from .isolation import DjangoScopes
 

@@ -36,8 +36,8 @@ from django.core.management import call_command
 from django.db import transaction
 from django.db.transaction import Atomic
 
-from fire.errors import FireError, ServerBusy
-from fire.session import Session
+from fire import FireError, ServerBusy
+from fire.extensions import Session
 
 from .changes import ChangeCapture
 from .databases import SharedConnections

@@ -20,7 +20,7 @@ from django.core.servers.basehttp import (
     get_internal_wsgi_application,
 )
 
-from fire.errors import ServerBusy
+from fire import ServerBusy
 
 from .databases import SharedConnections
 

@@ -24,15 +24,27 @@ except ImportError:  # python-fire's fire/__init__.py written over ours: same pa
 from .curve import SERVER_CLIENTS_VARIABLE, SERVER_SECRET_VARIABLE, create_key_pair, server_keys
 from .errors import FireError
 
-#: The help text's description: plain words, since argparse prints it as it is.
-DESCRIPTION = (
-    "Serve Python modules to fire clients, without Django (a Django service runs "
-    "manage.py runfireserver instead)."
-)
+
+def description() -> str:
+    """The help text's description, in plain words (argparse prints it as it is).
+
+    It names how each installed framework's service starts its server instead (its
+    `fire.spawn.Launcher`: djfire's ``manage.py runfireserver``).
+    """
+    from .spawn import installed_launchers
+
+    instead = "; ".join(
+        f"a {launcher.name} service runs `{launcher.start_command.format(address='ADDRESS')}`"
+        for launcher in installed_launchers().values()
+        if launcher.start_command
+    )
+    return "Serve Python modules to fire clients, without a framework" + (
+        f" ({instead} instead)." if instead else "."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fire", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="python -m fire", description=description())
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="serve Python modules at ADDRESS")
     serve_parser.add_argument("address", help="socket path, ipc:///path or tcp://HOST:PORT")

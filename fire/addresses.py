@@ -88,19 +88,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def start_hint(address: str) -> str:
-    """How to start a server at `address`: the fix an unavailable-server error gives."""
-    if address.startswith("tcp://"):
-        address += " --curve-secret NAME.key_secret --curve-clients DIR"
-    return (
-        f"start it in the service's project with `python manage.py runfireserver {address}` "
-        f"(or `python -m fire serve {address}`)"
+def start_hint(address: str, start_command: str | None = None) -> str:
+    """How to start a server at `address`: the fix an unavailable-server error gives.
+
+    `start_command` is how the service's framework starts one (``{address}`` replaced;
+    a `fire.spawn.Launcher` says it, e.g. djfire's ``python manage.py runfireserver``);
+    without it the fix names fire's own server for plain Python modules.
+    """
+    curve = (
+        " --curve-secret NAME.key_secret --curve-clients DIR"
+        if address.startswith("tcp://")
+        else ""
     )
+    plain = f"python -m fire serve {address}{curve}"
+    if start_command is None:
+        return (
+            f"start the service's fire server there (with its framework's command, or "
+            f"`{plain}` for plain Python modules)"
+        )
+    framework = start_command.format(address=address) + curve
+    return f"start it in the service's project with `{framework}` (or `{plain}`)"
 
 
-def probe_unix_socket(path: Path) -> None:
+def probe_unix_socket(path: Path, start_command: str | None = None) -> None:
     """Raise `ServerUnavailable` at once when nothing can listen at `path`."""
-    start = start_hint(os.fspath(path))
+    start = start_hint(os.fspath(path), start_command)
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:

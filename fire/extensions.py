@@ -1,7 +1,17 @@
-"""Server extensions: named operations a framework adds to a fire server.
+"""fire's extension API: what a framework (djfire, or a Flask or plain-Python service) adds.
 
-djfire is one: it turns `begin_scope`/`end_scope` into database transactions. With no
-framework, `Scopes` accepts them and only keeps count, so clients work the same.
+Two things, both given to one `fire.Server`, never set process-wide:
+
+- extensions (``Server(extensions=[...])``): named operations and hooks around requests
+  and sessions (`Extension`). djfire's turns `begin_scope`/`end_scope` into database
+  transactions; with no framework, `Scopes` accepts them and only keeps count, so
+  clients work the same;
+- value rules (``Server(values=ValueRules(...))``): which of the framework's descriptors
+  always yield references, so clients may pipeline through them, and which iterables are
+  read whole anyway, so one reply carries every item (`ValueRules`).
+
+`Session` (one client's state, handed to every operation) is public here for the
+signatures of extension operations.
 """
 
 from __future__ import annotations
@@ -12,8 +22,9 @@ from typing import Any, Protocol
 
 from .errors import FireError
 from .session import Session
+from .values import ValueRules
 
-__all__ = ["Extension", "Scopes"]
+__all__ = ["Extension", "Scopes", "Session", "ValueRules"]
 
 
 class Extension(Protocol):

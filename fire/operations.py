@@ -17,7 +17,7 @@ from .errors import FireError
 from .remote_errors import class_hierarchy
 from .session import Session
 
-__all__ = ["OPERATIONS", "first_batch_size", "register_materialized_iterable"]
+__all__ = ["OPERATIONS", "first_batch_size"]
 
 _COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
     "eq": operator.eq,
@@ -74,19 +74,12 @@ def _compare(session: Session, target: Any, name: str, other: Any) -> Any:
     return compare(session.resolve(target), other)
 
 
-_materialized: tuple[type, ...] = ()
-
-
-def register_materialized_iterable(*types: type) -> None:
-    """Declare iterables that are read whole anyway (querysets): one reply carries all items."""
-    global _materialized
-    _materialized = tuple(dict.fromkeys(_materialized + types))
-
-
 def _iter(session: Session, target: Any) -> list[Any]:
     """The first batch, the iterator (None once exhausted), the next batch size, the total
     length when known (so ``list(proxy)`` need not ask for ``len`` separately), and
     whether the object is its own iterator.
+
+    An iterable the server's `ValueRules` call materialized (a queryset) is read whole.
 
     An object that is its own iterator (a generator) is not read here: every loop over
     it shares its position, so the client reads it through its own proxy (`_next`).
@@ -94,7 +87,7 @@ def _iter(session: Session, target: Any) -> list[Any]:
     short or endless iterator is not drained far ahead of what the client reads.
     """
     iterable = session.resolve(target)
-    if _materialized and isinstance(iterable, _materialized):
+    if session.values.materialized(iterable):
         items = list(iterable)
         return [items, None, 0, len(items), False]
     length = operator.length_hint(iterable, -1)

@@ -17,7 +17,8 @@ threads cannot interleave), and read with an extension hook that returns a plain
 ordinary msgpack either way: any msgpack library reads and writes these frames.
 
 A connection opens with a handshake: the client sends ``hello`` with the range of
-protocol versions it speaks; the server answers with the highest common version.
+protocol versions it speaks; the server answers with the highest common version. Its
+states and transitions are data in `fire.handshake`, also without I/O.
 Authentication is not part of this protocol: on TCP, ZeroMQ's CURVE handshake has
 authenticated both sides before the first message (`fire.curve`).
 """

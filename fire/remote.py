@@ -56,6 +56,7 @@ class Remote:
         curve: ClientKeys | None = None,
         name: str | None = None,
         versions: tuple[int, int] = protocol.PROTOCOL_VERSIONS,
+        start_command: str | None = None,
     ) -> None:
         self.address = parse_address(address)
         self.name = name or str(self.address)
@@ -68,7 +69,7 @@ class Remote:
         #: proxy is fetched once per connection (see `module`).
         self._modules: dict[str, Any] = {}
         self._codec = Codec(self._encode_argument, self._decode_reference)
-        self._transport = Transport(self.address, timeout, curve)
+        self._transport = Transport(self.address, timeout, curve, start_command)
         try:
             self._info = self._handshake(versions)
         except BaseException:
@@ -343,6 +344,7 @@ def connect(
     timeout: float = 30.0,
     curve: ClientKeys | None = None,
     name: str | None = None,
+    start_command: str | None = None,
 ) -> Remote:
     """Connect to the fire server at `address`: a socket path, ``ipc:///…`` or ``tcp://…``.
 
@@ -350,5 +352,7 @@ def connect(
     `ServerUnavailable` naming the address at once when nothing listens there,
     `AuthenticationError` at once when the CURVE handshake fails, and
     `ServerUnavailable` within `timeout` when the server does not answer.
+    `start_command` (``{address}`` replaced) is how the service starts its server, for
+    the fix those errors name (e.g. ``"python manage.py runfireserver {address}"``).
     """
-    return Remote(address, timeout=timeout, curve=curve, name=name)
+    return Remote(address, timeout=timeout, curve=curve, name=name, start_command=start_command)

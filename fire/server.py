@@ -40,11 +40,15 @@ from .codec import plain_codec
 from .curve import ServerKeys, secure_server, start_authenticator
 from .errors import FireError, ProtocolError
 from .extensions import Scopes, request_context
+from .handshake import Event as HandshakeEvent
+from .handshake import Handshake, greet
+from .handshake import State as HandshakeState
 from .operations import OPERATIONS
 from .protocol import Status
 from .remote_errors import describe_exception
 from .session import Session
 from .shapes import ShapeTable
+from .values import ValueRules
 
 __all__ = ["Server", "serve"]
 
@@ -63,7 +67,12 @@ _HANDSHAKE_FAILED = (
 
 
 class Server:
-    """A fire server bound to one address. Use `serve()` for the common case."""
+    """A fire server bound to one address. Use `serve()` for the common case.
+
+    What a framework adds is given here, to this server only (`fire.extensions`):
+    `extensions` (operations and hooks; default: the counting `Scopes`) and `values`
+    (`ValueRules`: descriptors that always yield references, iterables read whole).
+    """
 
     def __init__(
         self,
@@ -71,6 +80,7 @@ class Server:
         *,
         curve: ServerKeys | None = None,
         extensions: Iterable[Any] = (),
+        values: ValueRules | None = None,
         allow_remote: bool = False,
         versions: tuple[int, int] = protocol.PROTOCOL_VERSIONS,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
@@ -103,7 +113,8 @@ class Server:
         self._has_request_context = any(hasattr(e, "request_context") for e in self.extensions)
         self.sessions: dict[bytes, Session] = {}
         self._fds: dict[int, set[bytes]] = {}
-        self._shapes = ShapeTable()
+        self.values = values or ValueRules()
+        self._shapes = ShapeTable(self.values)
         self._stopping = threading.Event()
         self._context: zmq.Context | None = None  # made by bind()
         self._authenticator: Any = None
@@ -247,6 +258,7 @@ class Server:
                 except Exception:
                     log.exception("extension %s failed to close a session", extension.name)
         log.info("session of %s closed: %s", session.describe(), why)
+        session.handshake.receive(HandshakeEvent.CLOSE)
         session.close()
 
     # requests
@@ -274,7 +286,7 @@ class Server:
         session = self.sessions.get(identity.bytes)
         if session is None:
             self._drain_monitor()  # first, so a dead connection's session is closed
-            self._handshake(identity, self.sessions.get(identity.bytes), request)
+            self._handshake(identity, request)
             return
         request_id, operation, arguments, releases = request
         if releases:
@@ -318,41 +330,30 @@ class Server:
             ),
         )
 
-    def _handshake(self, identity: zmq.Frame, session: Session | None, request: Any) -> None:
-        rid = request.request_id
+    def _handshake(self, identity: zmq.Frame, request: Any) -> None:
+        """Feed a message of a connection without a session to the handshake (`fire.handshake`)."""
         try:
             args = _plain.unpack(request.arguments)
         except Exception:
             args = None
-        if request.operation == "hello" and isinstance(args, list) and args:
-            hello = args[0] if isinstance(args[0], dict) else {}
-            versions = hello.get("versions")
-            if not (isinstance(versions, list) and len(versions) == 2):
-                self._fail(identity, rid, "ProtocolError", "hello needs versions [low, high]")
-                return
-            try:
-                version = protocol.choose_version(tuple(versions), self.versions)
-            except ProtocolError as exc:
-                self._fail(identity, rid, "ProtocolError", str(exc))
-                return
-            if session is not None:
-                self._close_session(session, "new handshake")
-            fd = identity.get(zmq.SRCFD)
-            session = Session(identity.bytes, self._shapes, fd)
-            session.client = {k: v for k, v in hello.items() if k != "versions"}
-            session.version = version
-            self.sessions[identity.bytes] = session
-            self._fds.setdefault(fd, set()).add(identity.bytes)
-            self._send(
-                identity,
-                protocol.encode_reply(rid, Status.OK, _plain.pack(self._info(session)), None),
-            )
+        handshake = Handshake()
+        greeting = greet(request.operation, args, self.versions)
+        if handshake.receive(greeting.event) is not HandshakeState.OPEN:
+            assert greeting.refusal is not None
+            self._fail(identity, request.request_id, *greeting.refusal)
             return
-        self._fail(
+        fd = identity.get(zmq.SRCFD)
+        session = Session(identity.bytes, self._shapes, fd, self.values)
+        session.handshake = handshake
+        session.client = greeting.client
+        session.version = greeting.version
+        self.sessions[identity.bytes] = session
+        self._fds.setdefault(fd, set()).add(identity.bytes)
+        self._send(
             identity,
-            rid,
-            "HandshakeRequired",
-            "this connection has no session (new or restarted server?): reconnect",
+            protocol.encode_reply(
+                request.request_id, Status.OK, _plain.pack(self._info(session)), None
+            ),
         )
 
     def _info(self, session: Session) -> dict[str, Any]:
@@ -383,11 +384,14 @@ def serve(
     *,
     curve: ServerKeys | None = None,
     extensions: Iterable[Any] = (),
+    values: ValueRules | None = None,
     allow_remote: bool = False,
     ready: Callable[[Server], None] | None = None,
 ) -> None:
     """Serve fire at `address` until SIGTERM or SIGINT, then clean up (socket removed)."""
-    server = Server(address, curve=curve, extensions=extensions, allow_remote=allow_remote)
+    server = Server(
+        address, curve=curve, extensions=extensions, values=values, allow_remote=allow_remote
+    )
     server.bind()
     in_main = threading.current_thread() is threading.main_thread()
     previous = {}

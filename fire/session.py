@@ -10,7 +10,9 @@ import msgpack
 
 from .codec import EXT_ARGREF, EXT_REF, Codec
 from .errors import FireError
+from .handshake import Handshake
 from .shapes import ShapeTable
+from .values import ValueRules
 
 __all__ = ["Session"]
 
@@ -18,8 +20,18 @@ __all__ = ["Session"]
 class Session:
     """Everything the server keeps for one connected client, keyed by its ZeroMQ identity."""
 
-    def __init__(self, identity: bytes, shapes: ShapeTable, fd: int | None) -> None:
+    def __init__(
+        self,
+        identity: bytes,
+        shapes: ShapeTable,
+        fd: int | None,
+        values: ValueRules | None = None,
+    ) -> None:
         self.identity = identity
+        #: The server's value rules (which iterables are read whole).
+        self.values = values or ValueRules()
+        #: The connection's handshake (`fire.handshake`): open while the session lives.
+        self.handshake = Handshake()
         self.fd = fd
         self.version: int | None = None
         self.client: dict[str, Any] = {}

@@ -7,7 +7,8 @@ is in a shape only when reading it can never yield plain data:
 - on a module: its submodules, classes, functions and builtins;
 - on a class or an instance: functions and methods (bound on access), classmethods,
   staticmethods of functions, nested classes, modules, builtin method descriptors, and
-  descriptors registered with `register_reference_descriptor` (Django's managers);
+  the server's reference descriptors (`fire.extensions.ValueRules`: djfire's are
+  Django's managers);
 - never a data attribute, a property, a field, or an instance attribute shadowing one of
   the above (those names travel with the reference itself); and nothing at all for a
   type that overrides ``__getattribute__``.
@@ -35,10 +36,10 @@ from __future__ import annotations
 
 import threading
 import types
-from collections.abc import Callable
 from typing import Any
 
 from .remote_errors import class_hierarchy
+from .values import ValueRules
 
 __all__ = [
     "CALLABLE",
@@ -46,7 +47,6 @@ __all__ = [
     "ITERATOR",
     "SIZED",
     "ShapeTable",
-    "register_reference_descriptor",
 ]
 
 #: Flags of a shape: what the object's type makes of it.
@@ -62,36 +62,16 @@ _ALWAYS_REFERENCE = (
     type,
     classmethod,
 )
-#: descriptor type -> function giving the type of what it returns (or None if unknown)
-_reference_descriptors: dict[type, Callable[[Any], type | None] | None] = {}
 _SEND_DEPTH = 2
 _MODULE, _CLASS, _INSTANCE = 0, 1, 2
 
 
-def register_reference_descriptor(
-    descriptor_type: type, result_type: Callable[[Any], type | None] | None = None
-) -> None:
-    """Declare a descriptor type whose ``__get__`` on an instance returns a reference.
-
-    `result_type(descriptor)` may name the class of what it returns, so clients know
-    that object's shape in advance. djfire registers Django's manager descriptors.
-    """
-    _reference_descriptors[descriptor_type] = result_type
-
-
-def _registered(raw: Any) -> tuple[bool, Callable[[Any], type | None] | None]:
-    for descriptor_type, result in _reference_descriptors.items():
-        if isinstance(raw, descriptor_type):
-            return True, result
-    return False, None
-
-
-def _is_reference(raw: Any) -> bool:
+def _is_reference(raw: Any, rules: ValueRules) -> bool:
     if isinstance(raw, _ALWAYS_REFERENCE):
         return True
     if isinstance(raw, staticmethod):
         return isinstance(raw.__func__, types.FunctionType | types.BuiltinFunctionType)
-    return _registered(raw)[0]
+    return rules.reference_descriptor(raw)[0]
 
 
 def _defines(cls: type, name: str) -> bool:
@@ -123,9 +103,13 @@ def _dotted(key: Any) -> str:
 
 
 class ShapeTable:
-    """Process-wide cache of shapes with stable small ids; contents computed on demand."""
+    """One server's cache of shapes with stable small ids; contents computed on demand.
 
-    def __init__(self) -> None:
+    `rules` are the server's reference descriptors (`ValueRules`).
+    """
+
+    def __init__(self, rules: ValueRules | None = None) -> None:
+        self._rules = rules or ValueRules()
         self._ids: dict[tuple[int, int], int] = {}
         self._keys: list[tuple[Any, int]] = []  # keeps keys alive so id() is never reused
         self._contents: dict[int, list[Any]] = {}
@@ -176,7 +160,7 @@ class ShapeTable:
                     names[name] = self._id_for(value, _CLASS)
                 elif isinstance(value, types.ModuleType):
                     names[name] = self._id_for(value, _MODULE)
-                elif _is_reference(value):
+                elif _is_reference(value, self._rules):
                     names[name] = None
         elif kind == _CLASS and _is_exception_class(key):
             # The client reads it as a local class: no names, the hierarchy instead.
@@ -207,12 +191,12 @@ class ShapeTable:
                     names[name] = self._id_for(raw, _CLASS)
                 elif isinstance(raw, types.ModuleType):
                     names[name] = self._id_for(raw, _MODULE)
-                elif _is_reference(raw):
+                elif _is_reference(raw, self._rules):
                     names[name] = self._descriptor_result(raw, on_class)
         return names
 
     def _descriptor_result(self, raw: Any, on_class: bool) -> int | None:
-        registered, result = _registered(raw)
+        registered, result = self._rules.reference_descriptor(raw)
         if not registered or result is None:
             return None
         try:

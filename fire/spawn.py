@@ -1,6 +1,12 @@
 """Start a service's fire server in its own interpreter, wait until it answers, stop it.
 
-A small supervisor (`fire._supervise`) starts ``manage.py runfireserver`` as its child,
+How a kind of service starts its server is not fire's knowledge: a `Launcher` says it
+(the command, its options, the environment variable of its settings, the fixes for
+known failures), and a framework provides one through the ``fire.launchers`` entry
+point group. djfire's, ``django``, runs ``manage.py runfireserver``. A spec names its
+launcher with ``launcher=NAME``; without it, the one installed launcher.
+
+A small supervisor (`fire._supervise`) starts the launcher's command as its child,
 sends back its output and address, and stops it when asked or when its channel goes
 away. With a ``gateway=`` spec the supervisor runs through an execnet gateway, in any
 interpreter execnet reaches: ``popen//python=/srv/shop/.venv/bin/python`` on this
@@ -15,8 +21,10 @@ gateway's channel, never through a file here).
 The spec syntax (``--fire-spawn``, the ``fire_spawn`` ini option, ``fire_spawn`` of
 FireTestCase)::
 
-    NAME=path/to/manage.py[:settings=MOD][:http=HOST:PORT][:suffix=S][:python=PY]
-                          [:host=H][:gateway=XSPEC]
+    NAME=PROGRAM[:settings=MOD][:http=HOST:PORT][:suffix=S][:python=PY]
+                [:host=H][:launcher=NAME][:gateway=XSPEC]
+
+``PROGRAM`` is the file the launcher's command runs (djfire: the service's manage.py).
 
 ``host=`` is where a server on another host listens and is reached (an IPv6 address in
 brackets: ``host=[fd00::7]``).
@@ -36,7 +44,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -47,21 +58,97 @@ from .addresses import is_loopback
 from .curve import ClientKeys
 from .errors import FireError
 
-__all__ = ["ServerSpec", "SpawnedServer", "parse_spawn_spec"]
+__all__ = [
+    "LAUNCHER_GROUP",
+    "Launcher",
+    "ServerSpec",
+    "SpawnedServer",
+    "installed_launchers",
+    "parse_spawn_spec",
+]
 
 #: The live HTTP server's address unless a spec names one.
 DEFAULT_HTTP = "127.0.0.1:0"
-_OPTIONS = ("python", "settings", "http", "suffix", "host")
+#: The entry point group where frameworks provide their `Launcher`.
+LAUNCHER_GROUP = "fire.launchers"
+_OPTIONS = ("python", "settings", "http", "suffix", "host", "launcher")
+
+
+@dataclass(frozen=True)
+class Launcher:
+    """How one kind of service starts its fire server: what fire's spawner cannot know.
+
+    Attributes:
+        name: the service kind, in messages ("Django").
+        command: the arguments after the interpreter; ``{program}`` and ``{address}``
+            are replaced by the spec's program and the address to serve at.
+        http_option, suffix_option, allow_remote_option: the command's options for a
+            live HTTP server's address, a test database suffix, and serving beyond
+            loopback (None: the command has no such option).
+        settings_variable: the environment variable a spec's ``settings=`` sets.
+        start_command: how a person starts a server at ``{address}``, for the fix of
+            "no fire server there" errors.
+        hints: text in the server's output -> the fix to add to the start-up error
+            (``{settings}`` is replaced by the spec's settings, or "the service's
+            settings").
+    """
+
+    name: str
+    command: tuple[str, ...]
+    http_option: str | None = None
+    suffix_option: str | None = None
+    allow_remote_option: str | None = None
+    settings_variable: str | None = None
+    start_command: str | None = None
+    hints: Mapping[str, str] = field(default_factory=dict)
+
+
+@cache
+def installed_launchers() -> dict[str, Launcher]:
+    """Entry point name -> `Launcher`, for every framework installed here."""
+    return {point.name: point.load() for point in entry_points(group=LAUNCHER_GROUP)}
+
+
+def default_start_command() -> str | None:
+    """The one installed launcher's `Launcher.start_command` (None unless exactly one)."""
+    launchers = list(installed_launchers().values())
+    return launchers[0].start_command if len(launchers) == 1 else None
+
+
+def _launcher(name: str | None, text: str) -> Launcher:
+    launchers = installed_launchers()
+    if name is not None:
+        try:
+            return launchers[name]
+        except KeyError:
+            raise FireError(
+                f"spawn spec {text!r}: no launcher {name!r} is installed (installed: "
+                f"{', '.join(launchers) or 'none'})"
+            ) from None
+    if len(launchers) == 1:
+        return next(iter(launchers.values()))
+    if not launchers:
+        raise FireError(
+            f"spawn spec {text!r}: no launcher is installed, so fire cannot tell how to "
+            f"start this service's server: install the framework's fire package (djfire "
+            f"for a Django service), which provides one in the {LAUNCHER_GROUP!r} entry "
+            "points"
+        )
+    raise FireError(
+        f"spawn spec {text!r}: several launchers are installed ({', '.join(launchers)}): "
+        "name one with :launcher=NAME"
+    )
 
 
 @dataclass
 class ServerSpec:
     """How to start one service's server.
 
-    `manage` is the service's manage.py (a path on the gateway's host); `python` the
-    interpreter that runs it without a gateway; `gateway` an execnet spec of the
-    interpreter that runs the supervisor and the server; `settings` its
-    DJANGO_SETTINGS_MODULE; `http` e.g. ``127.0.0.1:0``; `suffix` a suffix for its
+    `program` is the file the launcher's command runs (a path on the gateway's host;
+    djfire: the service's manage.py); `launcher` how the service starts its server;
+    `python` the interpreter that runs it without a gateway; `gateway` an execnet spec
+    of the interpreter that runs the supervisor and the server; `settings` the value of
+    the launcher's settings variable; `http` e.g. ``127.0.0.1:0``; `suffix` a suffix for its
     test database names, so that two servers of one project
     (two specs, or this run beside another) never share a test database; `host` the
     address a server on another host listens on and is reached at (default: the ssh
@@ -69,7 +156,8 @@ class ServerSpec:
     """
 
     name: str
-    manage: PurePath
+    program: PurePath
+    launcher: Launcher
     python: str = sys.executable
     settings: str | None = None
     http: str | None = DEFAULT_HTTP
@@ -101,19 +189,27 @@ class ServerSpec:
 
 
 def parse_spawn_spec(text: str, base: Path | None = None) -> ServerSpec:
-    """Parse ``NAME=path/to/manage.py[:key=value…][:gateway=XSPEC]`` (see the module doc).
+    """Parse ``NAME=PROGRAM[:key=value…][:gateway=XSPEC]`` (see the module doc).
 
-    An empty ``http=`` starts no live HTTP server. The manage.py path of a server on
+    An empty ``http=`` starts no live HTTP server. The program path of a server on
     another host is taken as it is: it names a file there.
     """
     name, sep, rest = text.partition("=")
     if not sep or not rest:
-        raise FireError(f"bad spawn spec {text!r}: expected NAME=path/to/manage.py[:key=value…]")
+        raise FireError(f"bad spawn spec {text!r}: expected NAME=PROGRAM[:key=value…]")
     rest, _, gateway = rest.partition(":gateway=")
-    manage, *options = re.split(r":(?![^\[]*\])", rest)  # not inside [IPv6]
-    spec = ServerSpec(name=name.strip(), manage=PurePath(manage), gateway=gateway or None)
+    program, *options = re.split(r":(?![^\[]*\])", rest)  # not inside [IPv6]
+    chosen = next((o.partition("=")[2] for o in options if o.startswith("launcher=")), None)
+    spec = ServerSpec(
+        name=name.strip(),
+        program=PurePath(program),
+        launcher=_launcher(chosen or None, text),
+        gateway=gateway or None,
+    )
     pending = iter(options)
     for option in pending:
+        if option.startswith("launcher="):
+            continue
         key, _, value = option.partition("=")
         if key == "http" and value:  # HOST:PORT contains the separator
             value = f"{value}:{next(pending, '0')}"
@@ -128,15 +224,15 @@ def parse_spawn_spec(text: str, base: Path | None = None) -> ServerSpec:
     if gateway and any(option.startswith("python=") for option in options):
         raise FireError(f"spawn spec {text!r}: give python= inside the gateway spec, not both")
     if not spec.is_remote:
-        path = Path(manage)
-        spec.manage = (path if path.is_absolute() else (base or Path.cwd()) / path).resolve()
-        if not Path(spec.manage).is_file():
-            raise FireError(f"fire server {spec.name!r}: {spec.manage} does not exist")
+        path = Path(program)
+        spec.program = (path if path.is_absolute() else (base or Path.cwd()) / path).resolve()
+        if not Path(spec.program).is_file():
+            raise FireError(f"fire server {spec.name!r}: {spec.program} does not exist")
     return spec
 
 
 class SpawnedServer:
-    """One running ``runfireserver``, started through an execnet gateway.
+    """One running server, started by its launcher's command through an execnet gateway.
 
     `start()` returns once it answers; `address` and `url` are then where it does;
     `output` collects what it prints. A server on another host gets a key pair made for
@@ -168,14 +264,19 @@ class SpawnedServer:
 
     def command(self) -> list[str]:
         """The arguments after the interpreter (a TCP server also gets its key options)."""
-        command = [str(self.spec.manage), "runfireserver", self.address]
+        launcher = self.spec.launcher
+        command = [
+            part.format(program=self.spec.program, address=self.address)
+            for part in launcher.command
+        ]
         http = self._http()
-        if http:
-            command += ["--http", http]
-        if self.spec.is_remote and not is_loopback(self.spec.listen_host()):
-            command.append("--allow-remote")
-        if self.suffix:
-            command += ["--db-suffix", self.suffix]
+        if http and launcher.http_option:
+            command += [launcher.http_option, http]
+        remote = self.spec.is_remote and not is_loopback(self.spec.listen_host())
+        if remote and launcher.allow_remote_option:
+            command.append(launcher.allow_remote_option)
+        if self.suffix and launcher.suffix_option:
+            command += [launcher.suffix_option, self.suffix]
         return command + self.spec.args
 
     def _http(self) -> str | None:
@@ -186,11 +287,11 @@ class SpawnedServer:
 
     def start(self, timeout: float = 120.0) -> SpawnedServer:
         environ = dict(self.spec.env)
-        if self.spec.settings:
-            environ["DJANGO_SETTINGS_MODULE"] = self.spec.settings
+        if self.spec.settings and self.spec.launcher.settings_variable:
+            environ[self.spec.launcher.settings_variable] = self.spec.settings
         request = {
             "argv": self.command(),
-            "cwd": str(self.spec.manage.parent),
+            "cwd": str(self.spec.program.parent),
             "env": environ,
             "keys": self._make_keys() if self.spec.is_remote else None,
             "python": None if self.spec.gateway else self.spec.python,
@@ -212,13 +313,11 @@ class SpawnedServer:
         return self
 
     def _hint(self) -> str:
-        """The fix, where the output shows a cause that has a known one."""
-        if any("Unknown command: 'runfireserver'" in line for line in self.output):
-            settings = self.spec.settings or "the service's settings"
-            return (
-                f'\nfire: runfireserver is unknown there: add "djfire" to INSTALLED_APPS in '
-                f"{settings} (and install djfire in the service's environment)"
-            )
+        """The fix, where the output shows a cause the launcher knows (`Launcher.hints`)."""
+        settings = self.spec.settings or "the service's settings"
+        for cause, fix in self.spec.launcher.hints.items():
+            if any(cause in line for line in self.output):
+                return "\nfire: " + fix.format(settings=settings)
         return ""
 
     def _open_gateway(self, spec: str) -> None:

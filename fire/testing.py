@@ -29,7 +29,7 @@ from .addresses import parse_address
 from .curve import ClientKeys, client_keys
 from .errors import FireError, ServerUnavailable
 from .remote import Remote
-from .spawn import ServerSpec, SpawnedServer, parse_spawn_spec
+from .spawn import ServerSpec, SpawnedServer, default_start_command, parse_spawn_spec
 
 __all__ = [
     "FireTestCase",
@@ -74,7 +74,8 @@ def shared_remote(
 
     A TCP server's CURVE keys are, in this order: `curve`, those registered for the
     address (`register_client_keys`), or the files ``FIRE_CURVE_SECRET`` and
-    ``FIRE_CURVE_SERVERS/NAME.key`` name.
+    ``FIRE_CURVE_SERVERS/NAME.key`` name. A server that is not there gets the fix of
+    the installed launcher (`fire.spawn.Launcher.start_command`: djfire's runfireserver).
     """
     key = (name, address)
     remote = _pool.get(key)
@@ -82,7 +83,13 @@ def shared_remote(
         if curve is None and address.startswith("tcp://"):
             curve = _client_keys.get(address) or client_keys(name)
         try:
-            remote = Remote(address, timeout=timeout, curve=curve, name=name)
+            remote = Remote(
+                address,
+                timeout=timeout,
+                curve=curve,
+                name=name,
+                start_command=default_start_command(),
+            )
         except ServerUnavailable as exc:
             raise ServerUnavailable(
                 f"fire server {name!r} is not available: {exc}", address
@@ -97,7 +104,7 @@ def spawned_server(spec: ServerSpec) -> SpawnedServer:
     Under pytest-xdist each worker starts its own, with test databases suffixed by the
     worker id (``test_shop_gw0``).
     """
-    key = (spec.name, str(spec.manage))
+    key = (spec.name, str(spec.program))
     server = _spawned.get(key)
     if server is None:
         server = SpawnedServer(spec, suffix=os.environ.get("PYTEST_XDIST_WORKER"))
@@ -171,8 +178,9 @@ class FireTestMixin:
     Class attributes:
 
     - ``fire_servers``: name -> socket path or address of a running server.
-    - ``fire_spawn``: name -> ``path/to/manage.py[:settings=MOD][:http=H:P][:gateway=SPEC]``,
-      a server this process starts (once) and stops at exit (see `fire.spawn`).
+    - ``fire_spawn``: name -> ``PROGRAM[:settings=MOD][:http=H:P][:gateway=SPEC]``, a
+      server this process starts (once) with the installed launcher and stops at exit
+      (see `fire.spawn`).
     - ``fire_transactional``: run each test with real commits, tables flushed after it
       (like TransactionTestCase). No class scope is opened then: data made in
       ``setUpClass`` commits and is gone after the first test's flush.

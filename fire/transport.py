@@ -47,12 +47,20 @@ _HANDSHAKE_FAILED = (
 class Transport:
     """One DEALER socket to one server; `exchange` is serialised by a lock."""
 
-    def __init__(self, address: Address, timeout: float, curve: ClientKeys | None = None) -> None:
+    def __init__(
+        self,
+        address: Address,
+        timeout: float,
+        curve: ClientKeys | None = None,
+        start_command: str | None = None,
+    ) -> None:
         self.address = address
         self.timeout = timeout
         self.curve = curve
+        #: How the service starts its server, for the fix in "no server there" errors.
+        self.start_command = start_command
         if address.path is not None:
-            probe_unix_socket(address.path)
+            probe_unix_socket(address.path, start_command)
         elif curve is None:
             raise FireError(
                 f"{address} is a TCP address, which needs CURVE keys: pass curve= "
@@ -133,7 +141,7 @@ class Transport:
             return f"the fire server at {self.address} went away while handling a request"
         return (
             f"no fire server answers at {self.address} (connection refused); "
-            f"{start_hint(str(self.address))}"
+            f"{start_hint(str(self.address), self.start_command)}"
         )
 
     def _send(self, frame: bytes) -> None:

@@ -46,7 +46,7 @@ def activate(config: pytest.Config) -> FireServers:
     servers = active_servers(config)
     if servers is not None:
         return servers
-    from djfire._foreign import ForeignFireError, check_fire_package
+    from fire_origin import ForeignFireError, check_fire_package
 
     try:
         check_fire_package()

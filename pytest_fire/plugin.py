@@ -113,7 +113,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if configured(config):
         activate(config)
         return
-    from djfire._foreign import foreign_fire
+    from fire_origin import foreign_fire
 
     problem = foreign_fire()
     if problem is not None:  # Google's python-fire: harmless until the run uses fire
@@ -152,7 +152,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     for name, spec in servers.config.spawned.items():
         how = f"gateway {spec.gateway}" if spec.gateway else f"python {spec.python}"
         lines.append(
-            f"  {name}: spawned from {spec.manage} ({how}) on first use; "
+            f"  {name}: spawned from {spec.program} ({how}) on first use; "
             "its versions and databases follow the tests"
         )
     workers = getattr(config.option, "numprocesses", None)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from djfire.launch import RUNFIRESERVER
 from fire.spawn import ServerSpec, SpawnedServer
 
 pytest_plugins = ["pytester"]
@@ -78,7 +79,8 @@ def spawn_shop(
         require_postgres()
     spec = ServerSpec(
         name="shop",
-        manage=MANAGE,
+        program=MANAGE,
+        launcher=RUNFIRESERVER,
         # Test databases of this run's own on a shared PostgreSQL (another run may be on it).
         suffix=f"run{os.getpid()}" if backend == "postgres" else None,
         args=list(args),

@@ -260,3 +260,31 @@ class Guard:
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> bool:
         self.ends[-1] = None if exc is None else f"{exc_type.__name__}: {exc}"
         return self.suppress
+
+
+class Related:
+    """What `Holder.related` returns (as Django's related manager is for a model)."""
+
+    def count(self) -> int:
+        return 3
+
+
+class RelatedDescriptor:
+    """A descriptor fire cannot tell always yields an object (as Django's managers do)."""
+
+    def __get__(self, obj: Any, owner: Any = None) -> Related:
+        return Related()
+
+
+class Holder:
+    related = RelatedDescriptor()
+
+
+class Rows:
+    """An iterable that reads every item anyway (as a Django queryset does)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __iter__(self) -> Any:
+        return iter(range(self.count))

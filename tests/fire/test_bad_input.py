@@ -96,7 +96,10 @@ def test_request_before_handshake_is_told_to_handshake(raw: RawClient) -> None:
     assert raw.request(6, "ping", []) == (6, Status.OK, "pong")
 
 
-@pytest.mark.parametrize("hello", [[], ["not a dict"], [{"versions": "1"}], [{"versions": [1]}]])
+@pytest.mark.parametrize(
+    "hello",
+    [[], ["not a dict"], [{"versions": "1"}], [{"versions": [1]}], [{"versions": ["a", "b"]}]],
+)
 def test_malformed_hello_is_refused(raw: RawClient, hello: list[Any]) -> None:
     _, status, body = raw.request(1, "hello", hello)
     assert status is Status.FIRE_ERROR

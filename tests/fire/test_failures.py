@@ -52,7 +52,17 @@ def test_tcp_port_with_no_server_is_refused_at_once() -> None:
     with bounded(AT_ONCE), pytest.raises(fire.ServerUnavailable) as raised:
         fire.connect(address, timeout=LONG_TIMEOUT, curve=SOME_KEYS)
     assert f"no fire server answers at {address} (connection refused)" in str(raised.value)
-    assert f"runfireserver {address} --curve-secret" in str(raised.value)  # the fix
+    assert f"python -m fire serve {address} --curve-secret" in str(raised.value)  # the fix
+    assert "runfireserver" not in str(raised.value)  # fire alone knows no framework
+
+
+def test_the_service_s_start_command_is_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "missing.sock"
+    with pytest.raises(fire.ServerUnavailable) as raised:
+        fire.connect(path, start_command="python manage.py runfireserver {address}")
+    assert f"with `python manage.py runfireserver {path}` (or `python -m fire serve" in str(
+        raised.value
+    )
 
 
 def test_stale_socket_of_a_killed_server_is_unavailable_at_once(own_server: ServerProcess) -> None:

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from fire import ProtocolError
 from fire.codec import plain_codec
+from fire.handshake import TRANSITIONS, Event, Greeting, Handshake, State, greet
 from fire.protocol import (
     PROTOCOL_VERSIONS,
     Request,
@@ -197,3 +198,63 @@ def test_choose_version_property(
 def test_no_common_version_names_both_ranges() -> None:
     with pytest.raises(ProtocolError, match=r"client speaks 2\.\.2, the server speaks 1\.\.1"):
         choose_version((2, 2), (1, 1))
+
+
+# -- handshake (fire.handshake): states and transitions as data ----------------------------
+
+
+def test_a_hello_with_a_common_version_opens_the_connection() -> None:
+    greeting = greet("hello", [{"versions": [1, 5], "pid": 42, "label": "a test"}], (2, 3))
+    assert greeting == Greeting(Event.HELLO, version=3, client={"pid": 42, "label": "a test"})
+    handshake = Handshake()
+    assert handshake.receive(greeting.event) is State.OPEN
+    assert handshake.receive(Event.REQUEST) is State.OPEN
+    assert handshake.receive(Event.CLOSE) is State.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("operation", "arguments", "event", "refusal"),
+    [
+        ("getattr", [1, "x"], Event.REQUEST, "HandshakeRequired"),
+        ("hello", [], Event.REQUEST, "HandshakeRequired"),
+        ("hello", None, Event.REQUEST, "HandshakeRequired"),
+        ("hello", ["not a dict"], Event.BAD_HELLO, "ProtocolError"),
+        ("hello", [{"versions": "1"}], Event.BAD_HELLO, "ProtocolError"),
+        ("hello", [{"versions": [1]}], Event.BAD_HELLO, "ProtocolError"),
+        ("hello", [{"versions": ["a", "b"]}], Event.BAD_HELLO, "ProtocolError"),
+        ("hello", [{"versions": [True, 2]}], Event.BAD_HELLO, "ProtocolError"),
+        ("hello", [{"versions": [7, 9]}], Event.BAD_HELLO, "ProtocolError"),
+    ],
+)
+def test_a_connection_stays_new_until_a_hello_it_can_answer(
+    operation: str, arguments: object, event: Event, refusal: str
+) -> None:
+    greeting = greet(operation, arguments, PROTOCOL_VERSIONS)
+    assert greeting.event is event and greeting.version is None
+    assert greeting.refusal is not None and greeting.refusal[0] == refusal
+    handshake = Handshake()
+    assert handshake.receive(greeting.event) is State.NEW
+    assert handshake.receive(greet("hello", [{"versions": [2, 2]}], (2, 2)).event) is State.OPEN
+
+
+def test_a_hello_without_a_common_version_is_refused_with_both_ranges() -> None:
+    greeting = greet("hello", [{"versions": [7, 9]}], (2, 2))
+    assert greeting.refusal == (
+        "ProtocolError",
+        "no common protocol version: the client speaks 7..9, the server speaks 2..2; "
+        "upgrade the older side",
+    )
+
+
+def test_every_transition_is_in_the_table_and_others_raise() -> None:
+    for state in State:
+        for event in Event:
+            handshake = Handshake()
+            handshake.state = state
+            if (state, event) in TRANSITIONS:
+                assert handshake.receive(event) is TRANSITIONS[state, event]
+            else:
+                with pytest.raises(ProtocolError, match="cannot happen on a"):
+                    handshake.receive(event)
+    assert not any(state is State.CLOSED for state, _ in TRANSITIONS)  # closed is final
+    assert (State.OPEN, Event.HELLO) not in TRANSITIONS  # a hello on a session is a request

@@ -1,4 +1,4 @@
-"""Spawn specs: ``NAME=path/to/manage.py[:key=value…]`` as the runners read them."""
+"""Spawn specs: ``NAME=PROGRAM[:key=value…]`` as the runners read them, and launchers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from fire.errors import FireError
-from fire.spawn import SpawnedServer, parse_spawn_spec
+from fire.spawn import Launcher, ServerSpec, SpawnedServer, installed_launchers, parse_spawn_spec
+
+#: A service kind fire knows nothing about: its command has no HTTP or suffix options.
+PLAIN = Launcher(
+    name="plain",
+    command=("{program}", "--serve-at", "{address}"),
+    settings_variable="PLAIN_SETTINGS",
+    hints={"no such service": "the program is not a service: check {settings}"},
+)
 
 
 @pytest.fixture
@@ -21,7 +29,7 @@ def manage(tmp_path: Path) -> Path:
 
 def test_defaults_and_a_path_relative_to_the_base(manage: Path, tmp_path: Path) -> None:
     spec = parse_spawn_spec("shop=shop/manage.py", base=tmp_path)
-    assert (spec.name, spec.manage) == ("shop", manage)
+    assert (spec.name, spec.program) == ("shop", manage)
     assert spec.python == sys.executable
     assert spec.settings is None
     assert spec.http == "127.0.0.1:0"
@@ -69,7 +77,7 @@ def test_gateway_comes_last_and_keeps_its_colons_and_equal_signs(manage: Path) -
     )
     assert remote.gateway == "ssh=-p 2222 ci@build-7//python=/srv/v/bin/python"
     assert remote.is_remote
-    assert str(remote.manage) == "/srv/shop/manage.py"  # a path there: not checked here
+    assert str(remote.program) == "/srv/shop/manage.py"  # a path there: not checked here
     assert remote.listen_host() == "build-7"
     server = SpawnedServer(remote)
     assert server.address == "tcp://build-7:0"
@@ -87,7 +95,8 @@ def test_a_remote_server_s_host_may_be_given(manage: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("shop", "expected NAME=path/to/manage.py"),
+        ("shop", "expected NAME=PROGRAM"),
+        ("shop={manage}:launcher=flask", "no launcher 'flask' is installed"),
         ("shop={manage}:colour=red", "unknown spawn option 'colour'"),
         ("shop={missing}", "does not exist"),
         ("shop={manage}:python=/x/python:gateway=popen", "inside the gateway spec, not both"),
@@ -97,3 +106,28 @@ def test_bad_specs_say_what_is_wrong(manage: Path, text: str, message: str) -> N
     text = text.format(manage=manage, missing=manage.parent / "nope.py")
     with pytest.raises(FireError, match=message):
         parse_spawn_spec(text)
+
+
+def test_the_installed_launcher_starts_runfireserver(manage: Path) -> None:
+    # djfire provides it through the fire.launchers entry point; fire itself names none.
+    assert list(installed_launchers()) == ["django"]
+    spec = parse_spawn_spec(f"shop={manage}:launcher=django")
+    assert spec.launcher is parse_spawn_spec(f"shop={manage}").launcher
+    server = SpawnedServer(spec, socket_dir=str(manage.parent))
+    assert server.command()[:3] == [str(manage), "runfireserver", server.address]
+
+
+def test_a_launcher_gives_the_command_and_leaves_out_options_it_has_not(manage: Path) -> None:
+    spec = ServerSpec(name="shop", program=manage, launcher=PLAIN, suffix="second")
+    server = SpawnedServer(spec, socket_dir=str(manage.parent))
+    assert server.command() == [str(manage), "--serve-at", server.address]
+
+
+def test_a_launcher_s_hint_names_the_fix_of_a_failed_start(manage: Path) -> None:
+    manage.write_text("import sys\nsys.exit('no such service here')\n")
+    spec = ServerSpec(name="shop", program=manage, launcher=PLAIN, settings="shop.conf")
+    with pytest.raises(FireError) as raised:
+        SpawnedServer(spec, socket_dir=str(manage.parent)).start(timeout=60)
+    message = str(raised.value)
+    assert "fire server 'shop' exited" in message and "no such service here" in message
+    assert message.endswith("fire: the program is not a service: check shop.conf")

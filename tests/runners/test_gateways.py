@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import fire
+from djfire.launch import RUNFIRESERVER
 from fire.spawn import ServerSpec, SpawnedServer, parse_spawn_spec
 from fire.testing import shared_remote
 
@@ -33,7 +34,8 @@ GONE_WITHIN = 60.0  # a generous bound for a process to be stopped: a wait, not 
 def shop_spec(gateway: str | None, **options: str | None) -> ServerSpec:
     spec = ServerSpec(
         name="shop",
-        manage=MANAGE,
+        program=MANAGE,
+        launcher=RUNFIRESERVER,
         gateway=gateway,
         env={
             "DJFIRE_TEST_DB": "sqlite",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from djfire._foreign import foreign_fire, reinstall_command
+from fire_origin import foreign_fire, reinstall_command
 
 from ..conftest import REINSTALL
 
@@ -86,6 +86,24 @@ def test_an_unrelated_run_beside_python_fire_passes_with_one_warning(
     assert output.count("the fire plugin is off in this run") == 1
     assert f"imported from {foreign_fire / 'fire' / '__init__.py'} is not fire" in output
     assert REINSTALL in output and "-p no:fire" in output
+
+
+@pytest.mark.usefixtures("no_fire_settings")
+def test_the_plugin_checks_the_fire_package_without_djfire(
+    pytester: pytest.Pytester, foreign_fire: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A test runner's environment needs no djfire module: one that cannot be imported
+    # changes nothing in what the plugin reports.
+    (foreign_fire / "djfire").mkdir()
+    (foreign_fire / "djfire" / "__init__.py").write_text("raise ImportError('no djfire')\n")
+    monkeypatch.setenv("PYTHONPATH", str(foreign_fire))
+    pytester.makepyfile(UNRELATED)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1, warnings=1)
+    assert "the fire plugin is off in this run" in result.stdout.str()
+    stopped = pytester.runpytest_subprocess("--fire-servers=shop=/tmp/unused-fire.sock")
+    assert stopped.ret == pytest.ExitCode.USAGE_ERROR
+    assert "is not fire from djfire" in stopped.stderr.str()
 
 
 @pytest.mark.usefixtures("no_fire_settings")

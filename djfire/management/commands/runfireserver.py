@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test.utils import setup_test_environment, teardown_test_environment
 
-from djfire._foreign import ForeignFireError, check_fire_package
+from fire_origin import ForeignFireError, check_fire_package
 
 
 def _default_address() -> str:
@@ -114,10 +114,10 @@ class Command(BaseCommand):
         from djfire.helpers import DjangoHelpers
         from djfire.isolation import DjangoScopes
         from djfire.live_server import LiveServer
+        from djfire.values import django_value_rules
+        from fire import FireError, Server
         from fire.addresses import is_loopback, prepare_socket_path
         from fire.curve import server_keys
-        from fire.errors import FireError
-        from fire.server import Server
 
         verbosity = options["verbosity"]
         if verbosity >= 2:
@@ -179,6 +179,7 @@ class Command(BaseCommand):
                 curve=curve,
                 allow_remote=options["allow_remote"],
                 extensions=[scopes, helpers],
+                values=django_value_rules(),
             )
             servers.append(server)
             try:

@@ -1,5 +1,9 @@
 """Detect a foreign package named ``fire`` (Google's python-fire) shadowing ours.
 
+A top-level module of the djfire distribution, outside every package: it must work when
+``import fire`` gives python-fire (so it cannot live in ``fire/``), and both the pytest
+plugin and djfire use it without importing each other.
+
 Two checks: `check_fire_package` imports ``fire`` and reads its mark (for code that is
 about to use fire anyway); `foreign_fire` reads the mark from the source without
 importing anything (for the pytest plugin's start-up, which must stay cheap when fire is

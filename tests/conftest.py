@@ -92,6 +92,14 @@ def spawn_shop(
     return SpawnedServer(spec, socket_dir=socket_dir, suffix=suffix).start()
 
 
+#: The settings of a test-suite project that uses Django itself (pytest-django, TestCase).
+CLIENT_SETTINGS = """
+SECRET_KEY = "client"
+INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes"]
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+USE_TZ = True
+"""
+
 BACKENDS = ["sqlite", "sqlite-file", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 

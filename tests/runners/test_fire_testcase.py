@@ -11,7 +11,7 @@ import pytest
 
 from fire.spawn import SpawnedServer
 
-from ..conftest import MANAGE
+from ..conftest import CLIENT_SETTINGS, MANAGE
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
@@ -106,14 +106,7 @@ def test_a_dead_server_fails_the_class_at_once_with_the_fix(pytester: pytest.Pyt
 def test_mixin_beside_django_test_case(
     pytester: pytest.Pytester, sqlite_shop: SpawnedServer
 ) -> None:
-    pytester.makepyfile(
-        client_settings="""
-        SECRET_KEY = "client"
-        INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes"]
-        DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
-        USE_TZ = True
-        """
-    )
+    pytester.makepyfile(client_settings=CLIENT_SETTINGS)
     pytester.makepyfile(
         test_client=textwrap.dedent(f"""
         from django.contrib.auth.models import User
@@ -161,14 +154,7 @@ def test_a_proxy_stored_in_set_up_test_data(
     pytester: pytest.Pytester, sqlite_shop: SpawnedServer
 ) -> None:
     """Django deep-copies setUpTestData attributes for each test: a proxy survives that."""
-    pytester.makepyfile(
-        client_settings="""
-        SECRET_KEY = "client"
-        INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes"]
-        DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
-        USE_TZ = True
-        """
-    )
+    pytester.makepyfile(client_settings=CLIENT_SETTINGS)
     pytester.makepyfile(
         test_client=textwrap.dedent(f"""
         from unittest import mock

@@ -15,7 +15,7 @@ import pytest
 
 from fire.curve import create_key_pair
 
-from ..conftest import MANAGE
+from ..conftest import CLIENT_SETTINGS, MANAGE
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
@@ -188,14 +188,7 @@ def test_xdist_spawns_one_server_per_worker(
 
 
 def test_beside_pytest_django(pytester: pytest.Pytester, sqlite_shop):
-    pytester.makepyfile(
-        client_settings="""
-        SECRET_KEY = "client"
-        INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes"]
-        DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
-        USE_TZ = True
-    """
-    )
+    pytester.makepyfile(client_settings=CLIENT_SETTINGS)
     pytester.makepyfile(
         test_client="""
         from django.contrib.auth.models import User

@@ -12,14 +12,22 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from fire import ServerBusy
 
-__all__ = ["DEFAULT_LOCK_TIMEOUT", "ConnectionLock"]
+__all__ = ["DEFAULT_LOCK_TIMEOUT", "ConnectionLock", "Holder"]
 
 #: Seconds a call or request waits for the connections: well under a client's 30 s timeout.
 DEFAULT_LOCK_TIMEOUT = 10.0
+
+#: What holds the connections: its description, or a function that makes it (on every
+#: fire call, only a message needs the text).
+Holder = str | Callable[[], str]
+
+
+def _text(what: Holder) -> str:
+    return what if isinstance(what, str) else what()
 
 
 class ConnectionLock:
@@ -28,12 +36,12 @@ class ConnectionLock:
     def __init__(self, timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
         self.timeout = timeout
         self._lock = threading.RLock()
-        self._holder = ""
+        self._holder: Holder = ""
         self._since = 0.0
         self._depth = 0
 
     @contextlib.contextmanager
-    def hold(self, what: str, *, bounded: bool = True) -> Iterator[None]:
+    def hold(self, what: Holder, *, bounded: bool = True) -> Iterator[None]:
         """Hold the connections for `what` ("HTTP GET /x/", "fire call …") inside the block.
 
         Raises `ServerBusy` when they stay held by something else for `timeout` seconds;
@@ -55,11 +63,12 @@ class ConnectionLock:
         finally:
             self._lock.release()
 
-    def busy_message(self, what: str) -> str:
-        holder, since = self._holder, self._since
+    def busy_message(self, what: Holder) -> str:
+        holder, since = _text(self._holder), self._since
         held = f"{holder} has held them for {time.monotonic() - since:.1f} s" if holder else ""
         return (
-            f"{what} waited {self.timeout:g} s for the database connections: {held or 'busy'}. "
+            f"{_text(what)} waited {self.timeout:g} s for the database connections: "
+            f"{held or 'busy'}. "
             "A slow view or call holds them for as long as it runs; make it faster, or "
             "raise the bound with `runfireserver --lock-timeout SECONDS`"
         )

@@ -267,12 +267,15 @@ class DjangoScopes:
                 "or wait for it in begin_scope (FireTestCase and the pytest plugin do). "
                 "Begin a scope first, or give each test run its own server"
             )
-        what = f"fire call {operation!r} from {session.describe()}"
+
+        def what() -> str:  # made only for a message: this runs on every call
+            return f"fire call {operation!r} from {session.describe()}"
+
         with self.shared.lock.hold(what):
             if operation in self._own_operations:
                 yield  # scope operations manage the transactions themselves
             elif holder is None:
-                with self._outside_scope(what, refuse_writes=True):
+                with self._outside_scope(what(), refuse_writes=True):
                     yield
             else:
                 with self._isolated(holder, _never):

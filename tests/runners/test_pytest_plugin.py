@@ -15,7 +15,7 @@ import pytest
 
 from fire.curve import create_key_pair
 
-from ..conftest import CLIENT_SETTINGS, MANAGE
+from ..conftest import CLIENT_SETTINGS, MANAGE, require_postgres
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
@@ -505,3 +505,44 @@ def test_a_server_both_attached_and_spawned_says_where_each_came_from(
             "server, leave it out of fire_spawn in tox.ini*"
         ]
     )
+
+
+@pytest.mark.postgres
+def test_a_suite_split_over_ci_jobs_runs_each_share_with_its_own_servers(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    """pytest-split by recorded durations: two jobs at once on one PostgreSQL, each with
+    its own spawned server and test databases (a suffix per job), share the suite."""
+    require_postgres()
+    monkeypatch.setenv("DJFIRE_TEST_DB", "postgres")
+    tests = SHOP_TESTS + SHOP_TESTS.replace("def test_", "def test_again_")
+    pytester.makepyfile(test_shop=tests)
+    run = os.getpid()
+    stored = pytester.runpytest_subprocess(
+        f"--fire-spawn=shop={MANAGE}:suffix=store{run}", "--store-durations"
+    )
+    stored.assert_outcomes(passed=4)
+    jobs = [
+        subprocess.Popen(
+            [
+                sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                f"--fire-spawn=shop={MANAGE}:suffix=job{group}_{run}",
+                "--splits", "2", "--group", str(group), "-rA",
+            ],
+            cwd=pytester.path,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for group in (1, 2)
+    ]  # fmt: skip
+    outputs = [job.communicate(timeout=120)[0].decode() for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], outputs
+    ran = sorted(
+        line.split("::")[1]
+        for output in outputs
+        for line in output.splitlines()
+        if line.startswith("PASSED test_shop.py::")
+    )
+    names = ["makes_a_product", "sees_nothing_of_the_previous_test"]
+    assert ran == sorted([f"test_{n}" for n in names] + [f"test_again_{n}" for n in names])

@@ -241,3 +241,38 @@ def test_the_pytest_plugin_spawns_through_an_ssh_gateway(
     result = pytester.runpytest(f"--fire-spawn=shop={MANAGE}:gateway={gateway}")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines([f"  shop: spawned from {MANAGE} (gateway ssh=127.0.0.1*"])
+
+
+def test_xdist_workers_on_another_host_each_start_their_own_servers(
+    pytester: pytest.Pytester, ssh_config: Path, tmp_path: Path
+) -> None:
+    """pytest-xdist workers reached over ssh (`--tx ssh=…`, the code already there: no
+    rsync) spawn their own servers on their host, with test databases of their own."""
+    pytester.makepyfile(
+        test_workers="""
+        import os
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_own_database(fire_remotes, n):
+            shop = fire_remotes["shop"]
+            name = str(shop.module("django.db").connection.settings_dict["NAME"])
+            assert name.endswith("_" + os.environ["PYTEST_XDIST_WORKER"])
+            assert shop.info()["pid"] != os.getpid()
+            shop.module("shop.factories").ProductFactory()
+            assert shop.module("shop.models").Product.objects.count() == 1
+        """
+    )
+    worker = (
+        f"ssh=127.0.0.1//ssh_config={ssh_config}//python={sys.executable}"
+        f"//chdir={pytester.path}"
+        # The environment of the worker's host (ssh does not pass this one on).
+        f"//env:DJFIRE_TEST_DB=sqlite-file//env:DJFIRE_TEST_DIR={tmp_path}"
+    )
+    result = pytester.runpytest_subprocess(
+        "--dist", "load", "--tx", f"2*{worker}", f"--fire-spawn=shop={MANAGE}", "-v"
+    )
+    result.assert_outcomes(passed=4)
+    # both workers took tests, each with its own server and test databases
+    result.stdout.fnmatch_lines(["[[]gw0[]] *PASSED*"])
+    result.stdout.fnmatch_lines(["[[]gw1[]] *PASSED*"])

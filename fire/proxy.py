@@ -67,7 +67,7 @@ def _batch_lists(
 ) -> Iterator[list[Any]]:
     yield items
     while iterator is not None:
-        items, more, size, *_ = remote._request("next", [iterator._fire_target, size])
+        items, more, size, _ = remote._request("next", [iterator._fire_target, size])
         yield items
         if not more:
             break
@@ -100,13 +100,13 @@ class _ReadAhead:
             if self.exhausted:  # an iterator that raised StopIteration stays exhausted
                 raise StopIteration
             source = self.source
-            fetched, more, size, *keep = source._fire_remote._request(
+            fetched, more, size, keep = source._fire_remote._request(
                 "next", [source._fire_target, self.size]
             )
             if self.looping:
                 self.size = size
-            if keep and keep[0] is not None:  # an error to raise after these items: ask it
-                self.source = keep[0]
+            if keep is not None:  # an error to raise after these items: ask it
+                self.source = keep
             self.exhausted = not more
             if not fetched:
                 raise StopIteration
@@ -242,7 +242,7 @@ class Proxy(_ProxyState):
     def _fire_flags(self) -> int | None:
         """What the object's type makes of it (`fire.shapes` flags); None when unknown."""
         content = self._fire_remote._shapes.get(self._fire_shape)  # type: ignore[arg-type]
-        return content[2] if content is not None and len(content) > 2 else None
+        return content[2] if content is not None else None
 
     def _fire_type_name(self) -> str:
         content = self._fire_remote._shapes[self._fire_shape]  # type: ignore[index]
@@ -351,8 +351,8 @@ class Proxy(_ProxyState):
         if read_ahead is None:
             flags = self._fire_flags()
             if flags is None or not flags & ITERATOR:
-                items, iterator, size, length, *own = self._fire_request("iter")
-                if not (own and own[0]):  # (older servers send no `own`)
+                items, iterator, size, length, own = self._fire_request("iter")
+                if not own:
                     # A fresh remote iterator that only this loop sees: read ahead freely.
                     hint = (length, self._fire_remote._transport._next_id) if length >= 0 else None
                     object.__setattr__(self, "_fire_length_hint", hint)

@@ -18,8 +18,9 @@ call that wrote is refused, and a request is named in the server's output.
 a savepoint of its own, as if the test's work had committed (``on_commit="run"``), or
 are kept for inspection (``on_commit="capture"``).
 
-The scope's atomics and the per-call savepoints are marked the way Django's `TestCase`
-marks its own, so ``transaction.atomic(durable=True)`` works inside a test.
+The scope's atomics are marked the way Django's `TestCase` marks its own, and the
+per-call savepoints (`djfire.savepoints`) are no atomic blocks, so
+``transaction.atomic(durable=True)`` works inside a test.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from fire.extensions import Session
 
 from .changes import ChangeCapture
 from .databases import SharedConnections
+from .savepoints import CallSavepoints
 
 __all__ = ["DjangoScopes"]
 
@@ -354,39 +356,11 @@ class DjangoScopes:
             for alias, conn in connections.items():
                 conn.run_on_commit = saved[alias]
 
-    @contextlib.contextmanager
-    def _savepoints(self, enabled: bool = True) -> Iterator[Callable[[], None]]:
-        """A savepoint on each alias the block queries, opened just before its first query.
-
-        A call or request that sends no SQL on an alias (a ping, a repr, reading plain
-        attributes, a view that only renders) costs that alias nothing; one that does gets
-        the same savepoint as if it had been opened first (`_SavepointAtFirstQuery`). The
-        block may ask to roll back what it did (a 5xx answer), on the aliases it touched.
-        """
+    def _savepoints(self, enabled: bool = True) -> contextlib.AbstractContextManager[Any]:
+        """The block's savepoints (`djfire.savepoints`), unless the scope turned them off."""
         if not enabled:
-            yield _never_roll_back
-            return
-        connections = self.shared.by_alias
-        depths = {alias: len(conn.atomic_blocks) for alias, conn in connections.items()}
-        with contextlib.ExitStack() as stack:
-            openers = []
-            for alias, connection in connections.items():
-                opener = _SavepointAtFirstQuery(alias, stack)
-                stack.enter_context(connection.execute_wrapper(opener))
-                openers.append(opener)
-
-            def roll_back() -> None:
-                for opener in openers:
-                    if opener.opened:
-                        transaction.set_rollback(True, using=opener.alias)
-
-            # Savepoints opened in the block are exited first (the stack unwinds in
-            # reverse), rolled back if an exception passes, then the wrappers go.
-            yield roll_back
-            for opener in openers:
-                _close_atomics_left_open(
-                    opener.alias, depths[opener.alias] + opener.opened, connections
-                )
+            return contextlib.nullcontext(_never_roll_back)
+        return CallSavepoints(self.shared.by_alias)
 
     def _take_callbacks(self) -> list[Callback]:
         """The on_commit callbacks registered since the lists were emptied, emptying them."""
@@ -438,56 +412,6 @@ class DjangoScopes:
         with self.shared.lock.hold(f"on_commit callbacks of {session.describe()}"):
             self._run_callbacks(callbacks, scope.savepoints)
         return len(callbacks)
-
-
-class _SavepointAtFirstQuery:
-    """An execute wrapper that opens a savepoint on its alias just before the first query.
-
-    Every statement Django sends goes through the connection's execute wrappers, the
-    ``SAVEPOINT`` of a view's own ``atomic()`` included: the savepoint opened here then
-    comes first, and nests around it as an eager one would (Django's bookkeeping and
-    the SQL agree). Its exit is pushed on the caller's stack, so it is released (or
-    rolled back when an exception passes) when the call or request ends.
-    """
-
-    __slots__ = ("alias", "opened", "stack")
-
-    def __init__(self, alias: str, stack: contextlib.ExitStack) -> None:
-        self.alias = alias
-        self.stack = stack
-        self.opened = False
-
-    def __call__(self, execute: Callable[..., Any], sql: Any, *args: Any) -> Any:
-        if not self.opened:
-            self.opened = True  # first: the SAVEPOINT statement comes through here too
-            try:
-                self.stack.enter_context(_test_atomic(self.alias))
-            except BaseException:
-                self.opened = False
-                raise
-        return execute(sql, *args)
-
-
-def _close_atomics_left_open(alias: str, depth: int, connections: dict[str, Any]) -> None:
-    """Refuse a call or request that returns with an atomic block still open.
-
-    ``transaction.atomic().__enter__()`` run remotely (a ``with`` around fire calls)
-    would leave its block open inside the call's savepoint, and closing that savepoint
-    would then release the wrong one. Such blocks are rolled back here, innermost first,
-    and the call fails with the fix (the call's own work is rolled back with it).
-    """
-    blocks = connections[alias].atomic_blocks
-    if len(blocks) <= depth:
-        return
-    while len(blocks) > depth:
-        transaction.set_rollback(True, using=alias)
-        blocks[-1].__exit__(None, None, None)
-    raise FireError(
-        f"an atomic block (transaction.atomic()) on database alias {alias!r} was still "
-        "open when the call returned: a block cannot span fire calls, since each call runs "
-        "in a savepoint of its own. It was rolled back, with the call's work. Run the "
-        "whole block on the server: in a function of the service that the test calls"
-    )
 
 
 def _never() -> bool:

@@ -110,6 +110,20 @@ def test_a_call_that_raises_a_database_error_keeps_the_test_usable(shop: fire.Re
         assert models.Category.objects.count() == 1
 
 
+def test_a_call_that_swallows_a_database_error_is_rolled_back_and_the_test_goes_on(
+    shop: fire.Remote,
+):
+    # Django marks the connection needs_rollback when save() fails inside an atomic
+    # block, even if the caller catches the error: the call's savepoint is rolled back
+    # on the way out, as Django's own atomic() would, and the test's transaction is usable.
+    tasks = shop.module("shop.tasks")
+    models = shop.module("shop.models")
+    with shop.scope():
+        models.Category.objects.create(name="before")
+        assert tasks.create_then_swallow_integrity_error("twice") == "swallowed"
+        assert list(models.Category.objects.values_list("name", flat=True)) == ["before"]
+
+
 def test_a_savepoint_is_opened_only_for_calls_that_query(shop: fire.Remote):
     trace = shop.module("shop.sql_trace")
     op = shop.module("operator")

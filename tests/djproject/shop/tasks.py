@@ -39,3 +39,17 @@ def create_on_commit(name: str) -> None:
     from shop.models import Category
 
     transaction.on_commit(lambda: Category.objects.create(name=name))
+
+
+def create_then_swallow_integrity_error(name: str) -> str:
+    """Service code that catches a failed save(): Django marks the transaction for rollback."""
+    from django.db import IntegrityError
+
+    from shop.models import Category
+
+    Category.objects.create(name=name)
+    try:
+        Category.objects.create(name=name)
+    except IntegrityError:
+        return "swallowed"
+    return "saved twice"

@@ -116,8 +116,8 @@ class Command(BaseCommand):
         from djfire.live_server import LiveServer
         from djfire.values import django_value_rules
         from fire import FireError, Server
-        from fire.addresses import is_loopback, prepare_socket_path
         from fire.curve import server_keys
+        from fire.extensions import is_loopback, prepare_socket_path
 
         verbosity = options["verbosity"]
         if verbosity >= 2:

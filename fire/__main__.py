@@ -23,6 +23,7 @@ except ImportError:  # python-fire's fire/__init__.py written over ours: same pa
     )
 from .curve import SERVER_CLIENTS_VARIABLE, SERVER_SECRET_VARIABLE, create_key_pair, server_keys
 from .errors import FireError
+from .protocol import DEFAULT_MAX_MESSAGE_SIZE
 
 
 def description() -> str:
@@ -64,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="let a TCP server listen on a non-loopback address",
     )
+    serve_parser.add_argument(
+        "--max-message-size",
+        type=int,
+        default=DEFAULT_MAX_MESSAGE_SIZE,
+        metavar="BYTES",
+        help="the largest request the server takes (default: 256 MiB)",
+    )
     serve_parser.add_argument("-v", "--verbose", action="store_true", help="log each session")
     keys_parser = commands.add_parser(
         "keys", help="write a CURVE key pair: DIR/NAME.key (public) and DIR/NAME.key_secret"
@@ -83,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             options.address,
             curve=curve if options.address.startswith("tcp://") else None,
             allow_remote=options.allow_remote,
+            max_message_size=options.max_message_size,
             ready=lambda server: print(f"fire server ready at {server.endpoint}", flush=True),
         )
     except FireError as exc:

@@ -79,7 +79,11 @@ def parse_address(address: str | os.PathLike[str], base: Path | None = None) -> 
 
 
 def is_loopback(host: str) -> bool:
-    """Whether a TCP host is on this machine only."""
+    """Whether a TCP host is on this machine only (``localhost`` or a loopback IP).
+
+    A listener on another address is reachable from other machines, which fire allows
+    only when told (``--allow-remote``).
+    """
     if host == "localhost":
         return True
     try:
@@ -138,7 +142,12 @@ def probe_unix_socket(path: Path, start_command: str | None = None) -> None:
 
 
 def prepare_socket_path(path: Path) -> None:
-    """Check the socket's directory and clear a stale socket file; refuse a live one."""
+    """Check the socket's directory and clear a stale socket file; refuse a live one.
+
+    Raises `FireError` naming the problem: a missing or unwritable directory, a file
+    that is not a socket, another server answering there. A socket file nobody answers
+    on (left by a killed server) is removed.
+    """
     directory = path.parent
     if not directory.is_dir():
         raise FireError(f"cannot serve at {path}: directory {directory} does not exist")

@@ -11,7 +11,11 @@ Two things, both given to one `fire.Server`, never set process-wide:
   read whole anyway, so one reply carries every item (`ValueRules`).
 
 `Session` (one client's state, handed to every operation) is public here for the
-signatures of extension operations.
+signatures of extension operations. A framework's own server command may check its
+addresses the way fire does, before a slow set-up (djfire's ``runfireserver`` does,
+before it creates test databases): `is_loopback` (whether a host is on this machine
+only, for fire's loopback-unless-told rule on a listener of its own, such as an HTTP
+server) and `prepare_socket_path` (refuse a live server's socket, clear a stale one).
 """
 
 from __future__ import annotations
@@ -20,11 +24,19 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from .addresses import is_loopback, prepare_socket_path
 from .errors import FireError
 from .session import Session
 from .values import ValueRules
 
-__all__ = ["Extension", "Scopes", "Session", "ValueRules"]
+__all__ = [
+    "Extension",
+    "Scopes",
+    "Session",
+    "ValueRules",
+    "is_loopback",
+    "prepare_socket_path",
+]
 
 
 class Extension(Protocol):

@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import ProtocolError
-from .protocol import choose_version
+from .protocol import DEFAULT_MAX_MESSAGE_SIZE, choose_version
 
 __all__ = ["TRANSITIONS", "Event", "Greeting", "Handshake", "State", "greet"]
 
@@ -81,21 +81,25 @@ class Handshake:
 class Greeting:
     """What a connection's message says before it has a session.
 
-    For a ``HELLO``: the version both sides speak and what the client told about itself;
-    otherwise the refusal to answer with, as ``(kind, message)``.
+    For a ``HELLO``: the version both sides speak, the largest reply the client takes
+    (its ``max_message_size``) and what the client told about itself; otherwise the
+    refusal to answer with, as ``(kind, message)``.
     """
 
     event: Event
     version: int | None = None
     client: dict[str, Any] = field(default_factory=dict)
     refusal: tuple[str, str] | None = None
+    max_reply_size: int = DEFAULT_MAX_MESSAGE_SIZE
 
 
 def greet(operation: str, arguments: Any, versions: tuple[int, int]) -> Greeting:
     """Read the message of a connection without a session (its unpacked `arguments`).
 
-    ``hello`` takes one dict: ``versions`` ``[low, high]`` (ints) and what the client
-    says about itself (pid, host, label…), kept as the session's ``client``.
+    ``hello`` takes one dict: ``versions`` ``[low, high]`` (ints), optionally
+    ``max_message_size`` (the largest reply the client takes, in bytes; 256 MiB when
+    absent) and what the client says about itself (pid, host, label…), kept as the
+    session's ``client``.
     """
     if operation != "hello" or not isinstance(arguments, list) or not arguments:
         return Greeting(
@@ -119,5 +123,13 @@ def greet(operation: str, arguments: Any, versions: tuple[int, int]) -> Greeting
         version = choose_version((offered[0], offered[1]), versions)
     except ProtocolError as exc:
         return Greeting(Event.BAD_HELLO, refusal=("ProtocolError", str(exc)))
-    client = {key: value for key, value in hello.items() if key != "versions"}
-    return Greeting(Event.HELLO, version=version, client=client)
+    max_reply_size = hello.get("max_message_size", DEFAULT_MAX_MESSAGE_SIZE)
+    if type(max_reply_size) is not int or max_reply_size <= 0:
+        return Greeting(
+            Event.BAD_HELLO,
+            refusal=("ProtocolError", "hello's max_message_size must be a positive int (bytes)"),
+        )
+    client = {
+        key: value for key, value in hello.items() if key not in ("versions", "max_message_size")
+    }
+    return Greeting(Event.HELLO, version=version, client=client, max_reply_size=max_reply_size)

@@ -57,6 +57,7 @@ class Remote:
         name: str | None = None,
         versions: tuple[int, int] = protocol.PROTOCOL_VERSIONS,
         start_command: str | None = None,
+        max_message_size: int = protocol.DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         self.address = parse_address(address)
         self.name = name or str(self.address)
@@ -69,7 +70,7 @@ class Remote:
         #: proxy is fetched once per connection (see `module`).
         self._modules: dict[str, Any] = {}
         self._codec = Codec(self._encode_argument, self._decode_reference)
-        self._transport = Transport(self.address, timeout, curve, start_command)
+        self._transport = Transport(self.address, timeout, curve, start_command, max_message_size)
         try:
             self._info = self._handshake(versions)
         except BaseException:
@@ -198,15 +199,19 @@ class Remote:
 
     # plumbing
     def _handshake(self, versions: tuple[int, int]) -> dict[str, Any]:
-        hello = {"versions": list(versions), **client_description()}
+        hello = {
+            "versions": list(versions),
+            "max_message_size": self._transport.max_message_size,
+            **client_description(),
+        }
         return self._raw("hello", [hello])[1]
 
     def _raw(self, operation: str, args: list[Any]) -> tuple[Status, Any]:
         transport = self._transport
         with transport.lock:
             request_id = transport.next_request_id()
-            frame = protocol.encode_request(request_id, operation, _plain.pack(args), [])
-            status, body, _ = transport.exchange(request_id, frame)
+            message = protocol.encode_request(request_id, operation, _plain.pack(args), [])
+            status, body, _ = transport.exchange(request_id, message)
         value = _plain.unpack(body)
         if status is Status.FIRE_ERROR:
             self._raise_fire_error(value)
@@ -252,9 +257,9 @@ class Remote:
                 releases, self._releases = self._releases, []
             else:
                 releases = _NO_RELEASES  # nothing to send: no list made per request
-            frame = protocol.encode_request(request_id, operation, arguments, releases)
+            message = protocol.encode_request(request_id, operation, arguments, releases)
             try:
-                status, body, shapes = transport.exchange(request_id, frame)
+                status, body, shapes = transport.exchange(request_id, message)
             except BaseException:
                 if releases:
                     self._releases.extend(releases)
@@ -345,6 +350,7 @@ def connect(
     curve: ClientKeys | None = None,
     name: str | None = None,
     start_command: str | None = None,
+    max_message_size: int = protocol.DEFAULT_MAX_MESSAGE_SIZE,
 ) -> Remote:
     """Connect to the fire server at `address`: a socket path, ``ipc:///…`` or ``tcp://…``.
 
@@ -354,5 +360,14 @@ def connect(
     `ServerUnavailable` within `timeout` when the server does not answer.
     `start_command` (``{address}`` replaced) is how the service starts its server, for
     the fix those errors name (e.g. ``"python manage.py runfireserver {address}"``).
+    `max_message_size` bounds a reply, in bytes (at least 64 KiB); the server answers a
+    call whose reply would be larger with a `ProtocolError` naming the limit.
     """
-    return Remote(address, timeout=timeout, curve=curve, name=name, start_command=start_command)
+    return Remote(
+        address,
+        timeout=timeout,
+        curve=curve,
+        name=name,
+        start_command=start_command,
+        max_message_size=max_message_size,
+    )

@@ -7,7 +7,8 @@ stuck).
 
 The request path is kept short, since a call should cost little more than a raw
 ZeroMQ + msgpack echo: frames are received as `zmq.Frame` (whose ``more`` flag saves a
-``getsockopt(RCVMORE)`` per request); the monitor is read when the socket is idle,
+``getsockopt(RCVMORE)`` per request, and tells a request in chunks from one in a frame:
+`fire.protocol`); the monitor is read when the socket is idle,
 before every handshake (so a new connection that reuses a dead one's file descriptor
 is never closed by the old one's late "disconnected" event), and otherwise at most every
 `_MONITOR_EVERY` seconds, not per request; and the extensions' request contexts are
@@ -15,7 +16,9 @@ entered only when an extension has one.
 
 A TCP server is a CURVE server (`fire.curve`): ZeroMQ's handshake checks the client's
 key before the connection carries a message, so an unknown peer never gets a session.
-It has a ZeroMQ context of its own, whose ZAP handler (a thread) does that check.
+It has a ZeroMQ context of its own, whose ZAP handler (a thread) does that check. Before
+it, a peer can send only frames up to `protocol.FRAME_LIMIT` (64 KiB): the socket's
+``MAXMSGSIZE``, which ZeroMQ applies to every frame, handshake commands included.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from .handshake import Event as HandshakeEvent
 from .handshake import Handshake, greet
 from .handshake import State as HandshakeState
 from .operations import OPERATIONS
-from .protocol import Status
+from .protocol import DEFAULT_MAX_MESSAGE_SIZE, FRAME_SIZE, Status
 from .remote_errors import describe_exception
 from .session import Session
 from .shapes import ShapeTable
@@ -57,8 +60,11 @@ _plain = plain_codec()
 _POLL_MS = 200
 #: While requests keep coming, the connection monitor is read at most this often (s).
 _MONITOR_EVERY = 0.05
-#: Messages larger than this are dropped by ZeroMQ, which disconnects the sender.
-DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024 * 1024
+#: How to raise the bound on a request, for the message of a request over it.
+_RAISE_LIMIT = (
+    "--max-message-size BYTES of `python -m fire serve` or `manage.py runfireserver`, "
+    "or fire.Server(max_message_size=BYTES)"
+)
 _HANDSHAKE_FAILED = (
     zmq.EVENT_HANDSHAKE_FAILED_AUTH
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
@@ -72,6 +78,8 @@ class Server:
     What a framework adds is given here, to this server only (`fire.extensions`):
     `extensions` (operations and hooks; default: the counting `Scopes`) and `values`
     (`ValueRules`: descriptors that always yield references, iterables read whole).
+    `max_message_size` bounds a request, in bytes (at least one frame: 64 KiB); a
+    larger one is answered with a `ProtocolError` naming the limit.
     """
 
     def __init__(
@@ -98,6 +106,11 @@ class Server:
                     f"refusing to listen on {self.address.host}: TCP binds to loopback "
                     "unless --allow-remote (allow_remote=True) is given"
                 )
+        if max_message_size < FRAME_SIZE:
+            raise FireError(
+                f"max_message_size must be at least {FRAME_SIZE} bytes (one frame), "
+                f"not {max_message_size}"
+            )
         self.curve = curve
         self.versions = versions
         self.max_message_size = max_message_size
@@ -129,7 +142,7 @@ class Server:
         self._context = zmq.Context() if self.curve is not None else zmq.Context.instance()
         router = self._context.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, 0)
-        router.setsockopt(zmq.MAXMSGSIZE, self.max_message_size)
+        router.setsockopt(zmq.MAXMSGSIZE, protocol.FRAME_LIMIT)
         router.setsockopt(zmq.RCVTIMEO, _POLL_MS)
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         if self.address.may_be_ipv6:
@@ -213,12 +226,9 @@ class Server:
                     break
                 frame = recv(copy=False)
                 if frame.more:
-                    while recv(copy=False).more:
-                        pass
-                    self._fail(
-                        identity, None, "ProtocolError", "malformed message: expected one frame"
-                    )
-                    continue
+                    frame = self._join(identity, frame)
+                    if frame is None:
+                        continue
                 now = clock()
                 if now >= monitor_at:
                     self._drain_monitor()
@@ -262,12 +272,44 @@ class Server:
         session.close()
 
     # requests
+    def _join(self, identity: zmq.Frame, first: zmq.Frame) -> bytes | None:
+        """The request a message in chunks carries; None once one over the bound is answered.
+
+        ZeroMQ delivers a multipart message whole, so its frames are all there. A request
+        over `max_message_size` is answered with the limit and how to raise it; its
+        releases are honoured, so a refused request leaves no reference behind.
+        """
+        router = self._router
+        assert router is not None
+        frames = [first]
+        while frames[-1].more:
+            frames.append(router.recv(copy=False))
+        try:
+            return protocol.join(frames, self.max_message_size)
+        except protocol.MessageTooLarge as exc:
+            head = protocol.peek(frames, 3)
+            request_id = head[0] if head and isinstance(head[0], int) else None
+            session = self.sessions.get(identity.bytes)
+            if session is not None and head and isinstance(head[2], list):
+                session.release([r for r in head[2] if isinstance(r, int)])
+            self._fail(
+                identity,
+                request_id,
+                "ProtocolError",
+                f"a request of {exc.size:,} bytes is over this server's max_message_size of "
+                f"{exc.limit:,} bytes: send less, or raise the limit ({_RAISE_LIMIT})",
+            )
+            return None
+
     def _send(self, identity: zmq.Frame, reply: bytes) -> None:
         router = self._router
         assert router is not None
         try:
             # Two sends are cheaper than send_multipart's generic loop.
             router.send(identity, zmq.SNDMORE)
+            if len(reply) > FRAME_SIZE:
+                router.send_multipart(protocol.split(reply))
+                return
             router.send(reply)
         except zmq.ZMQError as exc:  # the client is gone (ROUTER_MANDATORY): nothing to do
             log.debug("reply dropped: %s", exc)
@@ -276,10 +318,10 @@ class Server:
         body = _plain.pack([kind, message])
         self._send(identity, protocol.encode_reply(request_id, Status.FIRE_ERROR, body, None))
 
-    def _handle(self, identity: zmq.Frame, frame: zmq.Frame | bytes) -> None:
-        """Answer one single-frame request from the client `identity`."""
+    def _handle(self, identity: zmq.Frame, message: zmq.Frame | bytes) -> None:
+        """Answer one request (a frame, or chunks joined) from the client `identity`."""
         try:
-            request = protocol.decode_request(frame)
+            request = protocol.decode_request(message)
         except ProtocolError as exc:
             self._fail(identity, None, "ProtocolError", str(exc))
             return
@@ -316,19 +358,29 @@ class Server:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             result, status = describe_exception(exc), Status.RAISED
+        refs_before = len(session.refs)
         try:
             body = session.codec.pack(result)
         except Exception as exc:
-            session.forget_unsent_shapes()
+            session.reply_not_sent(refs_before)
             self._fail(identity, request_id, "ProtocolError", f"cannot encode result: {exc}")
             return
         shapes = session.take_new_shapes()
-        self._send(
-            identity,
-            protocol.encode_reply(
-                request_id, status, body, None if shapes is None else msgpack.packb(shapes)
-            ),
+        reply = protocol.encode_reply(
+            request_id, status, body, None if shapes is None else msgpack.packb(shapes)
         )
+        if len(reply) > session.max_reply_size:
+            session.reply_not_sent(refs_before, shapes)
+            self._fail(
+                identity,
+                request_id,
+                "ProtocolError",
+                f"the reply of {len(reply):,} bytes is over this client's max_message_size of "
+                f"{session.max_reply_size:,} bytes: return less, or raise the client's limit "
+                "(fire.connect(max_message_size=BYTES))",
+            )
+            return
+        self._send(identity, reply)
 
     def _handshake(self, identity: zmq.Frame, request: Any) -> None:
         """Feed a message of a connection without a session to the handshake (`fire.handshake`)."""
@@ -347,6 +399,7 @@ class Server:
         session.handshake = handshake
         session.client = greeting.client
         session.version = greeting.version
+        session.max_reply_size = greeting.max_reply_size
         self.sessions[identity.bytes] = session
         self._fds.setdefault(fd, set()).add(identity.bytes)
         self._send(
@@ -386,11 +439,20 @@ def serve(
     extensions: Iterable[Any] = (),
     values: ValueRules | None = None,
     allow_remote: bool = False,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ready: Callable[[Server], None] | None = None,
 ) -> None:
-    """Serve fire at `address` until SIGTERM or SIGINT, then clean up (socket removed)."""
+    """Serve fire at `address` until SIGTERM or SIGINT, then clean up (socket removed).
+
+    The keyword arguments are `Server`'s; `ready(server)` is called once it is bound.
+    """
     server = Server(
-        address, curve=curve, extensions=extensions, values=values, allow_remote=allow_remote
+        address,
+        curve=curve,
+        extensions=extensions,
+        values=values,
+        allow_remote=allow_remote,
+        max_message_size=max_message_size,
     )
     server.bind()
     in_main = threading.current_thread() is threading.main_thread()

@@ -11,6 +11,7 @@ import msgpack
 from .codec import EXT_ARGREF, EXT_REF, Codec
 from .errors import FireError
 from .handshake import Handshake
+from .protocol import DEFAULT_MAX_MESSAGE_SIZE
 from .shapes import ShapeTable
 from .values import ValueRules
 
@@ -35,6 +36,8 @@ class Session:
         self.fd = fd
         self.version: int | None = None
         self.client: dict[str, Any] = {}
+        #: The largest reply the client takes (its ``max_message_size``, said in hello).
+        self.max_reply_size = DEFAULT_MAX_MESSAGE_SIZE
         self.started = time.time()
         #: Per-extension state (djfire keeps its open scopes here).
         self.state: dict[str, Any] = {}
@@ -69,10 +72,20 @@ class Session:
         self._new_shapes.clear()
         return new
 
-    def forget_unsent_shapes(self) -> None:
-        """A reply failed to encode: the shapes it would have carried were not sent."""
+    def reply_not_sent(self, refs_before: int, shapes: dict[int, Any] | None = None) -> None:
+        """A reply was not sent (it failed to encode, or is over the client's bound).
+
+        Forget what it would have given the client: the references it made (the last
+        ``len(refs) - refs_before`` made, since packing a reply only adds references) and
+        its shapes (`shapes`, if already taken, and those still to take).
+        """
+        refs = self.refs
+        for _ in range(len(refs) - refs_before):
+            refs.popitem()
         self._sent_shapes.difference_update(self._new_shapes)
         self._new_shapes.clear()
+        if shapes:
+            self._sent_shapes.difference_update(shapes)
 
     # references in
     def _decode_reference(self, code: int, data: bytes) -> Any:

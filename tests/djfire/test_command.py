@@ -151,6 +151,24 @@ def test_a_tcp_address_without_keys_names_the_fix() -> None:
     assert "python -m fire keys" in result.stderr
 
 
+def test_max_message_size_bounds_requests_and_a_too_small_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    result = run_manage("runfireserver", str(tmp_path / "f.sock"), "--max-message-size", "1000")
+    assert result.returncode != 0
+    assert "max_message_size must be at least 65536 bytes (one frame), not 1000" in result.stderr
+    assert "Creating test database" not in result.stdout + result.stderr
+    server = spawn_shop("sqlite-file", "--max-message-size", str(2**20), data_dir=str(tmp_path))
+    try:
+        with fire.connect(server.address) as shop:
+            echo = shop.module("builtins").str
+            with pytest.raises(fire.ProtocolError, match="max_message_size of 1,048,576 bytes"):
+                echo("x" * 2**21)
+            assert echo("y" * 2**19) == "y" * 2**19  # in chunks, within the bound
+    finally:
+        assert server.stop() == 0
+
+
 def test_runfireserver_stops_on_a_foreign_fire_package(foreign_fire: Path) -> None:
     result = run_manage(
         "runfireserver", "/tmp/unused-fire.sock", env={"PYTHONPATH": str(foreign_fire)}

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import ExchangeCounter, ServerProcess, serve_argv, short_tmpdir, start_server
+from servers import (
+    ExchangeCounter,
+    Keys,
+    ServerProcess,
+    make_keys,
+    serve_argv,
+    short_tmpdir,
+    start_server,
+)
 
 import fire
 
@@ -86,3 +94,9 @@ def server_factory(tmp_dir: Path) -> Iterator[Callable[..., ServerProcess]]:
 def own_server(server_factory: Callable[..., ServerProcess], tmp_dir: Path) -> ServerProcess:
     """A dedicated `python -m fire serve` process, for tests that stop or kill it."""
     return server_factory(serve_argv(tmp_dir / "own.sock"))
+
+
+@pytest.fixture
+def keys(tmp_dir: Path) -> Keys:
+    """CURVE key files made by `python -m fire keys`: a server's, a client's, a stranger's."""
+    return make_keys(tmp_dir)

@@ -15,11 +15,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import fire
 from fire import protocol
+from fire.curve import ClientKeys, read_public, read_secret
 
 HERE = Path(__file__).resolve().parent
 READY = "fire server ready at "
@@ -36,6 +38,19 @@ server.bind()
 print(f"fire server ready at {server.endpoint}", flush=True)
 server.serve_forever()
 """
+
+
+POLL_SECONDS = 10.0  # a bound on waiting for the server to notice a disconnect
+
+
+def wait_for(condition: Callable[[], bool]) -> bool:
+    """Whether `condition()` becomes true within `POLL_SECONDS` (a bound, not a measure)."""
+    deadline = time.monotonic() + POLL_SECONDS
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
 
 
 def short_tmpdir() -> Path:
@@ -153,6 +168,49 @@ def custom_server_argv(
     versions: tuple[int, int] = protocol.PROTOCOL_VERSIONS,
 ) -> list[str]:
     return ["-c", CUSTOM_SERVER, str(address), str(max_message_size), *map(str, versions)]
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key files made by `python -m fire keys`: the server's, an allowed client's, another's."""
+
+    server_secret: Path
+    server_public: Path
+    clients: Path  # the allowed clients' public keys
+    client_secret: Path
+    client_public: Path
+    stranger_secret: Path  # a key pair not in `clients`
+
+    def client(self, secret: Path | None = None, server: Path | None = None) -> ClientKeys:
+        public, key = read_secret(secret or self.client_secret)
+        return ClientKeys(public, key, read_public(server or self.server_public))
+
+
+def make_keys(directory: Path) -> Keys:
+    """A server's key pair, an allowed client's and a stranger's, under `directory`."""
+    for subdirectory, name in (("server", "shop"), ("clients", "ci"), ("elsewhere", "stranger")):
+        result = run_fire("keys", str(directory / subdirectory), name)
+        assert result.returncode == 0, result.stderr
+    return Keys(
+        server_secret=directory / "server" / "shop.key_secret",
+        server_public=directory / "server" / "shop.key",
+        clients=directory / "clients",
+        client_secret=directory / "clients" / "ci.key_secret",
+        client_public=directory / "clients" / "ci.key",
+        stranger_secret=directory / "elsewhere" / "stranger.key_secret",
+    )
+
+
+def curve_argv(keys: Keys, address: str, *options: str) -> list[str]:
+    """`python -m fire serve` over CURVE TCP with `keys` (the server's, the allowed clients)."""
+    return serve_argv(
+        address,
+        "--curve-secret",
+        str(keys.server_secret),
+        "--curve-clients",
+        str(keys.clients),
+        *options,
+    )
 
 
 def run_fire(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,8 @@ from typing import Any
 import msgpack
 import pytest
 import zmq
-from servers import ServerProcess, custom_server_argv
+from servers import ServerProcess, custom_server_argv, wait_for
+from zmq.utils.monitor import recv_monitor_message
 
 import fire
 from fire import protocol
@@ -41,7 +42,8 @@ class RawClient:
         return self.reply()
 
     def hello(self) -> dict[str, Any]:
-        _, status, body = self.request(1, "hello", [{"versions": [2, 2], "pid": os.getpid()}])
+        hello = {"versions": list(protocol.PROTOCOL_VERSIONS), "pid": os.getpid()}
+        _, status, body = self.request(1, "hello", [hello])
         assert status is Status.OK
         return body
 
@@ -66,24 +68,35 @@ def test_non_msgpack_bytes_get_an_error_reply(raw: RawClient, remote: fire.Remot
     assert request_id is None
     assert status is Status.FIRE_ERROR
     assert body[0] == "ProtocolError"
-    assert "malformed frame: not msgpack" in body[1]
+    assert "malformed request: not msgpack" in body[1]
     assert_still_serving(remote)
 
 
-def test_three_frame_message_gets_an_error_reply(raw: RawClient, remote: fire.Remote) -> None:
+def test_frames_that_join_into_no_request_get_an_error_reply(
+    raw: RawClient, remote: fire.Remote
+) -> None:
+    # Three requests as the frames of one message: their bytes joined are no request.
     frame = protocol.encode_request(1, "ping", codec.pack([]), [])
     raw.send(frame, frame, frame)
     _, status, body = raw.reply()
     assert status is Status.FIRE_ERROR
-    assert body == ["ProtocolError", "malformed message: expected one frame"]
+    assert body[0] == "ProtocolError"
+    assert body[1].startswith("malformed request: not msgpack (")
     assert_still_serving(remote)
+
+
+def test_a_request_in_frames_of_any_size_is_joined(raw: RawClient) -> None:
+    raw.hello()
+    message = protocol.encode_request(2, "ping", codec.pack([]), [])
+    raw.send(*(message[i : i + 1] for i in range(len(message))))  # a frame per byte
+    assert raw.reply() == (2, Status.OK, "pong")
 
 
 def test_wrong_message_shape_gets_an_error_reply(raw: RawClient, remote: fire.Remote) -> None:
     raw.send(msgpack.packb({"operation": "ping"}))
     _, status, body = raw.reply()
     assert status is Status.FIRE_ERROR
-    assert "a request is [request_id, operation, arguments, releases]" in body[1]
+    assert "a request is [request_id, operation, releases, arguments]" in body[1]
     assert_still_serving(remote)
 
 
@@ -92,7 +105,7 @@ def test_request_before_handshake_is_told_to_handshake(raw: RawClient) -> None:
     assert request_id == 5
     assert status is Status.FIRE_ERROR
     assert body[0] == "HandshakeRequired"
-    assert raw.hello()["protocol"] == 2
+    assert raw.hello()["protocol"] == protocol.PROTOCOL_VERSIONS[1]
     assert raw.request(6, "ping", []) == (6, Status.OK, "pong")
 
 
@@ -104,7 +117,7 @@ def test_malformed_hello_is_refused(raw: RawClient, hello: list[Any]) -> None:
     _, status, body = raw.request(1, "hello", hello)
     assert status is Status.FIRE_ERROR
     assert body[0] in ("ProtocolError", "HandshakeRequired")
-    assert raw.hello()["protocol"] == 2
+    assert raw.hello()["protocol"] == protocol.PROTOCOL_VERSIONS[1]
 
 
 def test_arguments_that_are_not_a_list_are_refused(raw: RawClient, remote: fire.Remote) -> None:
@@ -135,20 +148,52 @@ def test_unknown_operation_gets_an_error_reply(raw: RawClient) -> None:
     )
 
 
-def test_oversized_message_is_dropped_and_the_server_keeps_serving(
+def test_a_frame_over_the_frame_limit_disconnects_its_sender_only(
     server_factory: Callable[..., ServerProcess], tmp_dir: Path
 ) -> None:
-    server = server_factory(custom_server_argv(tmp_dir / "small.sock", max_message_size=1000))
+    server = server_factory(custom_server_argv(tmp_dir / "frames.sock"))
     with fire.connect(server.path, timeout=5) as bystander:
         raw = RawClient(server.endpoint)
+        monitor = raw.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         try:
-            raw.hello()
-            raw.send(protocol.encode_request(2, "ping", codec.pack(["x" * 5000]), []))
-            sender = fire.connect(server.path, timeout=5)
-            with sender, pytest.raises(fire.ServerUnavailable):
-                sender.module("remote_helpers").echo("y" * 5000)
+            assert raw.hello()["sessions"] == 2
+            raw.send(b"x" * (protocol.FRAME_LIMIT + 1))  # one frame: what fire never sends
+            assert monitor.poll(10_000), "the server kept the connection of an oversized frame"
+            assert recv_monitor_message(monitor)["event"] == zmq.EVENT_DISCONNECTED
         finally:
+            raw.socket.disable_monitor()
+            monitor.close(linger=0)
             raw.close()
         assert bystander.module("remote_helpers").echo("z" * 500) == "z" * 500
-        with fire.connect(server.path, timeout=5) as newcomer:
-            assert newcomer.ping() > 0
+        assert wait_for(lambda: bystander.info()["sessions"] == 1)  # the dropped one's is gone
+
+
+def test_a_request_over_max_message_size_is_answered_and_its_releases_kept(
+    server_factory: Callable[..., ServerProcess], tmp_dir: Path
+) -> None:
+    limit = 2 * protocol.FRAME_SIZE
+    server = server_factory(custom_server_argv(tmp_dir / "small.sock", max_message_size=limit))
+    raw = RawClient(server.endpoint)
+    try:
+        raw.hello()
+        for request_id, name in enumerate(("os", "sys"), start=2):  # two references
+            raw.send(protocol.encode_request(request_id, "module", codec.pack([name]), []))
+            assert protocol.decode_reply(raw.socket.recv())[:2] == (request_id, Status.OK)
+        refs = raw.request(3, "info", [])[2]["refs"]
+        assert refs == 2
+        # A request just over the bound, in chunks as fire sends it, releasing every id.
+        arguments = codec.pack(["x" * limit])
+        message = protocol.encode_request(4, "ping", arguments, list(range(1, refs + 1)))
+        raw.send(*protocol.split(message))
+        request_id, status, body = raw.reply()
+        assert (request_id, status, body[0]) == (4, Status.FIRE_ERROR, "ProtocolError")
+        assert body[1] == (
+            f"a request of {len(message):,} bytes is over this server's max_message_size of "
+            f"{limit:,} bytes: send less, or raise the limit (--max-message-size BYTES of "
+            "`python -m fire serve` or `manage.py runfireserver`, or "
+            "fire.Server(max_message_size=BYTES))"
+        )
+        assert raw.request(5, "info", [])[2]["refs"] == 0  # the releases were honoured
+        assert raw.request(6, "ping", []) == (6, Status.OK, "pong")
+    finally:
+        raw.close()

@@ -37,8 +37,8 @@ def test_info_describes_the_server(remote: fire.Remote, shared_server: ServerPro
     assert info["pid"] == shared_server.pid
     assert info["fire_version"] == fire.__version__
     assert info["python"] == platform.python_version()
-    assert info["protocol"] == remote.protocol_version == 2
-    assert info["protocol_versions"] == [2, 2]
+    assert info["protocol"] == remote.protocol_version == 3
+    assert info["protocol_versions"] == [3, 3]
     assert info["extensions"] == {"scopes": {"isolation": "none"}}
     assert info["endpoint"] == f"ipc://{shared_server.path}"
     assert info["refs"] == 0
@@ -92,15 +92,25 @@ def test_client_speaking_only_a_future_version_gets_both_ranges(
     shared_server: ServerProcess,
 ) -> None:
     with pytest.raises(fire.ProtocolError) as raised:
-        fire.Remote(shared_server.path, versions=(3, 3))
+        fire.Remote(shared_server.path, versions=(4, 4))
     message = str(raised.value)
-    assert "client speaks 3..3" in message
-    assert "server speaks 2..2" in message
+    assert "client speaks 4..4" in message
+    assert "server speaks 3..3" in message
+
+
+def test_client_speaking_only_an_older_version_gets_both_ranges(
+    shared_server: ServerProcess,
+) -> None:
+    with pytest.raises(fire.ProtocolError) as raised:
+        fire.Remote(shared_server.path, versions=(2, 2))
+    message = str(raised.value)
+    assert "client speaks 2..2" in message
+    assert "server speaks 3..3" in message
 
 
 def test_client_speaking_only_the_current_version_works(shared_server: ServerProcess) -> None:
-    with fire.Remote(shared_server.path, versions=(2, 2)) as remote:
-        assert remote.protocol_version == 2
+    with fire.Remote(shared_server.path, versions=(3, 3)) as remote:
+        assert remote.protocol_version == 3
         assert remote.module("os").path.join("a", "b") == "a/b"
 
 
@@ -108,23 +118,23 @@ def test_client_speaking_a_wider_range_gets_the_highest_common(
     shared_server: ServerProcess,
 ) -> None:
     with fire.Remote(shared_server.path, versions=(1, 5)) as remote:
-        assert remote.protocol_version == 2
+        assert remote.protocol_version == 3
 
 
 def test_server_speaking_a_range_serves_old_and_new_clients(
     server_factory: Callable[..., ServerProcess], tmp_dir: Path
 ) -> None:
-    server = server_factory(custom_server_argv(tmp_dir / "range.sock", versions=(1, 2)))
+    server = server_factory(custom_server_argv(tmp_dir / "range.sock", versions=(2, 3)))
     with (
-        fire.Remote(server.path, versions=(1, 1)) as old,
-        fire.Remote(server.path, versions=(1, 2)) as new,
-        fire.Remote(server.path, versions=(2, 3)) as newest,
+        fire.Remote(server.path, versions=(2, 2)) as old,
+        fire.Remote(server.path, versions=(2, 3)) as new,
+        fire.Remote(server.path, versions=(3, 4)) as newest,
     ):
-        assert (old.protocol_version, new.protocol_version, newest.protocol_version) == (1, 2, 2)
-        assert old.info()["protocol"] == 1
-        assert newest.info()["protocol"] == 2
-    with pytest.raises(fire.ProtocolError, match=r"client speaks 3\.\.4, the server speaks 1\.\.2"):
-        fire.Remote(server.path, versions=(3, 4))
+        assert (old.protocol_version, new.protocol_version, newest.protocol_version) == (2, 3, 3)
+        assert old.info()["protocol"] == 2
+        assert newest.info()["protocol"] == 3
+    with pytest.raises(fire.ProtocolError, match=r"client speaks 4\.\.5, the server speaks 2\.\.3"):
+        fire.Remote(server.path, versions=(4, 5))
 
 
 # -- operations and extensions -----------------------------------------------------------

@@ -11,7 +11,11 @@ from fire import ProtocolError
 from fire.codec import plain_codec
 from fire.handshake import TRANSITIONS, Event, Greeting, Handshake, State, greet
 from fire.protocol import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    FRAME_LIMIT,
+    FRAME_SIZE,
     PROTOCOL_VERSIONS,
+    MessageTooLarge,
     Request,
     Status,
     choose_version,
@@ -19,12 +23,15 @@ from fire.protocol import (
     decode_request,
     encode_reply,
     encode_request,
+    join,
+    peek,
+    split,
 )
 
 codec = plain_codec()
 
 
-def request_frame(*parts: object) -> bytes:
+def raw_request(*parts: object) -> bytes:
     return msgpack.packb(list(parts))
 
 
@@ -37,6 +44,17 @@ def test_request_round_trip() -> None:
     request = decode_request(frame)
     assert request == Request(7, "getattr", arguments, [4, 5])
     assert codec.unpack(request.arguments) == [1, "name", (2, 3)]
+
+
+def test_a_request_s_small_fields_come_before_its_arguments() -> None:
+    # So a request refused for its size still has an id and releases (see peek).
+    arguments = codec.pack(["x"])
+    assert msgpack.unpackb(encode_request(7, "getattr", arguments, [4, 5])) == [
+        7,
+        "getattr",
+        [4, 5],
+        msgpack.ExtType(0, arguments),
+    ]
 
 
 @given(
@@ -56,9 +74,9 @@ def test_request_read_whole_byte_by_byte_and_with_trailing_data() -> None:
     frame = encode_request(1, "ping", codec.pack([]), [])
     assert decode_request(frame).operation == "ping"
     for cut in range(len(frame)):
-        with pytest.raises(ProtocolError, match="malformed frame: not msgpack"):
+        with pytest.raises(ProtocolError, match="malformed request: not msgpack"):
             decode_request(frame[:cut])
-    with pytest.raises(ProtocolError, match="malformed frame: not msgpack"):
+    with pytest.raises(ProtocolError, match="malformed request: not msgpack"):
         decode_request(frame + b"\x00")
 
 
@@ -67,16 +85,16 @@ def test_request_read_whole_byte_by_byte_and_with_trailing_data() -> None:
     [
         (b"\xc1", "not msgpack"),
         (b"garbage that is not msgpack \xc1", "not msgpack"),
-        (msgpack.packb({"request_id": 1}), r"\[request_id, operation, arguments, releases\]"),
-        (request_frame(1, "ping", msgpack.ExtType(0, b"\x90")), r"\[request_id, operation"),
-        (request_frame(1, "ping", msgpack.ExtType(0, b"\x90"), [], 5), r"\[request_id, operation"),
-        (request_frame("1", "ping", msgpack.ExtType(0, b"\x90"), []), "request_id must be an int"),
-        (request_frame(1, 2, msgpack.ExtType(0, b"\x90"), []), "operation a str"),
-        (request_frame(1, "ping", [], []), "arguments must be packed in extension 0"),
-        (request_frame(1, "ping", msgpack.ExtType(5, b"\x90"), []), "arguments must be packed"),
-        (request_frame(1, "ping", msgpack.ExtType(0, b"\x90"), None), "releases must be a list"),
+        (msgpack.packb({"request_id": 1}), r"\[request_id, operation, releases, arguments\]"),
+        (raw_request(1, "ping", []), r"\[request_id, operation"),
+        (raw_request(1, "ping", [], msgpack.ExtType(0, b"\x90"), 5), r"\[request_id, operation"),
+        (raw_request("1", "ping", [], msgpack.ExtType(0, b"\x90")), "request_id must be an int"),
+        (raw_request(1, 2, [], msgpack.ExtType(0, b"\x90")), "operation a str"),
+        (raw_request(1, "ping", [], []), "arguments must be packed in extension 0"),
+        (raw_request(1, "ping", [], msgpack.ExtType(5, b"\x90")), "arguments must be packed"),
+        (raw_request(1, "ping", None, msgpack.ExtType(0, b"\x90")), "releases must be a list"),
         (
-            request_frame(1, "ping", msgpack.ExtType(0, b"\x90"), ["x"]),
+            raw_request(1, "ping", ["x"], msgpack.ExtType(0, b"\x90")),
             "releases must be a list of ints",
         ),
     ],
@@ -92,7 +110,7 @@ def test_arbitrary_bytes_never_raise_anything_but_protocol_error(frame: bytes) -
     try:
         request = decode_request(frame)
     except ProtocolError as exc:
-        assert str(exc).startswith("malformed frame")
+        assert str(exc).startswith("malformed request")
     else:
         assert isinstance(request, Request)
 
@@ -114,7 +132,7 @@ def test_reply_round_trip(status: Status, shapes: bytes | None) -> None:
 
 def test_reply_without_request_id() -> None:
     # The server answers frames it could not parse with request id None.
-    body = codec.pack(["ProtocolError", "malformed frame: not msgpack"])
+    body = codec.pack(["ProtocolError", "malformed request: not msgpack"])
     assert decode_reply(encode_reply(None, Status.FIRE_ERROR, body, None))[:2] == (
         None,
         Status.FIRE_ERROR,
@@ -149,14 +167,92 @@ def test_the_retired_challenge_status_is_refused() -> None:
         decode_reply(msgpack.packb([1, 3, msgpack.ExtType(0, b"\xc0"), None]))
 
 
+# -- messages in frames: split, join, peek -----------------------------------------------
+
+
+def test_frames_are_small_and_leave_room_for_curve() -> None:
+    assert FRAME_SIZE == 64 * 1024
+    assert FRAME_LIMIT - FRAME_SIZE >= 33  # CURVE's MESSAGE command around each frame
+    assert DEFAULT_MAX_MESSAGE_SIZE == 256 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("size", "sizes"),
+    [
+        (1, [1]),
+        (FRAME_SIZE, [FRAME_SIZE]),
+        (FRAME_SIZE + 1, [FRAME_SIZE, 1]),
+        (3 * FRAME_SIZE, [FRAME_SIZE] * 3),
+        (3 * FRAME_SIZE + 7, [FRAME_SIZE] * 3 + [7]),
+    ],
+)
+def test_split_makes_full_chunks_then_the_rest(size: int, sizes: list[int]) -> None:
+    message = bytes(range(256)) * (size // 256 + 1)
+    message = message[:size]
+    frames = split(message)
+    assert [len(frame) for frame in frames] == sizes
+    assert join(frames, size) == message
+
+
+@given(st.integers(min_value=0, max_value=4 * FRAME_SIZE + 3), st.integers(0, 255))
+def test_any_message_splits_and_joins_back(size: int, fill: int) -> None:
+    message = bytes([fill]) * size + b"end"
+    frames = split(message)
+    assert all(len(frame) == FRAME_SIZE for frame in frames[:-1])
+    assert 0 < len(frames[-1]) <= FRAME_SIZE
+    assert join(frames, len(message)) == message
+
+
+def test_join_refuses_frames_over_the_limit_naming_both_sizes() -> None:
+    frames = split(b"x" * (2 * FRAME_SIZE + 10))
+    with pytest.raises(MessageTooLarge) as raised:
+        join(frames, 2 * FRAME_SIZE)
+    assert (raised.value.size, raised.value.limit) == (2 * FRAME_SIZE + 10, 2 * FRAME_SIZE)
+    assert str(raised.value) == "a message of 131,082 bytes is over the limit of 131,072 bytes"
+    assert isinstance(raised.value, ProtocolError)
+
+
+def test_peek_reads_a_request_s_head_from_its_first_frames() -> None:
+    releases = list(range(2**20, 2**20 + 20_000))  # 100 kB of ids: more than one frame
+    message = encode_request(9, "call", b"\xc0" * (3 * FRAME_SIZE), releases)
+    assert peek(split(message), 3) == [9, "call", releases]
+    assert peek(split(message), 1) == [9]
+
+
+def test_peek_reads_a_head_cut_anywhere_between_two_frames() -> None:
+    message = encode_request(2**40, "getattr", codec.pack(["name"]), [3, 4, 5])
+    for cut in range(len(message) + 1):
+        assert peek([message[:cut], message[cut:]], 3) == [2**40, "getattr", [3, 4, 5]]
+
+
+def test_peek_reads_a_reply_s_request_id() -> None:
+    message = encode_reply(12, Status.OK, b"\xc4\x00" + b"x" * FRAME_SIZE, None)
+    assert peek(split(message), 1) == [12]
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        [b"\xc1 not msgpack"],
+        [msgpack.packb([1, "ping", []])],  # an array of three
+        [msgpack.packb({"request_id": 1})],
+        [msgpack.packb([1, "ping"])[:-2]],  # cut short: the head never arrives
+        # releases of 32 ids, one per frame: beyond the frames peek reads
+        [b"\x94\x01\xa4ping\xdc\x00\x20"] + [b"\x01"] * 32,
+    ],
+)
+def test_peek_gives_none_when_the_head_is_not_there(frames: list[bytes]) -> None:
+    assert peek(frames, 3) is None
+
+
 # -- version negotiation ----------------------------------------------------------------
 
 
-def test_this_fire_speaks_version_two_only() -> None:
-    assert PROTOCOL_VERSIONS == (2, 2)
-    assert choose_version((1, 2)) == 2
-    with pytest.raises(ProtocolError, match=r"client speaks 1\.\.1, the server speaks 2\.\.2"):
-        choose_version((1, 1))
+def test_this_fire_speaks_version_three_only() -> None:
+    assert PROTOCOL_VERSIONS == (3, 3)
+    assert choose_version((1, 3)) == 3
+    with pytest.raises(ProtocolError, match=r"client speaks 2\.\.2, the server speaks 3\.\.3"):
+        choose_version((2, 2))
 
 
 @pytest.mark.parametrize(
@@ -235,6 +331,23 @@ def test_a_connection_stays_new_until_a_hello_it_can_answer(
     handshake = Handshake()
     assert handshake.receive(greeting.event) is State.NEW
     assert handshake.receive(greet("hello", [{"versions": [2, 2]}], (2, 2)).event) is State.OPEN
+
+
+def test_a_hello_says_the_largest_reply_the_client_takes() -> None:
+    greeting = greet("hello", [{"versions": [3, 3], "max_message_size": 10**6, "pid": 1}], (3, 3))
+    assert greeting.max_reply_size == 10**6
+    assert greeting.client == {"pid": 1}
+    assert greet("hello", [{"versions": [3, 3]}], (3, 3)).max_reply_size == 256 * 1024 * 1024
+
+
+@pytest.mark.parametrize("size", [0, -1, "big", True, 1.5, None])
+def test_a_hello_with_a_bad_max_message_size_is_refused(size: object) -> None:
+    greeting = greet("hello", [{"versions": [3, 3], "max_message_size": size}], (3, 3))
+    assert greeting.event is Event.BAD_HELLO
+    assert greeting.refusal == (
+        "ProtocolError",
+        "hello's max_message_size must be a positive int (bytes)",
+    )
 
 
 def test_a_hello_without_a_common_version_is_refused_with_both_ranges() -> None:

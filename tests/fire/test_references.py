@@ -7,24 +7,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from typing import Any
 
-from servers import ExchangeCounter, ServerProcess, server_env
+from servers import ExchangeCounter, ServerProcess, server_env, wait_for
 
 import fire
-
-POLL_SECONDS = 10.0  # a bound on waiting for the server to notice a disconnect
-
-
-def wait_for(condition: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + POLL_SECONDS
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_dropped_proxies_are_released_with_the_next_request(

@@ -9,17 +9,17 @@ import socket
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from servers import ServerProcess, run_fire, serve_argv
+from servers import Keys, ServerProcess, curve_argv, run_fire, serve_argv
 
 import fire
-from fire.curve import ClientKeys, read_public, read_secret, server_keys
+from fire.curve import read_public, read_secret, server_keys
 
 AT_ONCE = 5.0  # far below the 30 s timeout: an answer, not a wait
 LONG_TIMEOUT = 60.0  # an error before this is an answer, not a timeout
+MiB = 1024 * 1024
 
 
 # -- Unix sockets -----------------------------------------------------------------------
@@ -88,49 +88,12 @@ def test_too_long_socket_path_is_refused_with_a_message(tmp_dir: Path) -> None:
 # -- TCP: CURVE -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Keys:
-    """Key files made by `python -m fire keys`: the server's, an allowed client's, another's."""
-
-    server_secret: Path
-    server_public: Path
-    clients: Path  # the allowed clients' public keys
-    client_secret: Path
-    client_public: Path
-    stranger_secret: Path  # a key pair not in `clients`
-
-    def client(self, secret: Path | None = None, server: Path | None = None) -> ClientKeys:
-        public, key = read_secret(secret or self.client_secret)
-        return ClientKeys(public, key, read_public(server or self.server_public))
-
-
-@pytest.fixture
-def keys(tmp_dir: Path) -> Keys:
-    for directory, name in (("server", "shop"), ("clients", "ci"), ("elsewhere", "stranger")):
-        result = run_fire("keys", str(tmp_dir / directory), name)
-        assert result.returncode == 0, result.stderr
-    return Keys(
-        server_secret=tmp_dir / "server" / "shop.key_secret",
-        server_public=tmp_dir / "server" / "shop.key",
-        clients=tmp_dir / "clients",
-        client_secret=tmp_dir / "clients" / "ci.key_secret",
-        client_public=tmp_dir / "clients" / "ci.key",
-        stranger_secret=tmp_dir / "elsewhere" / "stranger.key_secret",
-    )
-
-
 def server_said(server: ServerProcess, text: str) -> bool:
     """Whether the server logs `text` (its log line is written by now, or very soon)."""
     deadline = time.monotonic() + AT_ONCE
     while text not in server.stderr() and time.monotonic() < deadline:
         time.sleep(0.05)
     return text in server.stderr()
-
-
-def curve_argv(keys: Keys, address: str) -> list[str]:
-    return serve_argv(
-        address, "--curve-secret", str(keys.server_secret), "--curve-clients", str(keys.clients)
-    )
 
 
 def test_keys_command_writes_a_public_and_a_private_certificate(keys: Keys) -> None:
@@ -256,6 +219,64 @@ def test_a_peer_without_curve_gets_no_session(tcp_server: ServerProcess, keys: K
     assert len(received) <= 64
     with fire.connect(tcp_server.endpoint, curve=keys.client()) as remote:
         assert remote.info()["sessions"] == 1
+
+
+def curve_peer(server: ServerProcess) -> socket.socket:
+    """A raw TCP peer without keys that has sent a ZMTP 3.0 greeting offering CURVE.
+
+    The greeting (ZMTP 3.0, rfc.zeromq.org/spec/23): signature 0xFF, 8 bytes of
+    padding, 0x7F; version 3.0; the mechanism's name padded to 20 bytes; as-server 0;
+    31 bytes of filler: 64 bytes. The server's own greeting (64 bytes) is read whole.
+    """
+    host, _, port = server.endpoint[len("tcp://") :].rpartition(":")
+    peer = socket.create_connection((host.strip("[]"), int(port)), timeout=LONG_TIMEOUT)
+    peer.sendall(
+        b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"CURVE".ljust(20, b"\x00") + b"\x00" * 32
+    )
+    received = b""
+    while len(received) < 64:
+        chunk = peer.recv(64 - len(received))
+        assert chunk, "the server closed the connection of a CURVE greeting"
+        received += chunk
+    assert received[12:17] == b"CURVE"
+    return peer
+
+
+def command_header(size: int) -> bytes:
+    """The header of a ZMTP command frame of `size` bytes: flags 0x06 (command, long)."""
+    return b"\x06" + size.to_bytes(8, "big")
+
+
+def closed_by_the_server(peer: socket.socket, within: float) -> bool:
+    """Whether the server closes the connection within `within` seconds."""
+    peer.settimeout(within)
+    try:
+        return peer.recv(4096) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_an_unauthenticated_peer_announcing_a_large_frame_is_dropped_before_sending_it(
+    tcp_server: ServerProcess, keys: Keys
+) -> None:
+    # Before CURVE has checked a key, a peer may announce a frame over the frame limit
+    # (64 KiB): the server closes the connection on reading the header, not waiting for
+    # (and never holding) the megabyte announced.
+    with curve_peer(tcp_server) as peer:
+        peer.sendall(command_header(MiB))
+        assert closed_by_the_server(peer, within=AT_ONCE)
+    # A frame within the limit is waited for: the connection stays open until it comes
+    # (the bound: a handshake command is a few hundred bytes) and closes once it comes
+    # and is no CURVE HELLO.
+    with curve_peer(tcp_server) as peer:
+        peer.sendall(command_header(200))
+        assert not closed_by_the_server(peer, within=1.0)
+        peer.sendall(b"\x05HELLO" + b"\x00" * 194)
+        assert closed_by_the_server(peer, within=AT_ONCE)
+    with fire.connect(tcp_server.endpoint, curve=keys.client()) as remote:
+        assert remote.info()["sessions"] == 1  # neither peer got a session
 
 
 def test_second_tcp_server_on_a_used_port_is_a_message_not_a_traceback(

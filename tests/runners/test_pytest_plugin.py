@@ -42,7 +42,7 @@ def test_attach_with_the_command_line_option(pytester: pytest.Pytester, sqlite_s
     result.stdout.fnmatch_lines(
         [
             "fire servers (--fire-servers):",
-            f"  shop: {sqlite_shop.address}: fire *, Python *, protocol 2, Django *, "
+            f"  shop: {sqlite_shop.address}: fire *, Python *, protocol 3, Django *, "
             "databases default=sqlite, other=sqlite",
         ]
     )
@@ -158,7 +158,7 @@ def test_spawned_server_and_its_output_on_failure(pytester: pytest.Pytester):
             "*- fire server shop output -*",
             "*this view fails after writing*",
             "*= fire servers spawned =*",
-            "shop: *shop.sock: fire *, protocol 2, Django *, "
+            "shop: *shop.sock: fire *, protocol 3, Django *, "
             "databases default=sqlite, other=sqlite",
         ]
     )

@@ -85,6 +85,13 @@ class Command(BaseCommand):
             help="let a TCP address or the --http address listen beyond loopback",
         )
         parser.add_argument(
+            "--max-message-size",
+            type=int,
+            default=None,
+            metavar="BYTES",
+            help="the largest request a fire client may send (default: 256 MiB)",
+        )
+        parser.add_argument(
             "--lock-timeout",
             type=float,
             default=None,
@@ -116,8 +123,8 @@ class Command(BaseCommand):
         from djfire.live_server import LiveServer
         from djfire.values import django_value_rules
         from fire import FireError, Server
-        from fire.addresses import is_loopback, prepare_socket_path
         from fire.curve import server_keys
+        from fire.extensions import is_loopback, prepare_socket_path
 
         verbosity = options["verbosity"]
         if verbosity >= 2:
@@ -130,6 +137,12 @@ class Command(BaseCommand):
                 "--allow-remote is given"
             )
         keepdb = options["keepdb"]
+        # Given only when set, so fire's default stays fire's.
+        limits = (
+            {"max_message_size": options["max_message_size"]}
+            if options["max_message_size"] is not None
+            else {}
+        )
         try:
             curve = (
                 server_keys(options["curve_secret"], options["curve_clients"])
@@ -137,7 +150,7 @@ class Command(BaseCommand):
                 else None
             )
             # Checked before the (slow) database set-up: address, keys, a live server there.
-            checked = Server(address, curve=curve, allow_remote=options["allow_remote"])
+            checked = Server(address, curve=curve, allow_remote=options["allow_remote"], **limits)
             if checked.address.path is not None:
                 prepare_socket_path(checked.address.path)
         except (FireError, OSError) as exc:
@@ -180,6 +193,7 @@ class Command(BaseCommand):
                 allow_remote=options["allow_remote"],
                 extensions=[scopes, helpers],
                 values=django_value_rules(),
+                **limits,
             )
             servers.append(server)
             try:

@@ -11,10 +11,11 @@ import statistics
 import time
 from collections.abc import Callable
 
-__all__ = ["in_process_us"]
+__all__ = ["in_process_us", "median_us"]
 
 
-def _median_us(call: Callable[[], object], times: int) -> float:
+def median_us(call: Callable[[], object], times: int) -> float:
+    """Median µs of `call` over `times` calls in a row."""
     clock = time.perf_counter_ns
     samples = []
     for _ in range(times):
@@ -30,6 +31,6 @@ def in_process_us(times: int) -> dict[str, float]:
     from shop.models import Product
 
     return {
-        "factory": _median_us(lambda: ProductFactory(name="bench"), times),
-        "count": _median_us(Product.objects.count, times),
+        "factory": median_us(lambda: ProductFactory(name="bench"), times),
+        "count": median_us(Product.objects.count, times),
     }

@@ -10,6 +10,7 @@ that cannot get the connections in time is answered 503 with the reason.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -38,6 +39,41 @@ class _Handler(WSGIRequestHandler):
 
 
 class _Server(ThreadedWSGIServer):
+    """Django's threaded server, on the shared connections, with its threads reused.
+
+    `ThreadedWSGIServer` starts a thread per connection, and tests open one per request
+    (``requests.get``): starting it cost about 90 µs of each request here, against
+    under 20 µs to hand the connection to a waiting thread. So a connection goes to an
+    idle worker when there is one, and to a new worker otherwise: as many threads as
+    connections were ever open at once, each a daemon (as Django's are), so a client
+    that keeps a connection open never holds up the server's exit.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._connections: queue.SimpleQueue[tuple[Any, Any]] = queue.SimpleQueue()
+        self._idle_workers = 0
+        self._workers_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._workers_lock:
+            idle = self._idle_workers > 0
+            if idle:
+                self._idle_workers -= 1
+        self._connections.put((request, client_address))
+        if not idle:
+            threading.Thread(target=self._work, name="djfire-http-worker", daemon=True).start()
+
+    def _work(self) -> None:
+        """Serve connections, one at a time, for as long as the process lives."""
+        while True:
+            request, client_address = self._connections.get()
+            try:
+                self.process_request_thread(request, client_address)
+            finally:
+                with self._workers_lock:
+                    self._idle_workers += 1
+
     def _close_connections(self) -> None:
         """Keep the shared connections open: closing them would end the test transaction."""
 

@@ -34,6 +34,19 @@ def test_factory_data_is_seen_over_http_and_rolled_back(shop: fire.Remote, dj: D
         assert requests.get(dj.live_url + "/products/", timeout=10).json() == {"products": []}
 
 
+def test_the_live_server_serves_one_connection_after_another_on_the_same_threads(
+    shop: fire.Remote, dj: DjangoRemote
+):
+    # requests.get opens a connection per request, as tests do. A thread per connection
+    # (20 thread ids here) would cost a thread start each time; the server hands each
+    # connection to an idle worker (as many as were ever busy at once: a few, from the
+    # tests that overlap requests).
+    url = dj.live_url + "/thread/"
+    with shop.scope():
+        served_by = {requests.get(url, timeout=10).json()["thread"] for _ in range(20)}
+    assert len(served_by) <= 10, served_by
+
+
 def test_every_alias_is_rolled_back(shop: fire.Remote):
     models = shop.module("shop.models")
     with shop.scope():

@@ -14,4 +14,5 @@ urlpatterns = [
     path("products/stream/", views.stream_products),
     path("download/", views.download),
     path("settings/greeting/", views.greeting),
+    path("thread/", views.thread),
 ]

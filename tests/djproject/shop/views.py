@@ -89,3 +89,10 @@ def stream_products(request):
 def download(request):
     content = b"".join(b"line %d\n" % n for n in range(10_000))
     return FileResponse(io.BytesIO(content), as_attachment=True, filename="lines.txt")
+
+
+def thread(request):
+    """The operating system's id of the thread serving this request (never reused soon)."""
+    import threading
+
+    return JsonResponse({"thread": threading.get_native_id()})

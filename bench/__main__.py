@@ -85,12 +85,12 @@ def main(argv: list[str] | None = None) -> int:
             for c in registry.registered()
             if c.floor or not options.only or any(t in c.name for t in options.only)
         ]
-        with (
-            tempfile.TemporaryDirectory(prefix="fire-bench-", dir="/tmp") as tmp,
-            contextlib.ExitStack() as stack,
-        ):
-            env = registry.Env(Path(tmp), stack)
-            results = timing.run(cases, env, max(1, options.blocks), options.scale)
+        with tempfile.TemporaryDirectory(prefix="fire-bench-", dir="/tmp") as tmp:
+            with contextlib.ExitStack() as stack:
+                env = registry.Env(Path(tmp), stack)
+                results = timing.run(cases, env, max(1, options.blocks), options.scale)
+            # The rows' servers (the rivals' too) have stopped: the sections time whole
+            # test runs, which an idle server polling in the background would disturb.
             print(
                 f"fire bench (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, ipc://): "
                 f"median µs per call, median of {options.blocks} block medians; "
@@ -101,10 +101,14 @@ def main(argv: list[str] | None = None) -> int:
                 text = report.comparison(spec, results)
                 if text:
                     print(f"\n{text}", flush=True)
-            for part in registry.sections():
-                text = _run_section(part, env, options.only)
-                if text:
-                    print(f"\n{text}", flush=True)
+            sections_dir = Path(tmp) / "s"
+            sections_dir.mkdir()
+            with contextlib.ExitStack() as stack:
+                env = registry.Env(sections_dir, stack)
+                for part in registry.sections():
+                    text = _run_section(part, env, options.only)
+                    if text:
+                        print(f"\n{text}", flush=True)
         for line in registry.notes():
             print(f"note: {line}")
     except Exception:

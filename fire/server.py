@@ -62,8 +62,8 @@ _POLL_MS = 200
 _MONITOR_EVERY = 0.05
 #: How to raise the bound on a request, for the message of a request over it.
 _RAISE_LIMIT = (
-    "--max-message-size BYTES of `python -m fire serve` or `manage.py runfireserver`, "
-    "or fire.Server(max_message_size=BYTES)"
+    "the server command's --max-message-size BYTES (`python -m fire serve` has it, and so "
+    "do the frameworks' commands), or fire.Server(max_message_size=BYTES)"
 )
 _HANDSHAKE_FAILED = (
     zmq.EVENT_HANDSHAKE_FAILED_AUTH

@@ -189,9 +189,9 @@ def test_a_request_over_max_message_size_is_answered_and_its_releases_kept(
         assert (request_id, status, body[0]) == (4, Status.FIRE_ERROR, "ProtocolError")
         assert body[1] == (
             f"a request of {len(message):,} bytes is over this server's max_message_size of "
-            f"{limit:,} bytes: send less, or raise the limit (--max-message-size BYTES of "
-            "`python -m fire serve` or `manage.py runfireserver`, or "
-            "fire.Server(max_message_size=BYTES))"
+            f"{limit:,} bytes: send less, or raise the limit (the server command's "
+            "--max-message-size BYTES (`python -m fire serve` has it, and so do the "
+            "frameworks' commands), or fire.Server(max_message_size=BYTES))"
         )
         assert raw.request(5, "info", [])[2]["refs"] == 0  # the releases were honoured
         assert raw.request(6, "ping", []) == (6, Status.OK, "pong")

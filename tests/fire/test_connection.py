@@ -88,23 +88,14 @@ def test_a_module_proxy_is_fetched_once_per_connection(
 # -- handshake --------------------------------------------------------------------------
 
 
-def test_client_speaking_only_a_future_version_gets_both_ranges(
-    shared_server: ServerProcess,
+@pytest.mark.parametrize("version", [4, 2], ids=["a-future-version", "an-older-version"])
+def test_client_speaking_only_another_version_gets_both_ranges(
+    shared_server: ServerProcess, version: int
 ) -> None:
     with pytest.raises(fire.ProtocolError) as raised:
-        fire.Remote(shared_server.path, versions=(4, 4))
+        fire.Remote(shared_server.path, versions=(version, version))
     message = str(raised.value)
-    assert "client speaks 4..4" in message
-    assert "server speaks 3..3" in message
-
-
-def test_client_speaking_only_an_older_version_gets_both_ranges(
-    shared_server: ServerProcess,
-) -> None:
-    with pytest.raises(fire.ProtocolError) as raised:
-        fire.Remote(shared_server.path, versions=(2, 2))
-    message = str(raised.value)
-    assert "client speaks 2..2" in message
+    assert f"client speaks {version}..{version}" in message
     assert "server speaks 3..3" in message
 
 

@@ -30,8 +30,9 @@ from fire import FireError
 
 __all__ = ["CallSavepoints"]
 
-#: Savepoint names: unique in the process, so nesting never reuses a live one.
-_names = (f"fire_{number}" for number in itertools.count(1))
+#: Numbers savepoint names: unique in the process, so nesting never reuses a live one
+#: (`next` of a C counter, safe from any thread; a generator's is not).
+_numbers = itertools.count(1)
 
 
 class _SavepointAtFirstQuery:
@@ -49,7 +50,7 @@ class _SavepointAtFirstQuery:
     def __call__(self, execute: Callable[..., Any], sql: Any, *args: Any) -> Any:
         if self.name is None:
             connection = self.connection
-            name = next(_names)
+            name = f"fire_{next(_numbers)}"
             with connection.wrap_database_errors:
                 _run(connection, connection.ops.savepoint_create_sql(name))
             self.name = name

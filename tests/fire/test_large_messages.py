@@ -71,7 +71,7 @@ def test_a_request_over_the_server_s_bound_is_refused_and_the_session_goes_on(
             helpers.echo("x" * (2 * MiB))
         message = str(raised.value)
         assert "is over this server's max_message_size of 1,048,576 bytes" in message
-        assert "raise the limit (--max-message-size BYTES of `python -m fire serve`" in message
+        assert "raise the limit (the server command's --max-message-size BYTES" in message
         assert remote.info()["refs"] == refs - 1  # the release was honoured
         assert kept.name == "kept"
         assert helpers.echo("y" * (MiB // 2)) == "y" * (MiB // 2)  # chunks, within the bound

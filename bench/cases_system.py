@@ -71,6 +71,16 @@ _DJANGO_BODY = """\
 """
 
 
+#: The fire variants' body, on the shop's modules; braces doubled: each copy is formatted.
+_FIRE_SHOP_BODY = (
+    _FIRE_BODY.format(
+        factories='shop.module("shop.factories")', models='shop.module("shop.models")'
+    )
+    .replace("{", "{{")
+    .replace("}", "}}")
+)
+
+
 @dataclass(frozen=True)
 class Variant:
     """One way of writing the test: a module header, one copy's text, pytest options."""
@@ -96,12 +106,7 @@ VARIANTS = (
         "fire, pytest plugin",
         'import os\n\nimport requests\n\nPRODUCTS = os.environ["BENCH_LIVE_URL"] + "/products/"\n',
         "\n\ndef test_typical_{i}(fire_remote):\n"
-        '    shop = fire_remote("shop")\n'
-        + _FIRE_BODY.format(
-            factories='shop.module("shop.factories")', models='shop.module("shop.models")'
-        )
-        .replace("{", "{{")
-        .replace("}", "}}"),
+        '    shop = fire_remote("shop")\n' + _FIRE_SHOP_BODY,
         ("-p", "no:django"),
         True,
     ),
@@ -113,14 +118,7 @@ VARIANTS = (
         "class TypicalTest(FireTestCase):\n"
         '    fire_servers = {"shop": os.environ["BENCH_FIRE_ADDRESS"]}\n',
         "\n    def test_typical_{i}(self):\n"
-        '        shop = self.fire_remotes["shop"]\n'
-        + _indent(
-            _FIRE_BODY.format(
-                factories='shop.module("shop.factories")', models='shop.module("shop.models")'
-            )
-        )
-        .replace("{", "{{")
-        .replace("}", "}}"),
+        '        shop = self.fire_remotes["shop"]\n' + _indent(_FIRE_SHOP_BODY),
         ("-p", "no:django"),
         True,
     ),
@@ -284,7 +282,6 @@ def _breakdown(env: Env, server: shop.Shop) -> Phases:
         "count": steps["Product.objects.count()"],
     }
     with remote.scope():
-        made["f"], made["m"] = remote.module("shop.factories"), remote.module("shop.models")
         remote_alone = {key: median_us(call, BREAKDOWN_ROUNDS) for key, call in alone.items()}
         in_process = remote.module("bench.system_probe").in_process_us(BREAKDOWN_ROUNDS)
     return Phases(

@@ -1,8 +1,11 @@
 """The built-in rows: the floor, and fire's call path over the same transport.
 
-- the floor: `bench.echo`, a raw DEALER/ROUTER msgpack echo in a process of its own;
+- the floor: `bench.echo`, a raw DEALER/ROUTER msgpack echo in a process of its own,
+  its client waiting for the reply as fire's does (polling first, `fire.transport`);
 - a simple call, ``op.add(1, 2)`` on a module proxy, as users write it (the attribute
   read happens in the loop: it is part of what a call costs);
+- the floor and the simple call again with clients that sleep in ``recv`` at once
+  (``spin_wait=0``): what polling saves, reported, not judged;
 - a 3-attribute chain, ``targets.outer.inner.add(1, 2)``: still one round trip;
 - ``list()`` of a remote ``range(10000)``: batched iteration, a few round trips.
 """
@@ -22,11 +25,27 @@ CHAIN_CALL_TARGET = 1.20
 ITERATION_TARGET = 20.0
 
 
+def _echo_endpoint(env: Env) -> str:
+    def start() -> str:
+        endpoint = env.endpoint("echo.sock")
+        env.spawn([sys.executable, "-m", "bench.echo", endpoint], "echo server ready")
+        return endpoint
+
+    return env.shared("echo", start)
+
+
 @case("floor: raw pyzmq DEALER/ROUTER msgpack echo", floor=True, order=0)
 def floor(env: Env) -> Iterator[Call]:
-    endpoint = env.endpoint("echo.sock")
-    env.spawn([sys.executable, "-m", "bench.echo", endpoint], "echo server ready")
-    client = EchoClient(endpoint)
+    client = EchoClient(_echo_endpoint(env))
+    try:
+        yield client.call
+    finally:
+        client.close()
+
+
+@case("floor, sleeping in recv at once (spin_wait=0)", order=1)
+def floor_sleeping(env: Env) -> Iterator[Call]:
+    client = EchoClient(_echo_endpoint(env), spin_wait=0)
     try:
         yield client.call
     finally:
@@ -36,6 +55,12 @@ def floor(env: Env) -> Iterator[Call]:
 @case("fire: op.add(1, 2)", target=SIMPLE_CALL_TARGET, order=10)
 def simple_call(env: Env) -> Iterator[Call]:
     op = env.fire_remote().module("operator")
+    yield lambda: op.add(1, 2)
+
+
+@case("fire: op.add(1, 2), spin_wait=0", order=11)
+def simple_call_sleeping(env: Env) -> Iterator[Call]:
+    op = env.fire_remote(spin_wait=0).module("operator")
     yield lambda: op.add(1, 2)
 
 

@@ -39,6 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fire.transport import DEFAULT_SPIN_WAIT
+
 from . import shop
 from .echo import EchoClient
 from .registry import REPO_ROOT, Env, note, section
@@ -248,6 +250,7 @@ class Phases:
     in_process: dict[str, float]
     remote_alone: dict[str, float]
     floor: float
+    floor_sleeping: float
 
     @property
     def total(self) -> float:
@@ -290,6 +293,7 @@ def _breakdown(env: Env, server: shop.Shop) -> Phases:
         in_process,
         remote_alone,
         _floor_us(env),
+        _floor_us(env, spin_wait=0),
     )
 
 
@@ -333,13 +337,15 @@ def _capture_line(server: shop.Shop) -> str:
     )
 
 
-def _floor_us(env: Env) -> float:
+def _floor_us(env: Env, spin_wait: float = DEFAULT_SPIN_WAIT) -> float:
+    """The echo's median round trip, its client waiting as fire's does or (0) sleeping."""
+
     def start() -> str:
         endpoint = env.endpoint("echo-system.sock")
         env.spawn([sys.executable, "-m", "bench.echo", endpoint], "echo server ready")
         return endpoint
 
-    client = EchoClient(env.shared("echo-system", start))
+    client = EchoClient(env.shared("echo-system", start), spin_wait)
     try:
         for _ in range(200):
             client.call()
@@ -423,6 +429,8 @@ def _breakdown_lines(env: Env, server: shop.Shop, figures: dict[str, float | str
             label = f"runner's share ({key}: per test - sum)"
             lines.append(f"    {label:<44} {'':>8} {figure * 1000 - phases.total:8.0f}")
     lines.append(f"    {'floor round trip (raw DEALER/ROUTER echo)':<44} {phases.floor:8.0f}")
+    label = "  the same, sleeping in recv (spin_wait=0)"
+    lines.append(f"    {label:<44} {phases.floor_sleeping:8.0f}")
     lines.append(
         "    a DB call ÷ (the same ORM call in-process + floor), each timed in a loop of itself "
         "(in the typical test's loop above, the steps around a call leave it slower):"

@@ -4,14 +4,19 @@ The server (``python -m bench.echo ENDPOINT``, a process of its own) unpacks eac
 message and packs it again, as any dispatcher must, and sends it back; the client
 packs a small request shaped like fire's and unpacks the reply. Nothing else: no
 request ids checked, no timeouts, no error handling. fire's rows are compared to this.
+The client waits for the reply as fire's does (`fire.transport.spin_until_readable`
+first, then ``recv``), or with ``spin_wait=0`` sleeps in ``recv`` at once.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 
 import msgpack
 import zmq
+
+from fire.transport import DEFAULT_SPIN_WAIT, spin_until_readable
 
 __all__ = ["EchoClient", "serve"]
 
@@ -35,13 +40,16 @@ def serve(endpoint: str) -> None:
 class EchoClient:
     """A DEALER connected to the echo server; `call` is one round trip."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, spin_wait: float = DEFAULT_SPIN_WAIT) -> None:
         self._socket = zmq.Context.instance().socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.connect(endpoint)
+        self._spin_wait = spin_wait
 
     def call(self) -> object:
         self._socket.send(msgpack.packb(MESSAGE))
+        if self._spin_wait:
+            spin_until_readable(self._socket, time.perf_counter() + self._spin_wait)
         return msgpack.unpackb(self._socket.recv())
 
     def close(self) -> None:

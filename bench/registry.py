@@ -203,7 +203,6 @@ class Env:
     def __init__(self, tmpdir: Path, stack: contextlib.ExitStack) -> None:
         self.tmpdir = tmpdir
         self.stack = stack
-        self._fire_remote: Any = None
         self._shared: dict[str, Any] = {}
 
     def endpoint(self, name: str) -> str:
@@ -254,13 +253,21 @@ class Env:
             raise value
         return value
 
-    def fire_remote(self) -> Any:
-        """A `fire.Remote` connected to a plain ``python -m fire serve`` (started once)."""
-        if self._fire_remote is None:
-            import fire
+    def fire_remote(self, **options: Any) -> Any:
+        """A `fire.Remote` connected to a plain ``python -m fire serve`` (started once).
 
+        One connection per set of `options` (``fire.connect``'s: ``spin_wait=0``).
+        """
+        import fire
+
+        def start() -> str:
             path = self.tmpdir / "fire.sock"
             self.spawn([sys.executable, "-m", "fire", "serve", str(path)], "fire server ready")
-            # Closed before the server stops (ExitStack unwinds in reverse).
-            self._fire_remote = self.stack.enter_context(fire.connect(f"ipc://{path}"))
-        return self._fire_remote
+            return f"ipc://{path}"
+
+        address = self.shared("fire-server", start)
+        # Closed before the server stops (ExitStack unwinds in reverse).
+        return self.shared(
+            f"fire-remote {sorted(options.items())}",
+            lambda: self.stack.enter_context(fire.connect(address, **options)),
+        )

@@ -27,7 +27,7 @@ from .errors import (
 from .protocol import Status
 from .proxy import CallableProxy, Proxy
 from .shapes import CALLABLE
-from .transport import Transport, client_description
+from .transport import DEFAULT_SPIN_WAIT, Transport, client_description
 
 __all__ = ["Remote", "connect"]
 
@@ -58,6 +58,7 @@ class Remote:
         versions: tuple[int, int] = protocol.PROTOCOL_VERSIONS,
         start_command: str | None = None,
         max_message_size: int = protocol.DEFAULT_MAX_MESSAGE_SIZE,
+        spin_wait: float = DEFAULT_SPIN_WAIT,
     ) -> None:
         self.address = parse_address(address)
         self.name = name or str(self.address)
@@ -70,7 +71,9 @@ class Remote:
         #: proxy is fetched once per connection (see `module`).
         self._modules: dict[str, Any] = {}
         self._codec = Codec(self._encode_argument, self._decode_reference)
-        self._transport = Transport(self.address, timeout, curve, start_command, max_message_size)
+        self._transport = Transport(
+            self.address, timeout, curve, start_command, max_message_size, spin_wait
+        )
         try:
             self._info = self._handshake(versions)
         except BaseException:
@@ -351,6 +354,7 @@ def connect(
     name: str | None = None,
     start_command: str | None = None,
     max_message_size: int = protocol.DEFAULT_MAX_MESSAGE_SIZE,
+    spin_wait: float = DEFAULT_SPIN_WAIT,
 ) -> Remote:
     """Connect to the fire server at `address`: a socket path, ``ipc:///…`` or ``tcp://…``.
 
@@ -362,6 +366,9 @@ def connect(
     the fix those errors name (e.g. ``"python manage.py runfireserver {address}"``).
     `max_message_size` bounds a reply, in bytes (at least 64 KiB); the server answers a
     call whose reply would be larger with a `ProtocolError` naming the limit.
+    `spin_wait` is how long, in seconds, a call polls for its reply before it sleeps
+    (a sleeping thread wakes late on virtual machines; `fire.transport` says more);
+    0 sleeps at once, for a machine with fewer cores than busy processes.
     """
     return Remote(
         address,
@@ -370,4 +377,5 @@ def connect(
         name=name,
         start_command=start_command,
         max_message_size=max_message_size,
+        spin_wait=spin_wait,
     )

@@ -30,6 +30,7 @@ from .curve import ClientKeys, client_keys
 from .errors import FireError, ServerUnavailable
 from .remote import Remote
 from .spawn import ServerSpec, SpawnedServer, default_start_command, parse_spawn_spec
+from .transport import DEFAULT_SPIN_WAIT
 
 __all__ = [
     "FireTestCase",
@@ -68,7 +69,12 @@ def register_client_keys(address: str, keys: ClientKeys) -> None:
 
 
 def shared_remote(
-    name: str, address: str, *, timeout: float = 30.0, curve: ClientKeys | None = None
+    name: str,
+    address: str,
+    *,
+    timeout: float = 30.0,
+    curve: ClientKeys | None = None,
+    spin_wait: float = DEFAULT_SPIN_WAIT,
 ) -> Remote:
     """A connection to `address`, opened once per process and reused.
 
@@ -89,6 +95,7 @@ def shared_remote(
                 curve=curve,
                 name=name,
                 start_command=default_start_command(),
+                spin_wait=spin_wait,
             )
         except ServerUnavailable as exc:
             raise ServerUnavailable(
@@ -184,7 +191,8 @@ class FireTestMixin:
     - ``fire_transactional``: run each test with real commits, tables flushed after it
       (like TransactionTestCase). No class scope is opened then: data made in
       ``setUpClass`` commits and is gone after the first test's flush.
-    - ``fire_timeout``: seconds to wait for each reply.
+    - ``fire_timeout``: seconds to wait for each reply; ``fire_spin_wait``: seconds
+      a call polls for its reply before it sleeps (`fire.connect`'s `spin_wait`).
     - ``fire_data_changes``: ``"fail"`` (default) adds each service's data changes to a
       failing test's message, ``"always"`` also prints them for passing tests, ``"off"``
       does not capture them; ``fire_data_changes_exclude``: tables or columns to leave
@@ -195,6 +203,7 @@ class FireTestMixin:
     fire_spawn: ClassVar[Mapping[str, str]] = {}
     fire_transactional: ClassVar[bool] = False
     fire_timeout: ClassVar[float] = 30.0
+    fire_spin_wait: ClassVar[float] = DEFAULT_SPIN_WAIT
     fire_data_changes: ClassVar[str] = "fail"
     fire_data_changes_exclude: ClassVar[Sequence[str]] = ()
     fire_remotes: ClassVar[dict[str, Remote]]
@@ -207,7 +216,9 @@ class FireTestMixin:
         # The class scope opens before the base class's set-up, so data that
         # django.test.TestCase.setUpTestData makes remotely lives in it too.
         cls.fire_remotes = {
-            name: shared_remote(name, address, timeout=cls.fire_timeout)
+            name: shared_remote(
+                name, address, timeout=cls.fire_timeout, spin_wait=cls.fire_spin_wait
+            )
             for name, address in _declared_servers(cls).items()
         }
         opened: list[Remote] = []

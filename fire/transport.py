@@ -19,6 +19,15 @@ no more than that; a reply is bounded by `max_message_size`. Since every chunk b
 last is full, the socket is asked whether more frames follow only after a full frame:
 the question costs about a microsecond, a hundredth of a call.
 
+A thread that sleeps in ``recv`` until the reply comes wakes late, on virtual machines
+tens of µs late once the wait outlasts a short call: a call measured twice as slow as
+one whose client polled (docs/benchmarks.md has the figures). So a wait first polls the
+socket without sleeping, for up to `spin_wait` seconds, handing the CPU to any other
+runnable thread each time round (``sched_yield``: a server or database on the same CPU
+runs as soon as it can), and only then sleeps in ``recv``. A call that returns within
+the spin pays no wake-up; a longer one pays it once, as before. ``spin_wait=0`` sleeps
+at once.
+
 On TCP the socket is a CURVE client. A failed CURVE handshake is silent in ZeroMQ (the
 socket just retries), so the monitor also watches for handshake failures, and the first
 wait that sees one raises `AuthenticationError` naming the likely fix.
@@ -44,6 +53,9 @@ from .protocol import FRAME_SIZE
 __all__ = ["Transport"]
 
 _SLICE_MS = 250
+#: Seconds a wait polls for its reply before it sleeps (see above): past the calls that
+#: query a database once or twice; a factory call on PostgreSQL still gains at 1 ms.
+DEFAULT_SPIN_WAIT = 0.001
 _HANDSHAKE_FAILED = (
     zmq.EVENT_HANDSHAKE_FAILED_AUTH
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
@@ -61,9 +73,13 @@ class Transport:
         curve: ClientKeys | None = None,
         start_command: str | None = None,
         max_message_size: int = protocol.DEFAULT_MAX_MESSAGE_SIZE,
+        spin_wait: float = DEFAULT_SPIN_WAIT,
     ) -> None:
         self.address = address
         self.timeout = timeout
+        if spin_wait < 0:
+            raise FireError(f"spin_wait must be 0 or more seconds, not {spin_wait}")
+        self.spin_wait = spin_wait
         self.curve = curve
         if max_message_size < FRAME_SIZE:
             raise FireError(
@@ -191,7 +207,9 @@ class Transport:
         self._send(message)
         wait = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
+        spin_until = time.perf_counter() + self.spin_wait
         while True:
+            spin_until_readable(self._socket, spin_until)
             try:
                 reply = self._socket.recv()
                 if len(reply) >= FRAME_SIZE and self._socket.getsockopt(zmq.RCVMORE):
@@ -242,6 +260,14 @@ class Transport:
             self._socket.disable_monitor()
             self._monitor.close(linger=0)
             self._socket.close(linger=0)
+
+
+def spin_until_readable(socket: zmq.Socket[bytes], until: float) -> None:
+    """Poll `socket` without sleeping until a message is there or `perf_counter()` passes
+    `until`, yielding the CPU each time round (why: the module's docstring)."""
+    events, clock = socket.getsockopt, time.perf_counter
+    while not events(zmq.EVENTS) & zmq.POLLIN and clock() < until:
+        os.sched_yield()
 
 
 def client_description() -> dict[str, object]:

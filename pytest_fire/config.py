@@ -16,6 +16,7 @@ import pytest
 
 from fire.spawn import ServerSpec, parse_spawn_spec
 from fire.testing import parse_server_list
+from fire.transport import DEFAULT_SPIN_WAIT
 
 __all__ = ["FireConfig", "read_config"]
 
@@ -26,6 +27,7 @@ class FireConfig:
     spawned: dict[str, ServerSpec] = field(default_factory=dict)
     source: str = "none"  # where the attached list came from
     timeout: float = 30.0
+    spin_wait: float = DEFAULT_SPIN_WAIT
     scope_wait: float = 120.0
     data_changes: str = "fail"  # when tests show their data changes: fail, always, off
     data_changes_exclude: list[str] = field(default_factory=list)
@@ -42,6 +44,17 @@ def _setting(config: pytest.Config, option: str, variable: str, ini: str) -> str
     return str(_ini_base(config) / from_ini) if from_ini else None
 
 
+def _seconds(config: pytest.Config, ini: str, default: float) -> float:
+    text = config.getini(ini)
+    try:
+        seconds = float(text) if text else default
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise pytest.UsageError(f"{ini} must be 0 or more seconds, not {text!r}")
+    return seconds
+
+
 def _ini_base(config: pytest.Config) -> Path:
     return config.inipath.parent if config.inipath else config.rootpath
 
@@ -49,6 +62,7 @@ def _ini_base(config: pytest.Config) -> Path:
 def read_config(config: pytest.Config) -> FireConfig:
     result = FireConfig(
         timeout=float(config.getini("fire_timeout") or 30.0),
+        spin_wait=_seconds(config, "fire_spin_wait", DEFAULT_SPIN_WAIT),
         scope_wait=float(config.getini("fire_scope_wait") or 120.0),
         data_changes=config.getoption("fire_data_changes") or config.getini("fire_data_changes"),
         data_changes_exclude=list(config.getini("fire_data_changes_exclude")),

@@ -99,6 +99,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("fire_timeout", "seconds to wait for each fire reply", default="30")
     parser.addini(
+        "fire_spin_wait",
+        "seconds a fire call polls for its reply before it sleeps (0: sleep at once)",
+        default="",
+    )
+    parser.addini(
         "fire_scope_wait", "seconds to wait for a server held by another client", default="120"
     )
 

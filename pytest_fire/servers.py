@@ -74,7 +74,12 @@ class FireServers:
             )
         remote = self._remotes.get(name)
         if remote is None or remote.closed:
-            remote = shared_remote(name, self.address(name), timeout=self.config.timeout)
+            remote = shared_remote(
+                name,
+                self.address(name),
+                timeout=self.config.timeout,
+                spin_wait=self.config.spin_wait,
+            )
             self._remotes[name] = remote
         return remote
 

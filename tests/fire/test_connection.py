@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,28 @@ def test_dead_reference_is_a_fire_error(remote: fire.Remote) -> None:
     with pytest.raises(fire.FireError, match="reference 999999 is not alive"):
         remote._request("getattr", [999999, "name"])
     assert remote.ping() > 0
+
+
+# -- waiting for replies ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spin_wait", [0, 0.001, 60])
+def test_a_call_returns_its_reply_however_long_the_client_polls(
+    shared_server: ServerProcess, spin_wait: float
+) -> None:
+    with fire.connect(shared_server.path, spin_wait=spin_wait) as remote:
+        helpers = remote.module("remote_helpers")
+        started = time.monotonic()
+        # A call longer than the short spin: the client polls, then sleeps in recv.
+        assert helpers.sleep(0.01) == 0.01
+        assert helpers.echo([1, "two"]) == [1, "two"]
+        # Polling stops at the reply, not at the end of the spin (60 s here).
+        assert time.monotonic() - started < 30
+
+
+def test_a_negative_spin_wait_is_refused(shared_server: ServerProcess) -> None:
+    with pytest.raises(fire.FireError, match="spin_wait must be 0 or more seconds, not -1"):
+        fire.connect(shared_server.path, spin_wait=-1)
 
 
 # -- threads ----------------------------------------------------------------------------

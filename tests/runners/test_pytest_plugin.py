@@ -546,3 +546,26 @@ def test_a_suite_split_over_ci_jobs_runs_each_share_with_its_own_servers(
     )
     names = ["makes_a_product", "sees_nothing_of_the_previous_test"]
     assert ran == sorted([f"test_{n}" for n in names] + [f"test_again_{n}" for n in names])
+
+
+def test_the_spin_wait_ini_option_reaches_the_connections(pytester: pytest.Pytester, sqlite_shop):
+    pytester.makepyfile(
+        test_spin="""
+        def test_spin_wait(fire_remote):
+            shop = fire_remote("shop")
+            assert shop._transport.spin_wait == 0.0
+            assert shop.module("shop.models").Product.objects.count() == 0
+        """
+    )
+    pytester.makeini("[pytest]\nfire_spin_wait = 0\n")
+    result = pytester.runpytest(f"--fire-servers=shop={sqlite_shop.address}")
+    result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("value", ["-0.5", "soon"])
+def test_a_bad_spin_wait_is_a_usage_error(pytester: pytest.Pytester, value: str):
+    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    pytester.makeini(f"[pytest]\nfire_spin_wait = {value}\n")
+    result = pytester.runpytest("--fire-servers=shop=/tmp/shop.sock")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*fire_spin_wait must be 0 or more seconds, not '{value}'*"])

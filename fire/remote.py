@@ -70,6 +70,8 @@ class Remote:
         #: name -> module proxy: a module is imported once per server process, so its
         #: proxy is fetched once per connection (see `module`).
         self._modules: dict[str, Any] = {}
+        #: (request id, arguments) of the scope asked for ahead (`begin_next_scope`).
+        self._next_scope: tuple[int, tuple[Any, ...]] | None = None
         self._codec = Codec(self._encode_argument, self._decode_reference)
         self._transport = Transport(
             self.address, timeout, curve, start_command, max_message_size, spin_wait
@@ -147,8 +149,18 @@ class Remote:
         """Open a test scope on the server (a transaction on every database, with djfire).
 
         When another client holds the server, retry for up to `wait` seconds, then raise
-        `ServerBusy` naming the holder. Returns the new scope depth.
+        `ServerBusy` naming the holder. Returns the new scope depth. A scope asked for
+        ahead with the same arguments (`begin_next_scope`) is only waited for.
         """
+        ahead = self._take_next_scope()
+        if ahead is not None:
+            request_id, arguments = ahead
+            if arguments == _scope_arguments(kind, transactional, options):
+                depth = self._next_scope_reply(request_id)
+                if depth is not None:
+                    return depth
+            else:
+                self._end_next_scope(request_id)
         deadline = time.monotonic() + wait
         delay = 0.01
         while True:
@@ -162,6 +174,63 @@ class Remote:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)
 
+    def begin_next_scope(
+        self, kind: str = "test", *, transactional: bool = False, **options: Any
+    ) -> None:
+        """Ask now for the scope the next `begin_scope` with these arguments opens.
+
+        The request is sent without waiting, so the server opens the scope while the
+        client does something else (the runners ask as a test ends, for the next test);
+        that `begin_scope` then only reads the answer, which has usually come by then,
+        instead of a round trip and the server's work. Any other request first closes
+        the scope asked for ahead (a `begin_scope` with other arguments included), so
+        nothing ever runs in a scope that was not begun for it.
+        """
+        with self._transport.lock:  # one scope asked for ahead at a time, whatever the threads
+            self._drop_next_scope()
+            request_id = self._send_without_waiting(
+                "begin_scope", [[kind], {"transactional": transactional, **options}], keep=True
+            )
+            self._next_scope = (request_id, _scope_arguments(kind, transactional, options))
+
+    def _take_next_scope(self) -> tuple[int, tuple[Any, ...]] | None:
+        """The scope asked for ahead, taken: only the thread that takes it reads its answer."""
+        with self._transport.lock:
+            ahead, self._next_scope = self._next_scope, None
+        return ahead
+
+    def _drop_next_scope(self) -> None:
+        ahead = self._take_next_scope()
+        if ahead is not None:
+            self._end_next_scope(ahead[0])
+
+    def _next_scope_reply(self, request_id: int) -> int | None:
+        """The depth a scope asked for ahead opened; None when the server was busy then."""
+        transport = self._transport
+        with transport.lock:
+            status, body, _ = transport.wait(request_id)
+        value = self._codec.unpack(body)
+        if status is Status.OK:
+            return value
+        if status is Status.FIRE_ERROR and isinstance(value, list) and value[:1] == ["ServerBusy"]:
+            return None  # held by another client: begin_scope waits its turn as usual
+        if status is Status.RAISED:
+            self._raise_remote(value)
+        self._raise_fire_error(value)
+
+    def _end_next_scope(self, request_id: int) -> None:
+        """Close a scope asked for ahead that no `begin_scope` took, if it opened.
+
+        One that failed to open left nothing to close; its error concerned no one (a
+        dead server's shows again in the request that comes next).
+        """
+        try:
+            opened = self._next_scope_reply(request_id) is not None
+        except (FireError, RemoteError):
+            return
+        if opened:
+            self._send_without_waiting("end_scope", [[], {}])
+
     def end_scope(self, *, wait: bool = True) -> int | None:
         """Close the innermost scope: everything done in it is rolled back.
 
@@ -170,6 +239,7 @@ class Remote:
         answer is read with the next reply, where a failure to close the scope is raised
         (naming ``end_scope``). Returns None then.
         """
+        self._drop_next_scope()
         if wait:
             return self.call_extension("end_scope")
         self._send_without_waiting("end_scope", [[], {}])
@@ -220,14 +290,14 @@ class Remote:
             self._raise_fire_error(value)
         return status, value
 
-    def _send_without_waiting(self, operation: str, args: list[Any]) -> None:
+    def _send_without_waiting(self, operation: str, args: list[Any], *, keep: bool = False) -> int:
         arguments = self._codec.pack(args)
         transport = self._transport
         with transport.lock:
             request_id = transport.next_request_id()
-            transport.send(
-                request_id, protocol.encode_request(request_id, operation, arguments, []), operation
-            )
+            message = protocol.encode_request(request_id, operation, arguments, [])
+            transport.send(request_id, message, operation, keep=keep)
+        return request_id
 
     def _raise_late_failure(self) -> None:
         """Raise the first failure of a request that was sent without waiting for it."""
@@ -252,6 +322,8 @@ class Remote:
         self._releases.append(ref_id)
 
     def _request(self, operation: str, args: list[Any]) -> Any:
+        if self._next_scope is not None:
+            self._drop_next_scope()
         arguments = self._codec.pack(args)
         transport = self._transport
         with transport.lock:
@@ -344,6 +416,10 @@ class Remote:
         return Proxy._fire_new(
             self, ref_id, ref_id, None, shape, tuple(shadow[0]) if shadow else (), kind
         )
+
+
+def _scope_arguments(kind: str, transactional: bool, options: dict[str, Any]) -> tuple[Any, ...]:
+    return (kind, transactional, sorted(options.items()))
 
 
 def connect(

@@ -233,12 +233,15 @@ class FireTestMixin:
         mode = self.fire_data_changes
         if mode not in data_changes.MODES:
             raise FireError(f"fire_data_changes must be one of {data_changes.MODES}, not {mode!r}")
+        scope = {"transactional": self.fire_transactional, "data_changes": mode != "off"}
+        if not self.fire_transactional:
+            # Cleanups run last-in first-out: this one after the test's scopes ended. The
+            # class scope's end closes the one asked for after the class's last test.
+            self.addCleanup(_begin_next_scopes, self.fire_remotes, scope)  # type: ignore[attr-defined]
         opened: list[Remote] = []
         self.addCleanup(_end_scopes, opened, False)  # type: ignore[attr-defined]
         for remote in self.fire_remotes.values():
-            remote.begin_scope(
-                "test", transactional=self.fire_transactional, data_changes=mode != "off"
-            )
+            remote.begin_scope("test", **scope)
             opened.append(remote)
         if mode != "off":
             self.addCleanup(self._fire_report_changes)  # type: ignore[attr-defined]
@@ -304,6 +307,12 @@ def _append_to_failure(result: Any, test: unittest.TestCase, text: str) -> None:
             if recorded is test:
                 entries[index] = (recorded, message + text)
                 return
+
+
+def _begin_next_scopes(remotes: Mapping[str, Remote], scope: dict[str, Any]) -> None:
+    """Ask each server now for the next test's scope (`Remote.begin_next_scope`)."""
+    for remote in remotes.values():
+        remote.begin_next_scope("test", **scope)
 
 
 def _end_scopes(remotes: list[Remote], wait: bool = True) -> None:

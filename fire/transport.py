@@ -4,7 +4,8 @@ A receive timeout (not a poll per call) bounds each wait, in slices, so the hot 
 costs nothing extra; between slices a socket monitor says whether the server went away.
 Replies are matched by request id, so a late reply to a timed-out request is dropped.
 A request sent with `send` waits for no reply: the next `exchange` reads its reply on
-the way (the server answers in order) and keeps it in `late_failures` if it failed.
+the way (the server answers in order) and keeps it in `late_failures` if it failed, or
+whatever it says when sent with ``keep``, for `wait` to return later.
 
 The monitor is read only between slices, never per request (reading it costs more than
 a tenth of a raw round trip). That needs no ordering of its events against requests,
@@ -50,7 +51,10 @@ from .curve import ClientKeys, secure_client
 from .errors import AuthenticationError, FireError, ProtocolError, ServerUnavailable
 from .protocol import FRAME_SIZE
 
-__all__ = ["Transport"]
+__all__ = ["Reply", "Transport"]
+
+#: A reply's status, body and shapes (`protocol.decode_reply` without the request id).
+Reply = tuple[protocol.Status, bytes, bytes | None]
 
 _SLICE_MS = 250
 #: Seconds a wait polls for its reply before it sleeps (see above): past the calls that
@@ -119,6 +123,8 @@ class Transport:
         self._unanswered: dict[int, str] = {}
         #: (operation, status, body) of those that failed, for the caller to raise.
         self.late_failures: list[tuple[str, protocol.Status, bytes]] = []
+        #: request id -> its reply once read (None until then), of requests sent with keep.
+        self._kept: dict[int, Reply | None] = {}
         self._connected = False
         self._ever_connected = False
         self._lost = False
@@ -190,21 +196,34 @@ class Transport:
                 f"cannot reach the fire server at {self.address}: not connected", str(self.address)
             ) from None
 
-    def send(self, request_id: int, message: bytes, operation: str) -> None:
-        """Send a request whose reply nobody waits for: the next `exchange` reads it."""
+    def send(self, request_id: int, message: bytes, operation: str, *, keep: bool = False) -> None:
+        """Send a request without waiting for its reply: the next `exchange` reads it.
+
+        With `keep`, the reply is kept for `wait` to return, whatever it says; otherwise
+        only a failure is (in `late_failures`).
+        """
         self._send(message)
-        self._unanswered[request_id] = operation
+        if keep:
+            self._kept[request_id] = None
+        else:
+            self._unanswered[request_id] = operation
 
     @property
     def unanswered(self) -> bool:
         """Whether replies to requests sent with `send` are still to be read."""
-        return bool(self._unanswered)
+        return bool(self._unanswered) or None in self._kept.values()
 
-    def exchange(
-        self, request_id: int, message: bytes, timeout: float | None = None
-    ) -> tuple[protocol.Status, bytes, bytes | None]:
+    def exchange(self, request_id: int, message: bytes, timeout: float | None = None) -> Reply:
         """Send one request; return the status, body and shapes of its reply."""
         self._send(message)
+        return self.wait(request_id, timeout)
+
+    def wait(self, request_id: int, timeout: float | None = None) -> Reply:
+        """The reply to request `request_id`: one just sent, or one sent with ``keep``."""
+        kept = self._kept.get(request_id)
+        if kept is not None:
+            del self._kept[request_id]
+            return kept
         wait = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
         spin_until = time.perf_counter() + self.spin_wait
@@ -229,7 +248,11 @@ class Transport:
                 continue
             reply_id, status, body, shapes = protocol.decode_reply(reply)
             if reply_id == request_id:
+                self._kept.pop(request_id, None)
                 return status, body, shapes
+            if reply_id in self._kept:
+                self._kept[reply_id] = (status, body, shapes)
+                continue
             operation = self._unanswered.pop(reply_id, None)
             if operation is not None and status is not protocol.Status.OK:
                 self.late_failures.append((operation, status, body))

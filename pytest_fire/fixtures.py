@@ -15,7 +15,14 @@ if TYPE_CHECKING:
 
     from .servers import FireServers
 
-__all__ = ["fire_changes", "fire_class_scope", "fire_module_scope", "fire_remote", "fire_remotes"]
+__all__ = [
+    "begin_next_scopes",
+    "fire_changes",
+    "fire_class_scope",
+    "fire_module_scope",
+    "fire_remote",
+    "fire_remotes",
+]
 
 _MARKER_OPTIONS = frozenset(("servers", "transactional", "on_commit", "exclude_changes"))
 
@@ -122,15 +129,42 @@ def fire_remotes(request: pytest.FixtureRequest) -> Iterator[dict[str, Remote]]:
     servers = activate(request.config)
     options = marker_options(request.node)
     remotes = _chosen(servers, options)
-    capture = servers.config.data_changes != "off"
     with _scoped(
-        remotes,
-        "test",
-        servers.config.scope_wait,
-        data_changes=capture,
-        **_scope_options(options),
+        remotes, "test", servers.config.scope_wait, **_test_scope(servers, options)
     ) as scoped:
         yield scoped
+
+
+def _test_scope(servers: FireServers, options: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of a test's ``begin_scope``, besides its kind and wait."""
+    return {"data_changes": servers.config.data_changes != "off", **_scope_options(options)}
+
+
+def begin_next_scopes(servers: FireServers, item: pytest.Item) -> None:
+    """Ask the servers of `item`, the next test, for its test scope now, if it uses one.
+
+    Called as the previous test ends (its scope ended, and any wider scope it alone
+    needed): the servers open the scope while pytest reports and sets up, and the
+    test's ``begin_scope`` finds the answer there (`fire.Remote.begin_next_scope`).
+    Only servers connected already are asked; any trouble is left for the test's own
+    set-up to report.
+    """
+    from fire.errors import FireError
+
+    if "fire_remotes" not in item.fixturenames:  # fire_remote and fire_changes need it
+        return
+    try:
+        options = marker_options(item)
+    except pytest.UsageError:
+        return
+    names = options.get("servers") or servers.names
+    for name in [names] if isinstance(names, str) else names:
+        remote = servers.connected(name)
+        if remote is not None:
+            try:
+                remote.begin_next_scope("test", **_test_scope(servers, options))
+            except FireError:
+                return
 
 
 def excluded_changes(node: pytest.Item, servers: FireServers) -> list[str]:

@@ -16,6 +16,7 @@ import pytest
 
 from .activate import activate, active_servers, configured
 from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this module)
+    begin_next_scopes,
     fire_changes,
     fire_class_scope,
     fire_module_scope,
@@ -205,6 +206,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     servers = active_servers(item.config)
     if servers is not None:
         item.stash[_output_marks] = {n: len(s.output) for n, s in servers.spawned.items()}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    """Once the test's fixtures are torn down, ask for the next test's scopes ahead."""
+    result = yield
+    servers = active_servers(item.config)
+    if servers is not None and nextitem is not None:
+        begin_next_scopes(servers, nextitem)
+    return result
 
 
 @pytest.hookimpl(wrapper=True)

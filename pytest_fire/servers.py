@@ -83,6 +83,11 @@ class FireServers:
             self._remotes[name] = remote
         return remote
 
+    def connected(self, name: str) -> Remote | None:
+        """`name`'s Remote if this run has connected to it already (and it is open)."""
+        remote = self._remotes.get(name)
+        return None if remote is None or remote.closed else remote
+
     def reported_unavailable(self, name: str) -> bool:
         """Whether a test already showed why `name` is unavailable (then marks it so)."""
         if name in self._reported:

@@ -175,6 +175,52 @@ def test_a_scope_end_that_fails_without_waiting_is_raised_with_the_next_reply(
     shop.ping()  # reported once
 
 
+def _depth(remote: fire.Remote) -> int:
+    return remote.info()["extensions"]["scopes"]["depth"]
+
+
+def test_a_scope_asked_for_ahead_is_only_waited_for(shop: fire.Remote):
+    counter = Counter(shop)
+    shop.begin_next_scope(data_changes=True)
+    assert shop.begin_scope(data_changes=True) == 1
+    assert counter.count == 0  # no round trip: the answer was read, not asked for
+    shop.module("shop.factories").ProductFactory(name="ahead")
+    assert _depth(shop) == 1
+    assert shop.end_scope() == 0
+    with shop.scope():
+        assert shop.module("shop.models").Product.objects.count() == 0
+
+
+def test_a_begin_with_other_arguments_closes_the_scope_asked_for_ahead(shop: fire.Remote):
+    shop.begin_next_scope()
+    assert shop.begin_scope(on_commit="capture") == 1  # not nested in the one asked for
+    assert shop.end_scope() == 0
+
+
+def test_any_other_request_closes_the_scope_asked_for_ahead_first(shop: fire.Remote):
+    shop.begin_next_scope()
+    with pytest.raises(fire.FireError, match="outside a test scope"):
+        shop.module("shop.factories").ProductFactory(name="stray")
+    assert shop.info()["extensions"]["scopes"]["holder"] is None
+
+
+def test_ending_a_scope_closes_the_scope_asked_for_ahead_first(shop: fire.Remote):
+    shop.begin_scope("class")
+    shop.begin_next_scope()
+    assert shop.end_scope() == 0
+
+
+def test_a_scope_asked_for_ahead_while_another_client_held_the_server_is_begun_in_turn(
+    shop_server, shop: fire.Remote
+):
+    with fire.connect(shop_server.address, name="second") as second:
+        second.begin_scope()
+        shop.begin_next_scope()  # answered ServerBusy, kept for begin_scope
+        second.end_scope()
+    assert shop.begin_scope(wait=10) == 1
+    assert shop.end_scope() == 0
+
+
 def test_on_commit_callbacks_run_after_the_request(shop: fire.Remote, dj: DjangoRemote):
     tasks = shop.module("shop.tasks")
     with shop.scope():

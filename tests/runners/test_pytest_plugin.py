@@ -569,3 +569,40 @@ def test_a_bad_spin_wait_is_a_usage_error(pytester: pytest.Pytester, value: str)
     result = pytester.runpytest("--fire-servers=shop=/tmp/shop.sock")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*fire_spin_wait must be 0 or more seconds, not '{value}'*"])
+
+
+def test_the_next_test_s_scope_is_asked_for_only_when_it_uses_the_server(
+    pytester: pytest.Pytester, sqlite_shop
+):
+    pytester.makepyfile(
+        test_ahead=f"""
+        import fire
+        import pytest
+
+        def holder():
+            with fire.connect({sqlite_shop.address!r}) as other:
+                return other.info()["extensions"]["scopes"]["holder"]
+
+        def depth(remote):
+            return remote.info()["extensions"]["scopes"]["depth"]
+
+        def test_makes_a_product(fire_remote):
+            shop = fire_remote("shop")
+            shop.module("shop.factories").ProductFactory(name="lamp")
+            assert depth(shop) == 1
+
+        @pytest.mark.fire(on_commit="capture")
+        def test_other_scope_arguments(fire_remote):
+            shop = fire_remote("shop")
+            assert depth(shop) == 1  # the scope asked for ahead was closed, not nested in
+            assert shop.module("shop.models").Product.objects.count() == 0
+
+        def test_without_fire_leaves_the_server_free():
+            assert holder() is None
+
+        def test_uses_fire_again(fire_remote):
+            assert depth(fire_remote("shop")) == 1
+        """
+    )
+    result = pytester.runpytest(f"--fire-servers=shop={sqlite_shop.address}", "-p", "no:randomly")
+    result.assert_outcomes(passed=4)

@@ -2,7 +2,8 @@
 
 Blocks run round-robin over the rows (floor block 1, fire block 1, …, floor block 2, …)
 so a slow spell of the machine hits every row alike and the ratios to the floor stay
-fair. Each call is timed on its own and a block reports its median, so a garbage
+fair. Each block begins with untimed calls, so a row does not pay for the one before
+it. Each call is timed on its own and a block reports its median, so a garbage
 collection or a scheduler hiccup moves a sample, not the result; the row's figure is
 the median of its block medians, and the spread of block medians shows the noise.
 """
@@ -23,6 +24,10 @@ __all__ = ["Result", "run"]
 
 #: Untimed calls per row before the first block: imports, shapes, caches, branch predictors.
 WARMUP_CALLS = 200
+#: Before each block, calls // this many untimed: a row whose client polls for its reply
+#: ran 10-25 % slower for a whole block when it came right after a row whose client
+#: sleeps (its threads still placed for sleeping); a fifth of a block settles it.
+BLOCK_WARMUP_SHARE = 5
 
 
 @dataclass
@@ -59,8 +64,10 @@ def _teardown(result: Result, setup: contextlib.AbstractContextManager[Call]) ->
 
 
 def _block(call: Call, calls: int) -> float:
-    """Median µs of `calls` individually timed calls."""
+    """Median µs of `calls` individually timed calls, after a fifth as many untimed."""
     clock = time.perf_counter_ns
+    for _ in range(calls // BLOCK_WARMUP_SHARE):
+        call()
     samples = [0] * calls
     for i in range(calls):
         start = clock()

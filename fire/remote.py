@@ -210,13 +210,9 @@ class Remote:
         with transport.lock:
             status, body, _ = transport.wait(request_id)
         value = self._codec.unpack(body)
-        if status is Status.OK:
-            return value
         if status is Status.FIRE_ERROR and isinstance(value, list) and value[:1] == ["ServerBusy"]:
             return None  # held by another client: begin_scope waits its turn as usual
-        if status is Status.RAISED:
-            self._raise_remote(value)
-        self._raise_fire_error(value)
+        return self._outcome(status, value)
 
     def _end_next_scope(self, request_id: int) -> None:
         """Close a scope asked for ahead that no `begin_scope` took, if it opened.
@@ -344,6 +340,10 @@ class Remote:
             value = self._codec.unpack(body)
         if transport.late_failures:
             self._raise_late_failure()
+        return self._outcome(status, value)
+
+    def _outcome(self, status: Status, value: Any) -> Any:
+        """A reply's value, or the remote exception or fire error it carries, raised."""
         if status is Status.OK:
             return value
         if status is Status.RAISED:

@@ -45,6 +45,7 @@ def _setting(config: pytest.Config, option: str, variable: str, ini: str) -> str
 
 
 def _seconds(config: pytest.Config, ini: str, default: float) -> float:
+    """An ini option in seconds (`default` when unset); anything else is a usage error."""
     text = config.getini(ini)
     try:
         seconds = float(text) if text else default
@@ -61,9 +62,9 @@ def _ini_base(config: pytest.Config) -> Path:
 
 def read_config(config: pytest.Config) -> FireConfig:
     result = FireConfig(
-        timeout=float(config.getini("fire_timeout") or 30.0),
+        timeout=_seconds(config, "fire_timeout", 30.0),
         spin_wait=_seconds(config, "fire_spin_wait", DEFAULT_SPIN_WAIT),
-        scope_wait=float(config.getini("fire_scope_wait") or 120.0),
+        scope_wait=_seconds(config, "fire_scope_wait", 120.0),
         data_changes=config.getoption("fire_data_changes") or config.getini("fire_data_changes"),
         data_changes_exclude=list(config.getini("fire_data_changes_exclude")),
     )

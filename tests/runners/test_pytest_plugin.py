@@ -562,13 +562,16 @@ def test_the_spin_wait_ini_option_reaches_the_connections(pytester: pytest.Pytes
     result.assert_outcomes(passed=1)
 
 
+@pytest.mark.parametrize("option", ["fire_spin_wait", "fire_timeout", "fire_scope_wait"])
 @pytest.mark.parametrize("value", ["-0.5", "soon"])
-def test_a_bad_spin_wait_is_a_usage_error(pytester: pytest.Pytester, value: str):
+def test_a_bad_number_of_seconds_is_a_usage_error(
+    pytester: pytest.Pytester, option: str, value: str
+):
     pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
-    pytester.makeini(f"[pytest]\nfire_spin_wait = {value}\n")
+    pytester.makeini(f"[pytest]\n{option} = {value}\n")
     result = pytester.runpytest("--fire-servers=shop=/tmp/shop.sock")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*fire_spin_wait must be 0 or more seconds, not '{value}'*"])
+    result.stderr.fnmatch_lines([f"*{option} must be 0 or more seconds, not '{value}'*"])
 
 
 def test_the_next_test_s_scope_is_asked_for_only_when_it_uses_the_server(

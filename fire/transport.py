@@ -57,6 +57,8 @@ __all__ = ["Reply", "Transport"]
 Reply = tuple[protocol.Status, bytes, bytes | None]
 
 _SLICE_MS = 250
+#: Plain ints: ``int & zmq.POLLIN`` makes an enum, a third of a poll's time round.
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 #: Seconds a wait polls for its reply before it sleeps (see above): past the calls that
 #: query a database once or twice; a factory call on PostgreSQL still gains at 1 ms.
 DEFAULT_SPIN_WAIT = 0.001
@@ -289,7 +291,7 @@ def spin_until_readable(socket: zmq.Socket[bytes], until: float) -> None:
     """Poll `socket` without sleeping until a message is there or `perf_counter()` passes
     `until`, yielding the CPU each time round (why: the module's docstring)."""
     events, clock = socket.getsockopt, time.perf_counter
-    while not events(zmq.EVENTS) & zmq.POLLIN and clock() < until:
+    while not events(_EVENTS) & _POLLIN and clock() < until:
         os.sched_yield()
 
 

@@ -12,10 +12,9 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 
-from .echo import EchoClient
+from .echo import EchoClient, echo_endpoint
 from .registry import Call, Env, case
 
 #: The targets issue 9 sets, as ratios to the floor.
@@ -25,18 +24,9 @@ CHAIN_CALL_TARGET = 1.20
 ITERATION_TARGET = 20.0
 
 
-def _echo_endpoint(env: Env) -> str:
-    def start() -> str:
-        endpoint = env.endpoint("echo.sock")
-        env.spawn([sys.executable, "-m", "bench.echo", endpoint], "echo server ready")
-        return endpoint
-
-    return env.shared("echo", start)
-
-
 @case("floor: raw pyzmq DEALER/ROUTER msgpack echo", floor=True, order=0)
 def floor(env: Env) -> Iterator[Call]:
-    client = EchoClient(_echo_endpoint(env))
+    client = EchoClient(echo_endpoint(env))
     try:
         yield client.call
     finally:
@@ -45,7 +35,7 @@ def floor(env: Env) -> Iterator[Call]:
 
 @case("floor, sleeping in recv at once (spin_wait=0)", order=1)
 def floor_sleeping(env: Env) -> Iterator[Call]:
-    client = EchoClient(_echo_endpoint(env), spin_wait=0)
+    client = EchoClient(echo_endpoint(env), spin_wait=0)
     try:
         yield client.call
     finally:

@@ -43,7 +43,7 @@ from pathlib import Path
 from fire.transport import DEFAULT_SPIN_WAIT
 
 from . import shop
-from .echo import EchoClient
+from .echo import EchoClient, echo_endpoint
 from .registry import REPO_ROOT, Env, note, section
 from .system_probe import median_us
 
@@ -340,13 +340,7 @@ def _capture_line(server: shop.Shop) -> str:
 
 def _floor_us(env: Env, spin_wait: float = DEFAULT_SPIN_WAIT) -> float:
     """The echo's median round trip, its client waiting as fire's does or (0) sleeping."""
-
-    def start() -> str:
-        endpoint = env.endpoint("echo-system.sock")
-        env.spawn([sys.executable, "-m", "bench.echo", endpoint], "echo server ready")
-        return endpoint
-
-    client = EchoClient(env.shared("echo-system", start), spin_wait)
+    client = EchoClient(echo_endpoint(env), spin_wait)
     try:
         for _ in range(200):
             client.call()

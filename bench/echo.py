@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import msgpack
 import zmq
 
 from fire.transport import DEFAULT_SPIN_WAIT, spin_until_readable
 
-__all__ = ["EchoClient", "serve"]
+if TYPE_CHECKING:
+    from .registry import Env
+
+__all__ = ["EchoClient", "echo_endpoint", "serve"]
 
 #: A small request, shaped like fire's call of ``operator.add(1, 2)``.
 MESSAGE = [1, "call", [[1, "add"], [1, 2], {}], []]
@@ -39,6 +43,17 @@ def serve(endpoint: str) -> None:
         frame = recv(copy=False)
         send(identity, more)
         send(packb(unpackb(frame.buffer)))
+
+
+def echo_endpoint(env: Env) -> str:
+    """The endpoint of the run's echo server, started on first use (one per `env`)."""
+
+    def start() -> str:
+        endpoint = env.endpoint("echo.sock")
+        env.spawn([sys.executable, "-m", "bench.echo", endpoint], "echo server ready")
+        return endpoint
+
+    return env.shared("echo", start)
 
 
 class EchoClient:

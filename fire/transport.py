@@ -222,9 +222,8 @@ class Transport:
 
     def wait(self, request_id: int, timeout: float | None = None) -> Reply:
         """The reply to request `request_id`: one just sent, or one sent with ``keep``."""
-        kept = self._kept.get(request_id)
+        kept = self._kept.pop(request_id, None)  # its reply read already, or none due
         if kept is not None:
-            del self._kept[request_id]
             return kept
         wait = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
@@ -250,7 +249,6 @@ class Transport:
                 continue
             reply_id, status, body, shapes = protocol.decode_reply(reply)
             if reply_id == request_id:
-                self._kept.pop(request_id, None)
                 return status, body, shapes
             if reply_id in self._kept:
                 self._kept[reply_id] = (status, body, shapes)

@@ -72,8 +72,8 @@ class FireServers:
                 f"no fire server named {name!r} (configured: {known}); add it with "
                 f"--fire-servers {name}=PATH, FIRE_SERVERS or the fire_servers ini option"
             )
-        remote = self._remotes.get(name)
-        if remote is None or remote.closed:
+        remote = self.connected(name)
+        if remote is None:
             remote = shared_remote(
                 name,
                 self.address(name),

@@ -189,16 +189,50 @@ def secure_server(socket: zmq.Socket, keys: ServerKeys) -> None:
 
 
 class _AllowList:
-    """The ZAP check: a client's key must be in the clients directory (read on a miss)."""
+    """The ZAP check: a client's key must be in the clients directory *now*.
+
+    Each authentication (a connection or a reconnection, rare) lists the directory: a
+    key copied in counts, and a key removed is refused, from the next connection on.
+    The keys are read again only when a ``.key`` file's name, size or time changed.
+    """
 
     def __init__(self, keys: ServerKeys) -> None:
         self.keys = keys
-        self.known = keys.allowed()
+        self._listing: frozenset[tuple[str, int, int, int]] | None = None
+        self.known: set[bytes] = set()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        try:
+            with os.scandir(self.keys.clients) as entries:
+                listing = frozenset(
+                    (entry.name, (info := entry.stat()).st_ino, info.st_size, info.st_mtime_ns)
+                    for entry in entries
+                    if entry.name.endswith(".key") and not entry.name.startswith(".")
+                )
+        except OSError as exc:
+            log.warning(
+                "cannot list the clients' key directory %s (%s): refusing every client",
+                self.keys.clients,
+                exc.strerror,
+            )
+            self._listing, self.known = None, set()
+            return
+        if listing == self._listing:
+            return
+        known = set()
+        for name, *_ in listing:
+            try:
+                public, _secret = zmq.auth.load_certificate(os.path.join(self.keys.clients, name))
+            except Exception:  # one bad file must not shut every client out
+                log.warning("skipped %s: not a CURVE certificate", self.keys.clients / name)
+                continue
+            if public:
+                known.add(public)
+        self._listing, self.known = listing, known
 
     def callback(self, domain: str, key: bytes) -> bool:
-        if key in self.known:
-            return True
-        self.known = self.keys.allowed()  # a key copied in since the start counts
+        self._refresh()
         if key in self.known:
             return True
         log.warning(

@@ -198,6 +198,25 @@ def test_a_client_key_copied_in_later_is_allowed_without_a_restart(
         assert remote.ping() > 0
 
 
+def test_a_client_key_removed_is_refused_at_its_next_connection(
+    tcp_server: ServerProcess, keys: Keys
+) -> None:
+    with fire.connect(tcp_server.endpoint, curve=keys.client()) as remote:
+        assert remote.ping() > 0  # allowed, and its key is now known to the server
+    keys.client_public.unlink()  # revoked: docs/security.md
+    with pytest.raises(fire.AuthenticationError, match="refused this client's CURVE key"):
+        fire.connect(tcp_server.endpoint, curve=keys.client(), timeout=LONG_TIMEOUT)
+    assert server_said(
+        tcp_server, f"refused a client whose CURVE public key {keys.client().public.decode()}"
+    )
+    # A key changed in place (same name) is read again too: the old one is refused.
+    shutil.copy(keys.stranger_secret.with_suffix(".key"), keys.client_public)
+    with pytest.raises(fire.AuthenticationError):
+        fire.connect(tcp_server.endpoint, curve=keys.client(), timeout=LONG_TIMEOUT)
+    with fire.connect(tcp_server.endpoint, curve=keys.client(secret=keys.stranger_secret)) as r:
+        assert r.ping() > 0
+
+
 def test_a_wrong_server_key_fails_at_once_naming_the_fix(
     tcp_server: ServerProcess, keys: Keys
 ) -> None:

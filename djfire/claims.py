@@ -11,8 +11,11 @@ dies, however it dies.
   maintenance database, whose ``application_name`` says which server holds it.
 - SQLite files: an exclusive ``flock`` on a file beside the test database, which says
   which server holds it.
-- In-memory SQLite needs no claim (private to the process). Other backends are not
-  claimed.
+- In-memory SQLite needs no claim (private to the process), nor does a read replica
+  (``TEST: {"MIRROR": ...}``: it creates nothing). Other backends are not claimed.
+
+Two aliases on one server claim its test database once: the server is asked what it
+is (`djfire.server_identity`), whatever HOST and PORT spell it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from typing import Any, Protocol
 
 from django.core.management.base import CommandError
 from django.db import connections
+
+from .server_identity import DatabaseServers, Key
 
 __all__ = ["Claims", "claim_test_databases"]
 
@@ -117,25 +122,35 @@ class Claims:
             self._held.pop().release()
 
 
-def claim_test_databases() -> Claims:
-    """Claim every alias's test database (by its final name), or raise `CommandError`."""
+def claim_test_databases(
+    servers: DatabaseServers | None = None, *, skip: set[str] | frozenset[str] = frozenset()
+) -> Claims:
+    """Claim every alias's test database (by its final name), or raise `CommandError`.
+
+    Aliases whose test databases are one database on one server (as `servers` finds by
+    asking each server, whatever the spelling) take one claim; `skip` names aliases that
+    create nothing (read replicas, ``TEST: {"MIRROR": ...}``).
+    """
+    servers = servers or DatabaseServers()
     claims = Claims()
-    claimed: set[tuple[str, ...]] = set()
+    claimed: set[Key] = set()
     try:
         for alias in connections:
+            if alias in skip:
+                continue
             connection = connections[alias]
             name = connection.creation._get_test_db_name()
-            if connection.vendor == "postgresql":
-                settings = connection.settings_dict
-                key = ("postgresql", str(settings.get("HOST")), str(settings.get("PORT")), name)
-                if key not in claimed:
-                    claims.add(_PostgresClaim(alias, connection, name))
-            elif connection.vendor == "sqlite" and not connection.creation.is_in_memory_db(name):
-                key = ("sqlite", str(Path(name).resolve()))
-                if key not in claimed:
-                    claims.add(_SqliteFileClaim(alias, str(Path(name).resolve())))
-            else:
+            if connection.vendor == "sqlite" and connection.creation.is_in_memory_db(name):
                 continue
+            if connection.vendor not in ("postgresql", "sqlite"):
+                continue
+            key = servers.key(alias, name)
+            if key in claimed:
+                continue
+            if connection.vendor == "postgresql":
+                claims.add(_PostgresClaim(alias, connection, name))
+            else:
+                claims.add(_SqliteFileClaim(alias, str(Path(name).resolve())))
             claimed.add(key)
     except BaseException:
         claims.release()

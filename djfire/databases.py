@@ -8,7 +8,6 @@ during a test sees the test's uncommitted rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError
@@ -18,6 +17,7 @@ from django.test.utils import setup_databases, teardown_databases
 
 from .claims import Claims, claim_test_databases
 from .connection_lock import DEFAULT_LOCK_TIMEOUT, ConnectionLock
+from .server_identity import DatabaseServers, Key
 
 __all__ = [
     "ServedDatabases",
@@ -27,9 +27,25 @@ __all__ = [
 ]
 
 
+def _mirrors() -> dict[str, str]:
+    """Each read replica (``TEST: {"MIRROR": PRIMARY}``) and the primary it reads, at the root."""
+    mirrors: dict[str, str] = {}
+    for alias in connections:
+        primary = connections[alias].settings_dict.get("TEST", {}).get("MIRROR")
+        seen = {alias}
+        while primary and primary not in seen and primary in connections:
+            seen.add(primary)
+            mirrors[alias] = primary
+            primary = connections[primary].settings_dict.get("TEST", {}).get("MIRROR")
+    return mirrors
+
+
 def _apply_suffix(suffix: str) -> None:
     """Give each alias its own test database name, e.g. ``test_shop_gw0`` (one per worker)."""
+    mirrors = _mirrors()
     for alias in connections:
+        if alias in mirrors:
+            continue  # a mirror has no test database of its own
         connection = connections[alias]
         test_name = connection.creation._get_test_db_name()
         if connection.vendor == "sqlite" and connection.creation.is_in_memory_db(test_name):
@@ -37,36 +53,64 @@ def _apply_suffix(suffix: str) -> None:
         connection.settings_dict.setdefault("TEST", {})["NAME"] = f"{test_name}_{suffix}"
 
 
-def _database_key(connection: Any, name: Any) -> tuple[str, ...]:
-    """What identifies a database: its file for SQLite, else server and name."""
-    if connection.vendor == "sqlite":
-        return ("sqlite", str(Path(name).resolve()))
-    settings = connection.settings_dict
-    return (connection.vendor, str(settings.get("HOST")), str(settings.get("PORT")), str(name))
+def _spelled(alias: str) -> str:
+    settings = connections[alias].settings_dict
+    return f"HOST {settings.get('HOST') or ''!r} PORT {settings.get('PORT') or ''!r}"
 
 
-def _refuse_non_test_names() -> None:
-    """Refuse to start when a test database name would be any alias's real database."""
-    real: dict[tuple[str, ...], str] = {}
+def _refuse_non_test_names(servers: DatabaseServers) -> None:
+    """Refuse to start when a test database would be a real database, asking the servers.
+
+    Two aliases spelled differently may reach one server (``localhost`` and
+    ``127.0.0.1``, a socket directory, an omitted default port): `servers` tells.
+    Also refused: two aliases that would both create one test database on one server
+    under two spellings (Django would create it twice, dropping it under the first).
+    """
+    mirrors = _mirrors()
+    real: list[tuple[Key, str]] = []
     for alias in connections:
         connection = connections[alias]
         name = connection.settings_dict["NAME"]
         if name and not (connection.vendor == "sqlite" and connection.is_in_memory_db()):
-            real.setdefault(_database_key(connection, name), alias)
+            # A mirror's server is never connected to: its name counts on every server.
+            real.append((servers.key(alias, name, ask=alias not in mirrors), alias))
+    made: list[tuple[Key, str]] = []
     for alias in connections:
+        if alias in mirrors:
+            continue  # creates nothing: it reads its primary's test database
         connection = connections[alias]
         test = connection.creation._get_test_db_name()
         if connection.vendor == "sqlite" and connection.creation.is_in_memory_db(test):
             continue
-        owner = real.get(_database_key(connection, test))
-        if owner is None:
-            continue
-        whose = "its NAME" if owner == alias else f"the NAME of alias {owner!r}"
-        raise CommandError(
-            f"database alias {alias!r}: its test database name {test!r} is the same as "
-            f"{whose}; runfireserver never serves a non-test database. Set "
-            f"DATABASES[{alias!r}]['TEST']['NAME'] to a name no alias uses."
-        )
+        key = servers.key(alias, test)
+        for real_key, owner in real:
+            if not servers.same(key, real_key):
+                continue
+            whose = "its NAME" if owner == alias else f"the NAME of alias {owner!r}"
+            where = (
+                f" on the same database server ({_spelled(alias)} and {_spelled(owner)} "
+                "reach one server)"
+                if owner != alias and connection.vendor != "sqlite"
+                else ""
+            )
+            raise CommandError(
+                f"database alias {alias!r}: its test database name {test!r} is the same as "
+                f"{whose}{where}; runfireserver never serves a non-test database. Set "
+                f"DATABASES[{alias!r}]['TEST']['NAME'] to a name no alias uses."
+            )
+        for other_key, other in made:
+            if servers.same(key, other_key) and (
+                connection.creation.test_db_signature()
+                != connections[other].creation.test_db_signature()
+            ):
+                raise CommandError(
+                    f"database aliases {other!r} and {alias!r} would both create the test "
+                    f"database {test!r} on one database server ({_spelled(other)} and "
+                    f"{_spelled(alias)}): the second would drop the first's. If {alias!r} "
+                    f"is a replica of {other!r}, set DATABASES[{alias!r}]['TEST'] = "
+                    f"{{'MIRROR': {other!r}}}; else give it a TEST NAME of its own."
+                )
+        made.append((key, alias))
 
 
 @dataclass
@@ -78,7 +122,10 @@ class ServedDatabases:
 
 
 def ensure_test_databases(expected_names: dict[str, str]) -> None:
-    """Raise `CommandError` unless every alias now points at its test database."""
+    """Raise `CommandError` unless every alias now points at its test database.
+
+    A mirror (``TEST: {"MIRROR": PRIMARY}``) must point at its primary's.
+    """
     for alias in connections:
         connection = connections[alias]
         name = connection.settings_dict["NAME"]
@@ -101,10 +148,17 @@ def create_test_databases(
     """
     if suffix:
         _apply_suffix(suffix)
-    _refuse_non_test_names()
-    claims = claim_test_databases()
+    servers = DatabaseServers()
+    _refuse_non_test_names(servers)
+    mirrors = _mirrors()
+    claims = claim_test_databases(servers, skip=set(mirrors))
     try:
-        expected = {alias: connections[alias].creation._get_test_db_name() for alias in connections}
+        expected = {
+            alias: connections[alias].creation._get_test_db_name()
+            for alias in connections
+            if alias not in mirrors
+        }
+        expected.update({mirror: expected[primary] for mirror, primary in mirrors.items()})
         old_config = setup_databases(
             verbosity, interactive=False, keepdb=keepdb, serialized_aliases=set()
         )
@@ -135,10 +189,17 @@ class SharedConnections:
 
     def __init__(self, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
         self.lock = ConnectionLock(lock_timeout)
-        self.aliases = list(connections)
+        mirrors = _mirrors()
+        self.aliases = [alias for alias in connections if alias not in mirrors]
         self.by_alias = {alias: connections[alias] for alias in self.aliases}
         for connection in self.by_alias.values():
             connection.inc_thread_sharing()
+        # A read replica (TEST MIRROR) *is* its primary's connection, in every thread: reads
+        # through it see the test's rows. `by_alias` (scopes, savepoints) has primaries only.
+        self.every_alias = {**self.by_alias, **{m: self.by_alias[p] for m, p in mirrors.items()}}
+        for mirror in mirrors:
+            connections[mirror].close()
+            connections[mirror] = self.every_alias[mirror]
         # Inside the test transaction these would close the connection and end it.
         request_started.disconnect(close_old_connections)
         request_finished.disconnect(close_old_connections)

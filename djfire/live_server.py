@@ -98,7 +98,7 @@ class LiveServer:
 
             application = StaticFilesHandler(application)
         self._application = application
-        self._httpd = _Server((host, port), _Handler, connections_override=shared.by_alias)
+        self._httpd = _Server((host, port), _Handler, connections_override=shared.every_alias)
         self._httpd.set_app(self._app)
         self.host, self.port = self._httpd.server_address[:2]
         self._thread = threading.Thread(

@@ -7,13 +7,21 @@ callbacks, the database's own triggers), and they write into a temporary table *
 the test's transaction, so a change undone by a rolled-back savepoint (a failing call,
 a 5xx view) vanishes from the capture too, and the final rollback removes the rest.
 
-- PostgreSQL: one trigger function, and a trigger on every table, installed in the test
-  database when the server starts. The function returns at once unless the transaction
-  set ``djfire.capture`` (``SET LOCAL``, undone by the rollback) and the session has the
-  temporary table.
+- PostgreSQL: one trigger function, and a trigger on every table it may watch (every
+  schema but the system's), installed in the test database when the server starts. The
+  function returns at once unless the transaction set ``djfire.capture`` (``SET
+  LOCAL``, undone by the rollback) and the session has the temporary table.
 - SQLite: temporary triggers on every table of the connection, guarded by a row in a
   temporary switch table that the test inserts (and the rollback removes).
 - Other backends: no capture; the report says so.
+
+Capture watches what it can and skips the rest, per table, with a reason (virtual
+tables and their shadow tables, views, materialized views, tables the user may not put
+a trigger on, a trigger the database refused): the report names them, and a test that
+wrote into one is told so where the database can tell (`_Sqlite` marks writes to a
+virtual table's shadow tables, `_Postgres` compares the transaction's row counters).
+Nothing about the capture stops a server from starting: a capture that cannot be
+installed at all is turned off, with the reason.
 
 Capture is switched on per test scope (``begin_scope(data_changes=True)``); a scope
 without it pays nothing but the guard, once per written row.
@@ -30,13 +38,16 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db import models
+from django.db import DatabaseError, models, transaction
 from django.db.backends.signals import connection_created
 from django.utils import timezone
 
-__all__ = ["ChangeCapture"]
+__all__ = ["ChangeCapture", "net_changes"]
 
 log = logging.getLogger("djfire.changes")
+
+#: Why runfireserver --no-data-changes has no capture.
+OFF_BY_OPTION = "off (runfireserver --no-data-changes)"
 
 _PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION djfire_capture() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -45,71 +56,146 @@ BEGIN
      OR to_regclass('pg_temp.djfire_changes') IS NULL THEN
     RETURN NULL;
   END IF;
-  INSERT INTO pg_temp.djfire_changes(tbl, op, old, new) VALUES (TG_TABLE_NAME, TG_OP,
-    CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END,
-    CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END);
+  INSERT INTO pg_temp.djfire_changes(tbl, op, old, new) VALUES
+    (COALESCE(TG_ARGV[0], TG_TABLE_NAME), TG_OP,
+     CASE WHEN TG_OP <> 'INSERT' THEN to_json(OLD) END,
+     CASE WHEN TG_OP <> 'DELETE' THEN to_json(NEW) END);
   RETURN NULL;
 END $$
 """
 _PG_TEMP_TABLE = (
     "CREATE TEMP TABLE IF NOT EXISTS djfire_changes "
-    "(seq bigserial PRIMARY KEY, tbl text, op text, old jsonb, new jsonb)"
+    "(seq bigserial PRIMARY KEY, tbl text, op text, old json, new json)"
 )
+# Every relation of every schema but the system's; partitions are watched through
+# their partitioned table (whose trigger PostgreSQL clones onto each of them).
+_PG_RELATIONS = r"""
+SELECT c.oid, n.nspname, c.relname, c.relkind,
+       pg_catalog.pg_table_is_visible(c.oid),
+       pg_catalog.has_table_privilege(c.oid, 'TRIGGER'),
+       pg_catalog.pg_get_userbyid(c.relowner)
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm') AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'
+ORDER BY n.nspname, c.relname
+"""
+_PG_PRIMARY_KEYS = """
+SELECT i.indrelid, a.attname FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+WHERE i.indisprimary ORDER BY i.indrelid, array_position(i.indkey::int2[], a.attnum)
+"""
+_PG_BINARY_COLUMNS = """
+SELECT a.attrelid, a.attname FROM pg_catalog.pg_attribute a
+WHERE a.atttypid = 'bytea'::regtype AND a.attnum > 0 AND NOT a.attisdropped
+"""
+_PG_WRITTEN = """
+SELECT relid, n_tup_ins + n_tup_upd + n_tup_del FROM pg_catalog.pg_stat_xact_all_tables
+WHERE relid = ANY(%s)
+"""
 _SQLITE_TEMP_TABLES = (
     "CREATE TEMP TABLE IF NOT EXISTS djfire_capture (capturing integer)",
     "CREATE TEMP TABLE IF NOT EXISTS djfire_changes "
     "(seq integer PRIMARY KEY, tbl text, op text, old text, new text)",
+    "CREATE TEMP TABLE IF NOT EXISTS djfire_written (tbl text PRIMARY KEY)",
 )
+#: The shadow tables of SQLite's own virtual table modules (for SQLite < 3.37,
+#: whose ``PRAGMA table_list`` does not tell them).
+_SHADOW_SUFFIXES = (
+    "_data", "_idx", "_content", "_docsize", "_config",  # FTS5 (FTS3/4: _segments…)
+    "_segments", "_segdir", "_stat", "_node", "_parent", "_rowid",  # FTS3/4, R*Tree
+)  # fmt: skip
+#: SQLite functions take at most 127 arguments: a row is built 63 columns at a time.
+_SQLITE_COLUMNS_PER_CALL = 63
 _OPERATIONS = {"INSERT": "i", "UPDATE": "u", "DELETE": "d"}
 
 Row = dict[str, Any]
+Change = tuple[str, str, Row | None, Row | None]
 
 
 class _Backend:
     """How one database vendor installs, switches and reads the capture."""
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, fields: dict[str, dict[str, Any]]) -> None:
         self.connection = connection
-        self.tables: dict[str, list[str]] = {}  # table -> primary key columns
-
-    def _read_tables(self, cursor: Any) -> None:
-        introspection = self.connection.introspection
-        self.tables = {
-            table: list(introspection.get_primary_key_columns(cursor, table) or [])
-            for table in introspection.table_names(cursor)
-        }
+        self.fields = fields  # table -> column -> model field (where a model has it)
+        self.tables: dict[str, list[str]] = {}  # watched table -> primary key columns
+        self.skipped: dict[str, str] = {}  # table -> why it is not watched
 
     def install(self) -> None: ...
     def install_session(self) -> None: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
 
-    def rows(self) -> list[tuple[str, str, Row | None, Row | None]]:
+    def written_skipped(self) -> list[str]:
+        """The skipped tables this test wrote to, as far as the database can tell."""
+        return []
+
+    def rows(self) -> list[Change]:
         with self.connection.cursor() as cursor:
             cursor.execute("SELECT tbl, op, old, new FROM djfire_changes ORDER BY seq")
-            return [(t, op, _json(old), _json(new)) for t, op, old, new in cursor.fetchall()]
+            return [
+                (table, op, self._decoded(table, old), self._decoded(table, new))
+                for table, op, old, new in cursor.fetchall()
+            ]
+
+    def _decoded(self, table: str, value: Any) -> Row | None:
+        row = json.loads(value) if isinstance(value, str | bytes) else value
+        return None if row is None else {c: self._value(table, c, v) for c, v in row.items()}
+
+    def _value(self, table: str, column: str, value: Any) -> Any:
+        return value
 
     def clear(self) -> None:
         with self.connection.cursor() as cursor:
             cursor.execute("DELETE FROM djfire_changes")
 
 
-def _json(value: Any) -> Row | None:
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
 class _Postgres(_Backend):
+    def __init__(self, connection: Any, fields: dict[str, dict[str, Any]]) -> None:
+        super().__init__(connection, fields)
+        self.binary: dict[str, set[str]] = {}  # table -> bytea columns
+        self._counted: dict[int, str] = {}  # skipped table's oid -> name (written_skipped)
+        self._baseline: dict[int, int] = {}
+
     def install(self) -> None:
         quote = self.connection.ops.quote_name
-        with self.connection.cursor() as cursor:
-            self._read_tables(cursor)
+        with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
             cursor.execute(_PG_FUNCTION)
-            for table in self.tables:
-                cursor.execute(f"DROP TRIGGER IF EXISTS djfire_capture ON {quote(table)}")
-                cursor.execute(
-                    f"CREATE TRIGGER djfire_capture AFTER INSERT OR UPDATE OR DELETE ON "
-                    f"{quote(table)} FOR EACH ROW EXECUTE FUNCTION djfire_capture()"
-                )
+            cursor.execute("SELECT current_schema()")
+            function = f"{quote(cursor.fetchone()[0])}.djfire_capture"
+            cursor.execute(_PG_PRIMARY_KEYS)
+            keys: dict[int, list[str]] = {}
+            for oid, column in cursor.fetchall():
+                keys.setdefault(oid, []).append(column)
+            cursor.execute(_PG_BINARY_COLUMNS)
+            binary: dict[int, set[str]] = {}
+            for oid, column in cursor.fetchall():
+                binary.setdefault(oid, set()).add(column)
+            cursor.execute(_PG_RELATIONS)
+            for oid, schema, name, kind, visible, may_trigger, owner in cursor.fetchall():
+                table = name if visible else f"{schema}.{name}"
+                if kind in "vm":
+                    self.skipped[table] = "view" if kind == "v" else "materialized view"
+                    continue
+                if not may_trigger:
+                    self.skipped[table] = f"no TRIGGER privilege (owned by {owner})"
+                    self._counted[oid] = table
+                    continue
+                try:
+                    with transaction.atomic(using=self.connection.alias):  # a savepoint
+                        cursor.execute(
+                            f"CREATE OR REPLACE TRIGGER djfire_capture AFTER INSERT OR UPDATE "
+                            f"OR DELETE ON {quote(schema)}.{quote(name)} FOR EACH ROW "
+                            f"EXECUTE FUNCTION {function}({_sql_text_literal(table)})"
+                        )
+                except DatabaseError as exc:
+                    self.skipped[table] = f"trigger not created: {_first_line(exc)}"
+                    self._counted[oid] = table
+                    continue
+                self.tables[table] = keys.get(oid, [])
+                if oid in binary:
+                    self.binary[table] = binary[oid]
         self.install_session()
 
     def install_session(self) -> None:
@@ -122,37 +208,130 @@ class _Postgres(_Backend):
                 cursor.execute("SET LOCAL djfire.capture = 'on'")
             else:  # a transactional scope: until `stop`
                 cursor.execute("SET djfire.capture = 'on'")
+            self._baseline = self._written_counts(cursor)
+
+    def _written_counts(self, cursor: Any) -> dict[int, int]:
+        """The transaction's row counters of the skipped tables (none: no query)."""
+        if not self._counted:
+            return {}
+        cursor.execute(_PG_WRITTEN, [list(self._counted)])
+        return dict(cursor.fetchall())
+
+    def written_skipped(self) -> list[str]:
+        with self.connection.cursor() as cursor:
+            now = self._written_counts(cursor)
+        return [
+            self._counted[oid]
+            for oid, count in now.items()
+            if count > self._baseline.get(oid, 0) and oid in self._counted
+        ]
 
     def stop(self) -> None:
         with self.connection.cursor() as cursor:
             cursor.execute("RESET djfire.capture")
         self.clear()
 
+    def _value(self, table: str, column: str, value: Any) -> Any:
+        """bytea reads ``"\\x0102"`` in JSON: bytes again."""
+        if (
+            isinstance(value, str)
+            and value.startswith("\\x")
+            and column in self.binary.get(table, ())
+        ):
+            return bytes.fromhex(value[2:])
+        return value
+
 
 class _Sqlite(_Backend):
+    def __init__(self, connection: Any, fields: dict[str, dict[str, Any]]) -> None:
+        super().__init__(connection, fields)
+        self.columns: dict[str, list[str]] = {}  # watched table -> its columns
+        self.shadows: dict[str, str] = {}  # shadow table -> its virtual table
+
     def install(self) -> None:
         with self.connection.cursor() as cursor:
-            self._read_tables(cursor)
+            for table, kind in _sqlite_tables(cursor):
+                if table.startswith("sqlite_"):
+                    continue  # SQLite's own
+                if kind == "view":
+                    self.skipped[table] = "view"
+                elif kind == "virtual":
+                    self.skipped[table] = "virtual table"
+                elif kind == "shadow":
+                    self.shadows[table] = ""
+                else:
+                    cursor.execute(
+                        f"PRAGMA main.table_info({self.connection.ops.quote_name(table)})"
+                    )
+                    info = cursor.fetchall()
+                    self.columns[table] = [row[1] for row in info]
+                    self.tables[table] = [
+                        row[1] for row in sorted(info, key=lambda r: r[5]) if row[5]
+                    ]
+            virtual = sorted((t for t, r in self.skipped.items() if r == "virtual table"), key=len)
+            for shadow in self.shadows:
+                owner = next((v for v in reversed(virtual) if shadow.startswith(f"{v}_")), "?")
+                self.shadows[shadow] = owner
+                self.skipped[shadow] = f"shadow table of the virtual table {owner}"
         self.install_session()
 
     def install_session(self) -> None:
-        quote = self.connection.ops.quote_name
         with self.connection.cursor() as cursor:
             for statement in _SQLITE_TEMP_TABLES:
                 cursor.execute(statement)
-            for table in self.tables:
-                cursor.execute(f"PRAGMA table_info({quote(table)})")
-                columns = [row[1] for row in cursor.fetchall()]
-                for operation, suffix in _OPERATIONS.items():
-                    old = _sqlite_row("OLD", columns, quote) if operation != "INSERT" else "NULL"
-                    new = _sqlite_row("NEW", columns, quote) if operation != "DELETE" else "NULL"
-                    trigger = quote(f"djfire_{table}_{suffix}")
+        for table in list(self.tables):
+            try:
+                self._create_triggers(table, self._capture_statements(table))
+            except DatabaseError as exc:
+                del self.tables[table]
+                self.skipped[table] = f"trigger not created: {_first_line(exc)}"
+        for shadow, owner in self.shadows.items():  # a write there is a write to `owner`
+            statement = f"INSERT OR IGNORE INTO djfire_written VALUES ('{_sql_text(owner)}')"
+            try:
+                self._create_triggers(shadow, dict.fromkeys(_OPERATIONS, statement), "w")
+            except DatabaseError as exc:  # the report then cannot tell writes there
+                log.warning("no write marker on %s: %s", shadow, exc)
+
+    def _capture_statements(self, table: str) -> dict[str, str]:
+        quote = self.connection.ops.quote_name
+        fields = self.fields.get(table, {})
+        json_columns = {c for c, f in fields.items() if isinstance(f, models.JSONField)}
+        columns = self.columns[table]
+        statements = {}
+        for operation in _OPERATIONS:
+            old = (
+                _sqlite_row("OLD", columns, json_columns, quote)
+                if operation != "INSERT"
+                else "NULL"
+            )
+            new = (
+                _sqlite_row("NEW", columns, json_columns, quote)
+                if operation != "DELETE"
+                else "NULL"
+            )
+            statements[operation] = (
+                f"INSERT INTO djfire_changes (tbl, op, old, new) VALUES "
+                f"('{_sql_text(table)}', '{operation}', {old}, {new})"
+            )
+        return statements
+
+    def _create_triggers(self, table: str, statements: dict[str, str], kind: str = "") -> None:
+        """A temporary trigger per operation on `table`; none if one fails."""
+        quote = self.connection.ops.quote_name
+        names = [quote(f"djfire_{kind}{table}_{_OPERATIONS[op]}") for op in statements]
+        with self.connection.cursor() as cursor:
+            try:
+                for name, (operation, statement) in zip(names, statements.items(), strict=True):
+                    cursor.execute(f"DROP TRIGGER IF EXISTS temp.{name}")
                     cursor.execute(
-                        f"CREATE TEMP TRIGGER IF NOT EXISTS {trigger} AFTER {operation} ON "
-                        f"main.{quote(table)} WHEN EXISTS (SELECT 1 FROM temp.djfire_capture) "
-                        f"BEGIN INSERT INTO djfire_changes (tbl, op, old, new) VALUES "
-                        f"('{_sql_text(table)}', '{operation}', {old}, {new}); END"
+                        f"CREATE TEMP TRIGGER {name} AFTER {operation} ON main.{quote(table)} "
+                        f"WHEN EXISTS (SELECT 1 FROM temp.djfire_capture) "
+                        f"BEGIN {statement}; END"
                     )
+            except DatabaseError:
+                for name in names:
+                    cursor.execute(f"DROP TRIGGER IF EXISTS temp.{name}")
+                raise
 
     def start(self) -> None:
         with self.connection.cursor() as cursor:
@@ -161,80 +340,193 @@ class _Sqlite(_Backend):
     def stop(self) -> None:
         with self.connection.cursor() as cursor:
             cursor.execute("DELETE FROM temp.djfire_capture")
+            cursor.execute("DELETE FROM temp.djfire_written")
         self.clear()
+
+    def written_skipped(self) -> list[str]:
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT tbl FROM temp.djfire_written")
+            return [row[0] for row in cursor.fetchall()]
+
+    def _value(self, table: str, column: str, value: Any) -> Any:
+        """A blob was captured as ``[hex]`` (no other SQLite value makes a JSON array)."""
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str):
+            field = self.fields.get(table, {}).get(column)
+            if not isinstance(field, models.JSONField):
+                return bytes.fromhex(value[0])
+        return value
+
+
+def _sqlite_tables(cursor: Any) -> list[tuple[str, str]]:
+    """(name, kind) of the main schema's tables; kind: table, view, virtual or shadow."""
+    cursor.execute("PRAGMA main.table_list")  # SQLite < 3.37 ignores it: no rows
+    listed = sorted((row[1], row[2]) for row in cursor.fetchall())
+    if listed:
+        return listed
+    # Before 3.37: virtual tables by their SQL, shadow tables by their names.
+    cursor.execute("SELECT name, type, sql FROM main.sqlite_master WHERE type IN ('table', 'view')")
+    found = cursor.fetchall()
+    virtual = [name for name, _, sql in found if (sql or "").upper().startswith("CREATE VIRTUAL")]
+    tables = []
+    for name, kind, _ in found:
+        if name in virtual:
+            kind = "virtual"
+        elif any(name == v + suffix for v in virtual for suffix in _SHADOW_SUFFIXES):
+            kind = "shadow"
+        tables.append((name, kind))
+    return sorted(tables)
 
 
 def _sql_text(text: str) -> str:
     return text.replace("'", "''")
 
 
-def _sqlite_row(which: str, columns: list[str], quote: Callable[[str], str]) -> str:
-    """``json_object(...)`` of a trigger's OLD or NEW row; blobs as hex (JSON holds no blob)."""
-    pairs = []
+def _sql_text_literal(text: str) -> str:
+    return f"'{_sql_text(text)}'"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _sqlite_row(
+    which: str, columns: list[str], json_columns: set[str], quote: Callable[[str], str]
+) -> str:
+    """The JSON object of a trigger's OLD or NEW row.
+
+    A blob becomes ``[hex]`` (JSON holds no blob; no other SQLite value makes an array),
+    a JSON column's valid JSON its value, not its text. Built 63 columns per call
+    (``json_object``, then ``json_set``): a function takes at most 127 arguments.
+    """
+    values = []
     for column in columns:
         value = f"{which}.{quote(column)}"
-        pairs.append(
-            f"'{_sql_text(column)}', "
-            f"CASE typeof({value}) WHEN 'blob' THEN hex({value}) ELSE {value} END"
-        )
-    return f"json_object({', '.join(pairs)})"
+        if column in json_columns:
+            values.append(f"CASE WHEN json_valid({value}) THEN json({value}) ELSE {value} END")
+        else:
+            values.append(
+                f"CASE typeof({value}) WHEN 'blob' THEN json_array(hex({value})) ELSE {value} END"
+            )
+    size = _SQLITE_COLUMNS_PER_CALL
+    first = ", ".join(
+        f"'{_sql_text(c)}', {v}" for c, v in zip(columns[:size], values[:size], strict=True)
+    )
+    expression = f"json_object({first})"
+    for start in range(size, len(columns), size):
+        pairs = zip(columns[start : start + size], values[start : start + size], strict=True)
+        more = ", ".join(f"""'$."{_sql_text(c)}"', {v}""" for c, v in pairs)
+        expression = f"json_set({expression}, {more})"
+    return expression
 
 
 _BACKENDS: dict[str, type[_Backend]] = {"postgresql": _Postgres, "sqlite": _Sqlite}
 
 
 class ChangeCapture:
-    """Installs the capture on every alias, switches it per scope, reads it netted."""
+    """Installs the capture on every alias, switches it per scope, reads it netted.
 
-    def __init__(self, by_alias: dict[str, Any]) -> None:
+    `off` is None while the capture works, else why there is none (runfireserver
+    ``--no-data-changes``, or an install that failed): then nothing is installed,
+    switched or read, and `read` says why.
+    """
+
+    def __init__(self, by_alias: dict[str, Any], *, enabled: bool = True) -> None:
         self._by_alias = by_alias
+        self.off: str | None = None if enabled else OFF_BY_OPTION
+        self._fields = _fields_by_column() if enabled else {}
         self._backends = {
-            alias: _BACKENDS[conn.vendor](conn)
+            alias: _BACKENDS[conn.vendor](conn, self._fields)
             for alias, conn in by_alias.items()
-            if conn.vendor in _BACKENDS
+            if conn.vendor in _BACKENDS and enabled
         }
-        self._fields = _fields_by_column()
 
     def vendors(self) -> dict[str, str]:
         return {alias: conn.vendor for alias, conn in self._by_alias.items()}
 
     def install(self) -> None:
-        """Put the triggers in place (once, when the server has its test databases)."""
-        for backend in self._backends.values():
-            backend.install()
+        """Put the triggers in place (once, when the server has its test databases).
+
+        Never raises: a table that cannot be watched is skipped (`skipped`), and a
+        failure of the whole install turns the capture off, logged with its reason.
+        """
+        if self.off is not None:
+            return
+        try:
+            for backend in self._backends.values():
+                backend.install()
+        except Exception as exc:
+            log.exception("the data-change capture could not be installed: it is off")
+            self.off = f"off (could not be installed: {_first_line(exc)})"
+            return
         connection_created.connect(self._reconnected, weak=False)
 
     def _reconnected(self, sender: Any, connection: Any, **kwargs: Any) -> None:
         """A reconnected shared connection lost its temporary tables: make them again."""
         for backend in self._backends.values():
-            if backend.connection is connection:
-                backend.install_session()
+            if backend.connection is connection and self.off is None:
+                try:
+                    backend.install_session()
+                except Exception as exc:
+                    log.exception("the data-change capture could not be reinstalled: it is off")
+                    self.off = f"off (could not be reinstalled: {_first_line(exc)})"
+
+    def skipped(self) -> dict[str, dict[str, str]]:
+        """Alias -> table -> why the capture does not watch it."""
+        return {alias: dict(backend.skipped) for alias, backend in self._backends.items()}
+
+    def summary(self) -> str:
+        """``212 tables watched, 4 skipped``, or why the capture is off (the ready line)."""
+        if self.off is not None:
+            return self.off
+        if not self._backends:
+            return "off (no database here can be captured)"
+        watched = sum(len(backend.tables) for backend in self._backends.values())
+        skipped = sum(len(backend.skipped) for backend in self._backends.values())
+        return f"{watched} tables watched, {skipped} skipped"
+
+    def describe(self) -> dict[str, Any]:
+        """What a server's info says of its capture."""
+        return {
+            "off": self.off,
+            "watched": {alias: len(b.tables) for alias, b in self._backends.items()},
+            "skipped": self.skipped() if self.off is None else {},
+        }
 
     def start(self) -> None:
         """Capture from now until the scope's rollback (or `stop`, after a transactional one)."""
+        if self.off is not None:
+            return
         for backend in self._backends.values():
             backend.start()
 
     def stop(self) -> None:
         """Stop a capture that no rollback ends (a transactional scope), and forget its rows."""
+        if self.off is not None:
+            return
         for backend in self._backends.values():
             backend.stop()
 
     def read(self) -> dict[str, Any]:
-        """The net changes so far: ``{alias: {"vendor", "tables": {table: changes}}}``.
+        """The net changes so far: ``{alias: {"vendor", "tables": {table: changes},
+        "skipped": {table: reason}, "written_skipped": [table, …]}}``.
 
-        An alias whose backend cannot be captured has ``"tables": None``.
+        An alias whose backend cannot be captured has ``"tables": None``; with the
+        capture off, every alias has, and ``"off"`` says why.
         """
         report: dict[str, Any] = {}
         for alias, connection in self._by_alias.items():
             backend = self._backends.get(alias)
-            if backend is None:
+            if self.off is not None or backend is None:
                 report[alias] = {"vendor": connection.vendor, "tables": None}
+                if self.off is not None:
+                    report[alias]["off"] = self.off
                 continue
             tables = net_changes(backend.rows(), backend.tables)
             report[alias] = {
                 "vendor": connection.vendor,
                 "tables": {table: self._typed(table, changes) for table, changes in tables.items()},
+                "skipped": dict(backend.skipped),
+                "written_skipped": backend.written_skipped(),
             }
         return report
 
@@ -244,8 +536,8 @@ class ChangeCapture:
 
         def value(column: str, raw: Any) -> Any:
             field = fields.get(column)
-            if field is None or raw is None:
-                return raw
+            if field is None or raw is None or isinstance(raw, bytes):
+                return raw  # bytes are decoded already (BinaryField would read base64)
             try:
                 return _as_field_reads(field, raw)
             except Exception:
@@ -272,6 +564,8 @@ class ChangeCapture:
 
 def _as_field_reads(field: Any, raw: Any) -> Any:
     """`raw` (from JSON) as the model field would read it from the database."""
+    if isinstance(field, models.JSONField):
+        return raw  # the JSON value itself (the capture keeps JSON as JSON)
     value = field.to_python(raw)
     if isinstance(field, models.DecimalField) and field.decimal_places is not None:
         value = value.quantize(Decimal(1).scaleb(-field.decimal_places))
@@ -285,24 +579,34 @@ def _fields_by_column() -> dict[str, dict[str, Any]]:
     for model in apps.get_models(include_auto_created=True):
         columns = fields.setdefault(model._meta.db_table, {})
         for field in model._meta.concrete_fields:
-            columns[field.column] = field
+            if field.column is not None:
+                columns[field.column] = field
     return fields
 
 
-def net_changes(
-    rows: list[tuple[str, str, Row | None, Row | None]], keys: dict[str, list[str]]
-) -> dict[str, dict[str, list[Any]]]:
+def net_changes(rows: list[Change], keys: dict[str, list[str]]) -> dict[str, dict[str, list[Any]]]:
     """Net captured row changes per table and primary key, in the order rows first changed.
 
     Insert then update is one insert of the final values; insert then delete is nothing;
     updates show only the columns that changed, from the first old value to the last new
     one; delete then insert of the same key is an update. A table without a primary key
-    keys its rows by all their values.
+    counts its rows by their values: two identical rows inserted are two inserts, an
+    update is a delete of the old row and an insert of the new one.
     """
-    states: dict[str, dict[Any, list[Any]]] = {}  # table -> key -> [before, after]
+    keyed: dict[str, dict[Any, list[Any]]] = {}  # table -> key -> [before, after]
+    counted: dict[str, dict[str, list[Any]]] = {}  # table -> values -> [row, net count]
+    order: dict[str, None] = {}
     for table, operation, old, new in rows:
+        order[table] = None
         columns = keys.get(table) or []
-        table_states = states.setdefault(table, {})
+        if not columns:
+            bag = counted.setdefault(table, {})
+            for row, step in ((old, -1), (new, 1)):
+                if row is not None:
+                    entry = bag.setdefault(_values(row), [row, 0])
+                    entry[1] += step
+            continue
+        table_states = keyed.setdefault(table, {})
         if operation == "UPDATE" and old is not None and new is not None:
             old_key, new_key = _key(old, columns), _key(new, columns)
             if old_key != new_key:  # the key itself changed: a delete and an insert
@@ -313,10 +617,12 @@ def net_changes(
         assert row is not None
         _apply(table_states, _key(row, columns), old, new)
     result: dict[str, dict[str, list[Any]]] = {}
-    for table, table_states in states.items():
+    for table in order:
         changes: dict[str, list[Any]] = {"inserted": [], "updated": [], "deleted": []}
+        for row, count in counted.get(table, {}).values():
+            changes["inserted" if count > 0 else "deleted"].extend([row] * abs(count))
         columns = keys.get(table) or []
-        for before, after in table_states.values():
+        for before, after in keyed.get(table, {}).values():
             if before is None and after is not None:
                 changes["inserted"].append(after)
             elif before is not None and after is None:
@@ -328,17 +634,23 @@ def net_changes(
                     if before.get(column) != value
                 }
                 if changed:
-                    key = {column: after.get(column) for column in columns} or before
+                    key = {column: after.get(column) for column in columns}
                     changes["updated"].append({"key": key, "changed": changed})
         if any(changes.values()):
             result[table] = changes
     return result
 
 
+def _values(row: Row) -> str:
+    return json.dumps(row, sort_keys=True, default=repr)
+
+
 def _key(row: Row, columns: list[str]) -> Any:
-    if columns:
-        return tuple(row.get(column) for column in columns)
-    return json.dumps(row, sort_keys=True, default=str)
+    return tuple(_hashable(row.get(column)) for column in columns)
+
+
+def _hashable(value: Any) -> Any:
+    return _values(value) if isinstance(value, dict | list) else value
 
 
 def _apply(states: dict[Any, list[Any]], key: Any, old: Row | None, new: Row | None) -> None:

@@ -117,7 +117,9 @@ class DjangoScopes:
             "databases": self.shared.vendors(),
             "holder": holder,
             "depth": len(self._stack(self.holder)) if self.holder else 0,
-            "data_changes": self.capture is not None,
+            "data_changes": self.capture is not None and self.capture.off is None,
+            # off (None, or why), tables watched and skipped (with why) per alias
+            "capture": self.capture.describe() if self.capture is not None else None,
         }
 
     def _stack(self, session: Session | None) -> list[_Scope]:
@@ -391,6 +393,8 @@ class DjangoScopes:
     # data changes
     def data_changes(self, session: Session) -> dict[str, Any]:
         """The net row changes of the current test so far, per alias and table."""
+        if self.capture is not None and self.capture.off is not None:
+            return self.capture.read()  # each alias says why nothing is captured
         if not any(scope.capturing for scope in self._stack(session)):
             raise FireError(
                 "no data changes are captured: only a test scope begun with "

@@ -17,6 +17,7 @@ RUNFIRESERVER = Launcher(
     http_option="--http",
     suffix_option="--db-suffix",
     allow_remote_option="--allow-remote",
+    no_data_changes_option="--no-data-changes",
     settings_variable="DJANGO_SETTINGS_MODULE",
     start_command="python manage.py runfireserver {address}",
     hints={

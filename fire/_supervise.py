@@ -30,7 +30,7 @@ import tempfile
 import threading
 from typing import Any
 
-_READY = re.compile(r"fire server ready at (\S+?)(?:, HTTP at (\S+))?$")
+_READY = re.compile(r"fire server ready at (\S+?)(?:, HTTP at (\S+?))?(?:; .*)?$")
 _STOP_SECONDS = 30.0
 
 

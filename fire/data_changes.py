@@ -6,9 +6,13 @@ answer the ``data_changes`` operation with plain data::
     {alias: {"vendor": "postgresql",
              "tables": {table: {"inserted": [row, …],
                                 "updated": [{"key": {…}, "changed": {column: [old, new]}}],
-                                "deleted": [row, …]}}}}
+                                "deleted": [row, …]}},
+             "skipped": {table: reason},          # tables the capture does not watch
+             "written_skipped": [table, …]}}      # those of them this test wrote to
 
-(``"tables"`` is None where the backend cannot be captured). The runners show it on a
+(``"tables"`` is None where the backend cannot be captured, or the capture is off: then
+``"off"`` says why; ``"skipped"`` and ``"written_skipped"`` may be missing). A table
+without a primary key lists each of several identical rows. The runners show it on a
 failing test; this module knows nothing of Django or pytest.
 """
 
@@ -40,6 +44,8 @@ MODES = ("fail", "always", "off")
 
 #: Rows shown per table unless told otherwise (a count line stands for the rest).
 DEFAULT_ROWS_PER_TABLE = 10
+#: Before the count of identical rows (U+00D7, the multiplication sign).
+TIMES = "\u00d7"
 #: A value's repr longer than this is cut, with "…".
 MAX_VALUE_LENGTH = 60
 
@@ -85,14 +91,28 @@ def exclude(changes: Changes, patterns: Iterable[str]) -> Changes:
             continue
         kept: dict[str, Any] = {}
         for table, table_changes in tables.items():
-            if any(fnmatch.fnmatchcase(table, pattern) for pattern in tables_out):
+            if _excluded(table, tables_out):
                 continue
             hidden = {c for t, c in columns_out if fnmatch.fnmatchcase(table, t)}
             filtered = _without_columns(table_changes, hidden) if hidden else table_changes
             if any(filtered.values()):
                 kept[table] = filtered
         result[alias] = {**database, "tables": kept}
+        if "skipped" in database:
+            result[alias]["skipped"] = {
+                table: reason
+                for table, reason in database["skipped"].items()
+                if not _excluded(table, tables_out)
+            }
+        if "written_skipped" in database:
+            result[alias]["written_skipped"] = [
+                table for table in database["written_skipped"] if not _excluded(table, tables_out)
+            ]
     return result
+
+
+def _excluded(table: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(table, pattern) for pattern in patterns)
 
 
 def _without_columns(changes: dict[str, list[Any]], hidden: set[str]) -> dict[str, list[Any]]:
@@ -116,23 +136,34 @@ def _hidden(column: str, hidden: set[str]) -> bool:
 
 
 def has_changes(changes: Changes) -> bool:
-    """Whether any captured table changed (an uncapturable backend is not a change)."""
-    return any(database.get("tables") for database in changes.values())
+    """Whether any captured table changed, or the test wrote to a table the capture does
+    not watch (an uncapturable backend is not a change)."""
+    return any(
+        database.get("tables") or database.get("written_skipped") for database in changes.values()
+    )
 
 
 def format_changes(changes: Changes, *, rows_per_table: int | None = DEFAULT_ROWS_PER_TABLE) -> str:
     """The changes as text, a block per alias and table, ``+`` inserted, ``~`` updated, ``-``
-    deleted; at most `rows_per_table` rows each (None: all)."""
+    deleted; at most `rows_per_table` rows each (None: all); identical rows (of a table
+    without a primary key) once, with their count (`TIMES` and the number). A table the
+    test wrote to but the capture does not watch says so (``odd_note_fts  not watched
+    (virtual table)…``), and a last line per alias names the tables not watched (with
+    `rows_per_table` None, every one; else shadow tables are counted, not named)."""
     lines: list[str] = []
-    speaking = {alias: db for alias, db in changes.items() if db.get("tables") != {}}
+    speaking = {alias: db for alias, db in changes.items() if _speaks(db)}
     several = len(speaking) > 1  # name the alias only where two have something to say
     for alias, database in speaking.items():
         tables = database.get("tables")
         heading = f"[{alias}] " if several else ""
         if tables is None:
-            lines.append(f"{heading}({database.get('vendor')}: changes cannot be captured)")
+            off = database.get("off")
+            why = f"data changes {off}" if off else "changes cannot be captured"
+            lines.append(f"{heading}({database.get('vendor')}: {why})")
             continue
-        width = max((len(table) for table in tables), default=0)
+        skipped = database.get("skipped") or {}
+        written = database.get("written_skipped") or []
+        width = max((len(table) for table in [*tables, *written]), default=0)
         for table, table_changes in tables.items():
             counts = " ".join(
                 f"{sign}{len(table_changes[kind])}"
@@ -143,11 +174,42 @@ def format_changes(changes: Changes, *, rows_per_table: int | None = DEFAULT_ROW
             entries = [("+", _row(r)) for r in table_changes["inserted"]]
             entries += [("~", _update(u)) for u in table_changes["updated"]]
             entries += [("-", _row(r)) for r in table_changes["deleted"]]
-            shown = entries if rows_per_table is None else entries[:rows_per_table]
-            lines.extend(f"  {sign} {text}" for sign, text in shown)
-            if len(shown) < len(entries):
-                lines.append(f"  … {len(entries) - len(shown)} more (-vv shows all)")
+            grouped = _grouped(entries)
+            shown = grouped if rows_per_table is None else grouped[:rows_per_table]
+            for sign, text, count in shown:
+                lines.append(f"  {sign} {text}" + (f"  {TIMES}{count}" if count > 1 else ""))
+            if len(shown) < len(grouped):
+                lines.append(f"  … {len(grouped) - len(shown)} more (-vv shows all)")
+        for table in written:
+            why = skipped.get(table, "not watched")
+            lines.append(
+                f"{heading}{table:<{width}}  not watched ({why}): this test wrote to it, "
+                "its rows are not shown"
+            )
+        if skipped and (tables or written):
+            lines.append(f"{heading}{_not_watched(skipped, every=rows_per_table is None)}")
     return "\n".join(lines)
+
+
+def _speaks(database: dict[str, Any]) -> bool:
+    return database.get("tables") != {} or bool(database.get("written_skipped"))
+
+
+def _grouped(entries: list[tuple[str, str]]) -> list[tuple[str, str, int]]:
+    """Identical entries (rows of a table without a primary key) once, with their count."""
+    counts: dict[tuple[str, str], int] = {}
+    for entry in entries:
+        counts[entry] = counts.get(entry, 0) + 1
+    return [(sign, text, count) for (sign, text), count in counts.items()]
+
+
+def _not_watched(skipped: dict[str, str], *, every: bool) -> str:
+    """``(not watched here: odd_note_fts (virtual table), odd_view (view), 5 shadow tables)``."""
+    shadows = [t for t, why in skipped.items() if why.startswith("shadow table")]
+    named = [f"{t} ({why})" for t, why in skipped.items() if every or t not in shadows]
+    if shadows and not every:
+        named.append(f"{len(shadows)} shadow table{'s' if len(shadows) > 1 else ''}")
+    return f"(not watched here: {', '.join(named)})"
 
 
 def _value(value: Any) -> str:

@@ -22,9 +22,12 @@ The spec syntax (``--fire-spawn``, the ``fire_spawn`` ini option, ``fire_spawn``
 FireTestCase)::
 
     NAME=PROGRAM[:settings=MOD][:http=HOST:PORT][:suffix=S][:python=PY]
-                [:host=H][:launcher=NAME][:gateway=XSPEC]
+                [:host=H][:launcher=NAME][:data_changes=off][:gateway=XSPEC]
 
 ``PROGRAM`` is the file the launcher's command runs (djfire: the service's manage.py).
+
+``data_changes=off`` starts the server without its data-change capture (djfire:
+``runfireserver --no-data-changes``; ``on``, the default, with it).
 
 ``host=`` is where a server on another host listens and is reached (an IPv6 address in
 brackets: ``host=[fd00::7]``).
@@ -71,7 +74,8 @@ __all__ = [
 DEFAULT_HTTP = "127.0.0.1:0"
 #: The entry point group where frameworks provide their `Launcher`.
 LAUNCHER_GROUP = "fire.launchers"
-_OPTIONS = ("python", "settings", "http", "suffix", "host", "launcher")
+_OPTIONS = ("python", "settings", "http", "suffix", "host", "launcher", "data_changes")
+_SWITCHES = {"on": True, "off": False}
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,9 @@ class Launcher:
         http_option, suffix_option, allow_remote_option: the command's options for a
             live HTTP server's address, a test database suffix, and serving beyond
             loopback (None: the command has no such option).
+        no_data_changes_option: the command's option that turns the data-change
+            capture off (None: it has none, and a spec's ``data_changes=off`` does
+            nothing).
         settings_variable: the environment variable a spec's ``settings=`` sets.
         start_command: how a person starts a server at ``{address}``, for the fix of
             "no fire server there" errors.
@@ -98,6 +105,7 @@ class Launcher:
     http_option: str | None = None
     suffix_option: str | None = None
     allow_remote_option: str | None = None
+    no_data_changes_option: str | None = None
     settings_variable: str | None = None
     start_command: str | None = None
     hints: Mapping[str, str] = field(default_factory=dict)
@@ -152,7 +160,7 @@ class ServerSpec:
     test database names, so that two servers of one project
     (two specs, or this run beside another) never share a test database; `host` the
     address a server on another host listens on and is reached at (default: the ssh
-    host of the gateway).
+    host of the gateway); `data_changes` False starts it without its data-change capture.
     """
 
     name: str
@@ -164,6 +172,7 @@ class ServerSpec:
     suffix: str | None = None
     gateway: str | None = None
     host: str | None = None
+    data_changes: bool = True
     args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
 
@@ -218,6 +227,11 @@ def parse_spawn_spec(text: str, base: Path | None = None) -> ServerSpec:
                 f"unknown spawn option {key!r} in {text!r} (known: {', '.join(_OPTIONS)}, "
                 "and gateway= last)"
             )
+        if key == "data_changes":
+            if value not in _SWITCHES:
+                raise FireError(f"spawn spec {text!r}: data_changes takes on or off, not {value!r}")
+            spec.data_changes = _SWITCHES[value]
+            continue
         setattr(spec, key, (value.strip("[]") if key == "host" else value) or None)
     if spec.python is None:
         spec.python = sys.executable
@@ -277,6 +291,8 @@ class SpawnedServer:
             command.append(launcher.allow_remote_option)
         if self.suffix and launcher.suffix_option:
             command += [launcher.suffix_option, self.suffix]
+        if not self.spec.data_changes and launcher.no_data_changes_option:
+            command.append(launcher.no_data_changes_option)
         return command + self.spec.args
 
     def _http(self) -> str | None:

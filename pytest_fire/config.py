@@ -103,6 +103,9 @@ def read_config(config: pytest.Config) -> FireConfig:
         for text in config.getini("fire_spawn"):
             spec = parse_spawn_spec(text, _ini_base(config))
             result.spawned[spec.name] = spec
+    if result.data_changes == "off":  # nothing will read a capture: the servers pay none
+        for spec in result.spawned.values():
+            spec.data_changes = False
     both = sorted(set(result.attached) & set(result.spawned))
     if both:
         names = ", ".join(repr(name) for name in both)

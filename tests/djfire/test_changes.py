@@ -144,3 +144,46 @@ def test_rows_written_by_the_service_s_own_triggers_appear(shop: fire.Remote, dj
         tables = _tables(dj)
         assert [row["name"] for row in tables["shop_product"]["inserted"]] == ["audited"]
         assert [row["name"] for row in tables["shop_category"]["inserted"]] == ["by a trigger"]
+
+
+def test_netting_counts_each_of_several_identical_rows_without_a_primary_key() -> None:
+    same, other = {"line": "a", "n": 1}, {"line": "b", "n": 2}
+    rows = [
+        ("log", "INSERT", None, same),
+        ("log", "INSERT", None, same),
+        ("log", "INSERT", None, same),
+        ("log", "DELETE", same, None),  # one of the three goes again
+        ("log", "DELETE", other, None),  # a row from before the test
+        ("log", "DELETE", other, None),  # and its twin
+        ("log", "UPDATE", {"line": "c", "n": 3}, {"line": "c", "n": 4}),  # a delete and an insert
+    ]
+    assert net_changes(rows, {"log": []}) == {
+        "log": {
+            "inserted": [same, same, {"line": "c", "n": 4}],
+            "updated": [],
+            "deleted": [other, other, {"line": "c", "n": 3}],
+        }
+    }
+    back = [("log", "DELETE", same, None), ("log", "INSERT", None, same)]  # the same row again
+    assert net_changes(back, {"log": []}) == {}
+
+
+def test_netting_a_composite_key_shows_all_its_columns() -> None:
+    keys = {"member": ["team", "person"]}
+    ada = {"team": 1, "person": "ada"}
+    rows = [
+        ("member", "UPDATE", {**ada, "role": "x"}, {**ada, "role": "y"}),
+        ("member", "INSERT", None, {"team": 1, "person": "bob", "role": "x"}),
+        ("member", "INSERT", None, {"team": 2, "person": "ada", "role": "x"}),  # not ada of 1
+    ]
+    changes = net_changes(rows, keys)["member"]
+    assert changes["updated"] == [
+        {"key": {"team": 1, "person": "ada"}, "changed": {"role": ["x", "y"]}}
+    ]
+    assert [(r["team"], r["person"]) for r in changes["inserted"]] == [(1, "bob"), (2, "ada")]
+
+
+def test_the_server_tells_how_much_it_watches(shop: fire.Remote):
+    capture = shop.info()["extensions"]["scopes"]["capture"]
+    assert capture["off"] is None and capture["skipped"] == {"default": {}, "other": {}}
+    assert capture["watched"]["default"] > 5

@@ -88,3 +88,75 @@ def test_dates_and_times_read_in_iso_form() -> None:
 def test_json_keeps_every_value_readable() -> None:
     data = json.loads(to_json(CHANGES))
     assert data["default"]["tables"]["shop_order"]["inserted"][0]["total"] == "9.50"
+
+
+SKIPPED = {
+    "odd_note_fts": "virtual table",
+    "odd_note_fts_data": "shadow table of the virtual table odd_note_fts",
+    "odd_note_fts_idx": "shadow table of the virtual table odd_note_fts",
+    "odd_view": "view",
+}
+
+
+def _database(tables: dict, written: list[str] | None = None) -> dict:
+    return {
+        "default": {
+            "vendor": "sqlite",
+            "tables": tables,
+            "skipped": SKIPPED,
+            "written_skipped": written or [],
+        }
+    }
+
+
+def test_identical_rows_show_once_with_their_count() -> None:
+    same, other = {"line": "a"}, {"line": "b"}
+    table = {"inserted": [same, other, same], "updated": [], "deleted": [other, other]}
+    lines = format_changes(_database({"log": table})).splitlines()
+    assert lines[:5] == [
+        "log  +3 -2",
+        "  + line='a'  \u00d72",
+        "  + line='b'",
+        "  - line='b'  \u00d72",
+        "(not watched here: odd_note_fts (virtual table), odd_view (view), 2 shadow tables)",
+    ]
+
+
+def test_a_write_to_a_table_not_watched_is_never_a_silent_no_changes() -> None:
+    changes = _database({}, written=["odd_note_fts"])
+    assert has_changes(changes)
+    assert format_changes(changes).splitlines() == [
+        "odd_note_fts  not watched (virtual table): this test wrote to it, its rows are not shown",
+        "(not watched here: odd_note_fts (virtual table), odd_view (view), 2 shadow tables)",
+    ]
+    assert not has_changes(_database({}))  # tables not watched, but nothing written
+    assert format_changes(_database({})) == ""
+
+
+def test_with_every_row_every_table_not_watched_is_named() -> None:
+    text = format_changes(_database({}, written=["odd_note_fts"]), rows_per_table=None)
+    assert text.splitlines()[-1] == (
+        "(not watched here: odd_note_fts (virtual table), odd_note_fts_data (shadow table of "
+        "the virtual table odd_note_fts), odd_note_fts_idx (shadow table of the virtual table "
+        "odd_note_fts), odd_view (view))"
+    )
+
+
+def test_excluded_tables_leave_the_lists_of_tables_not_watched() -> None:
+    kept = exclude(_database({}, written=["odd_note_fts"]), ["odd_note_fts*"])
+    assert kept["default"]["skipped"] == {"odd_view": "view"}
+    assert kept["default"]["written_skipped"] == []
+    assert not has_changes(kept)
+
+
+def test_a_server_with_capture_off_says_why() -> None:
+    off = {"default": {"vendor": "postgresql", "tables": None, "off": "off (because)"}}
+    assert not has_changes(off)
+    assert format_changes(off) == "(postgresql: data changes off (because))"
+
+
+def test_bytes_and_non_ascii_read_as_python_writes_them() -> None:
+    row = {"blob": b"\x00\xff", "title": "Ünïcødé ☃"}
+    text = format_changes(_database({"t": {"inserted": [row], "updated": [], "deleted": []}}))
+    assert "  + blob=b'\\x00\\xff' title='Ünïcødé ☃'" in text
+    assert json.loads(to_json(_database({"t": {"inserted": [row]}})))  # readable JSON

@@ -131,3 +131,16 @@ def test_a_launcher_s_hint_names_the_fix_of_a_failed_start(manage: Path) -> None
     message = str(raised.value)
     assert "fire server 'shop' exited" in message and "no such service here" in message
     assert message.endswith("fire: the program is not a service: check shop.conf")
+
+
+def test_data_changes_off_starts_the_server_without_its_capture(manage: Path) -> None:
+    spec = parse_spawn_spec(f"shop={manage}:data_changes=off:suffix=x")
+    assert spec.data_changes is False and spec.suffix == "x"
+    command = SpawnedServer(spec, socket_dir=str(manage.parent)).command()
+    assert command[-1] == "--no-data-changes"
+    assert parse_spawn_spec(f"shop={manage}:data_changes=on").data_changes is True
+    assert parse_spawn_spec(f"shop={manage}").data_changes is True
+    with pytest.raises(FireError, match="data_changes takes on or off, not 'no'"):
+        parse_spawn_spec(f"shop={manage}:data_changes=no")
+    plain = ServerSpec("plain", manage, PLAIN, data_changes=False)
+    assert "--no-data-changes" not in SpawnedServer(plain, socket_dir=str(manage.parent)).command()

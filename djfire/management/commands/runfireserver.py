@@ -101,6 +101,11 @@ class Command(BaseCommand):
             "10)",
         )
         parser.add_argument(
+            "--no-data-changes",
+            action="store_true",
+            help="capture no test's data changes: no triggers, no capture tables, no cost",
+        )
+        parser.add_argument(
             "--db-suffix",
             default=None,
             help="suffix for test database names (one server per xdist worker)",
@@ -175,8 +180,12 @@ class Command(BaseCommand):
         live = None
         try:
             shared = SharedConnections(options["lock_timeout"] or DEFAULT_LOCK_TIMEOUT)
-            capture = ChangeCapture(shared.by_alias)
-            capture.install()
+            capture = ChangeCapture(shared.by_alias, enabled=not options["no_data_changes"])
+            capture.install()  # never raises: what it cannot watch it skips, and says
+            if verbosity >= 2:
+                for alias, skipped in capture.skipped().items():
+                    for table, reason in skipped.items():
+                        self.stdout.write(f"data changes: {alias}: {table} not watched ({reason})")
             scopes = DjangoScopes(shared, capture)
             if http is not None:
                 from django.conf import settings
@@ -201,7 +210,9 @@ class Command(BaseCommand):
             except (FireError, OSError) as exc:
                 raise CommandError(str(exc)) from None
             http_text = f", HTTP at {live.url}" if live else ""
-            self.stdout.write(f"fire server ready at {endpoint}{http_text}")
+            self.stdout.write(
+                f"fire server ready at {endpoint}{http_text}; data changes: {capture.summary()}"
+            )
             self.stdout.flush()
             if not stopping:
                 server.serve_forever()

@@ -1,0 +1,1 @@
+urlpatterns: list = []  # the schema tests write through fire calls

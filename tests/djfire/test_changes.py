@@ -187,3 +187,28 @@ def test_the_server_tells_how_much_it_watches(shop: fire.Remote):
     capture = shop.info()["extensions"]["scopes"]["capture"]
     assert capture["off"] is None and capture["skipped"] == {"default": {}, "other": {}}
     assert capture["watched"]["default"] > 5
+
+
+class _BrokenConnection:
+    """A connection whose every cursor fails (a database the capture cannot install on)."""
+
+    vendor = "sqlite"
+    alias = "default"
+
+    def cursor(self) -> Any:
+        raise RuntimeError("disk I/O error")
+
+
+def test_a_capture_that_cannot_be_installed_is_off_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from djfire import changes
+
+    monkeypatch.setattr(changes, "_fields_by_column", dict)  # no Django project here
+    capture = changes.ChangeCapture({"default": _BrokenConnection()})
+    capture.install()  # no exception: the server starts
+    assert capture.off == "off (could not be installed: disk I/O error)"
+    assert capture.summary() == capture.off
+    assert "the data-change capture could not be installed" in caplog.text
+    capture.start()  # switching and reading ask nothing of the database
+    assert capture.read() == {"default": {"vendor": "sqlite", "tables": None, "off": capture.off}}

@@ -21,6 +21,7 @@ callbacks registered inside it dropped.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,11 @@ from django.db import transaction
 from fire import FireError
 
 __all__ = ["CallSavepoints"]
+
+log = logging.getLogger("djfire.savepoints")
+
+#: libpq's PQTRANS_INERROR, as psycopg 3 (``pq.TransactionStatus``) and psycopg2 report it.
+_INERROR = 3
 
 #: Numbers savepoint names: unique in the process, so nesting never reuses a live one
 #: (`next` of a C counter, safe from any thread; a generator's is not).
@@ -48,27 +54,87 @@ class _SavepointAtFirstQuery:
         self.depth = 0
 
     def __call__(self, execute: Callable[..., Any], sql: Any, *args: Any) -> Any:
-        if self.name is None:
+        first = self.name is None
+        if first:
             connection = self.connection
             name = f"fire_{next(_numbers)}"
             with connection.wrap_database_errors:
                 _run(connection, connection.ops.savepoint_create_sql(name))
             self.name = name
             self.callbacks_before = len(connection.run_on_commit)
-        return execute(sql, *args)
+        try:
+            return execute(sql, *args)
+        except Exception:
+            # (costs nothing unless a statement fails)
+            if len(self.connection.atomic_blocks) == self.depth and _aborted(self.connection):
+                self._recover(first)
+            raise
+
+    def _recover(self, first: bool) -> None:
+        """A statement outside the application's atomic blocks aborted the transaction.
+
+        Under autocommit (production) that statement was a transaction of its own, and
+        the code that catches its error goes on querying. Here the test's transaction
+        would refuse every later statement ("current transaction is aborted"): roll back
+        to the savepoint now, so the rest of the call or request runs, as Django's
+        ``Atomic`` rolls back to its savepoint. What the block did before the error on
+        this alias is undone with it, which is said in the server's output.
+        """
+        connection, name = self.connection, self.name
+        assert name is not None
+        try:
+            _run(connection, connection.ops.savepoint_rollback_sql(name))
+        except Exception:
+            return  # the error being raised tells more; `close` tries again
+        del connection.run_on_commit[self.callbacks_before :]
+        if not first:
+            log.warning(
+                "a database error outside any atomic block aborted the transaction on "
+                "alias %r: fire rolled the call or request back to its savepoint, so its "
+                "earlier work on that alias is undone (under autocommit it would have been "
+                "committed). To keep it, run the statement that may fail in "
+                "transaction.atomic(), as Django advises for PostgreSQL",
+                self.alias,
+            )
 
     def close(self, roll_back: bool) -> None:
-        """Release the savepoint, or roll back to it (also when Django asks for it)."""
+        """Release the savepoint, or roll back to it (also when Django asks for it).
+
+        When the release fails, the transaction is in error (on PostgreSQL, a failed
+        statement whose error was caught where `_recover` could not see it, e.g. on the
+        driver's own cursor): roll back to the savepoint and release it, as Django's
+        ``Atomic`` does, so the test's transaction stays usable.
+        """
         name, connection = self.name, self.connection
         if name is None:
             return
         self.name = None
         with connection.wrap_database_errors:
             if roll_back or connection.needs_rollback:
-                _run(connection, connection.ops.savepoint_rollback_sql(name))
-                connection.needs_rollback = False
-                del connection.run_on_commit[self.callbacks_before :]
-            _run(connection, connection.ops.savepoint_commit_sql(name))
+                self._roll_back_to(name)
+            try:
+                _run(connection, connection.ops.savepoint_commit_sql(name))
+            except connection.Database.Error:
+                self._roll_back_to(name)
+                _run(connection, connection.ops.savepoint_commit_sql(name))
+
+    def _roll_back_to(self, name: str) -> None:
+        connection = self.connection
+        _run(connection, connection.ops.savepoint_rollback_sql(name))
+        connection.needs_rollback = False
+        del connection.run_on_commit[self.callbacks_before :]
+
+
+def _aborted(connection: Any) -> bool:
+    """Whether the transaction refuses statements until a rollback (PostgreSQL's INERROR)."""
+    if connection.vendor != "postgresql":
+        return False  # SQLite, MySQL, Oracle go on after a failed statement
+    raw = connection.connection
+    info = getattr(raw, "info", None)  # psycopg 3
+    if info is not None:
+        return info.transaction_status == _INERROR
+    status = getattr(raw, "get_transaction_status", None)  # psycopg2
+    return status is not None and status() == _INERROR
 
 
 def _run(connection: Any, sql: str) -> None:

@@ -15,4 +15,5 @@ urlpatterns = [
     path("download/", views.download),
     path("settings/greeting/", views.greeting),
     path("thread/", views.thread),
+    path("probe-then-create/", views.probe_then_create),
 ]

@@ -53,3 +53,49 @@ def create_then_swallow_integrity_error(name: str) -> str:
     except IntegrityError:
         return "swallowed"
     return "saved twice"
+
+
+# Caught database errors and threads of the service's own (issue 21, defects 2 and 10)
+def _probe_missing_table() -> str:
+    """A raw-cursor query that fails, caught: as code that probes for a feature does."""
+    from django.db import DatabaseError, connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM shop_no_such_table")
+    except DatabaseError as exc:
+        return type(exc).__name__
+    return "no error?"
+
+
+def count_then_probe_with_the_drivers_cursor() -> str:
+    """Counts, then `_probe_missing_table` on the driver's own cursor (Django sees no SQL)."""
+    from django.db import connection
+
+    from shop.models import Category
+
+    Category.objects.count()
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute("SELECT * FROM shop_no_such_table")
+    except connection.Database.Error as exc:
+        return type(exc).__name__
+    finally:
+        cursor.close()
+    return "no error?"
+
+
+def probe_then_create(name: str) -> int:
+    """Catches a raw cursor's error, then writes: as it would in production (autocommit)."""
+    from shop.models import Category
+
+    _probe_missing_table()
+    return Category.objects.create(name=name).id
+
+
+def create_then_probe(name: str) -> str:
+    """Writes, then catches a raw cursor's error: the last thing the call does."""
+    from shop.models import Category
+
+    Category.objects.create(name=name)
+    return _probe_missing_table()

@@ -96,3 +96,13 @@ def thread(request):
     import threading
 
     return JsonResponse({"thread": threading.get_native_id()})
+
+
+def probe_then_create(request):
+    """Catches a raw cursor's error, then writes (issue 21, defect 2)."""
+    from shop.tasks import _probe_missing_table
+
+    caught = _probe_missing_table()
+    product = _create(request)
+    return JsonResponse({"id": product.id, "caught": caught}, status=201)
+

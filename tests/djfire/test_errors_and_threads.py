@@ -1,0 +1,116 @@
+"""A caught database error inside a test (issue 21: 2).
+
+Real runfireserver processes on SQLite (memory and file) and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+import fire
+from djfire.client import DjangoRemote
+from fire.spawn import SpawnedServer
+
+
+def _names(shop: fire.Remote) -> list[str]:
+    return sorted(shop.module("shop.models").Category.objects.values_list("name", flat=True))
+
+
+# 2. A caught database error leaves the test usable. Only PostgreSQL aborts a
+# transaction at a failed statement (SQLite goes on: there, nothing is to recover).
+@pytest.fixture
+def pg_shop(shop_server: SpawnedServer, shop: fire.Remote) -> fire.Remote:
+    if shop_server.backend != "postgres":  # type: ignore[attr-defined]
+        pytest.skip("SQLite goes on after a failed statement: no aborted transaction")
+    return shop
+
+
+def test_a_call_that_catches_a_raw_cursor_error_goes_on_and_so_does_the_test(
+    pg_shop: fire.Remote, dj: DjangoRemote
+):
+    shop = pg_shop
+    tasks = shop.module("shop.tasks")
+    models = shop.module("shop.models")
+    with shop.scope():
+        models.Category.objects.create(name="before")
+        # The rest of the call works, as it would in production (autocommit).
+        assert isinstance(tasks.probe_then_create("after the probe"), int)
+        assert _names(shop) == ["after the probe", "before"]
+        response = requests.get(dj.live_url + "/products/", timeout=10)
+        assert response.status_code == 200, response.text
+        models.Category.objects.create(name="later")
+        assert _names(shop) == ["after the probe", "before", "later"]
+    with shop.scope():
+        assert _names(shop) == []
+
+
+def test_a_call_that_ends_on_a_caught_raw_cursor_error_leaves_the_test_usable(
+    shop_server: SpawnedServer, pg_shop: fire.Remote, dj: DjangoRemote
+):
+    shop = pg_shop
+    lines = len(shop_server.output)
+    tasks = shop.module("shop.tasks")
+    models = shop.module("shop.models")
+    with shop.scope():
+        models.Category.objects.create(name="before")
+        assert tasks.create_then_probe("in the call") == "ProgrammingError"
+        response = requests.post(dj.live_url + "/products/create/", timeout=10)
+        assert response.status_code == 201, response.text
+        assert models.Product.objects.count() == 1
+        # PostgreSQL aborted the transaction at the error: the call's savepoint was
+        # rolled back, with the row it wrote before (the server's output says so).
+        assert _names(shop) == ["before"]
+        models.Category.objects.create(name="later")
+        assert _names(shop) == ["before", "later"]
+    said = "".join(shop_server.output[lines:])
+    assert "its earlier work on that alias is undone" in said, said
+
+
+def test_an_error_caught_on_the_drivers_own_cursor_leaves_the_test_usable(
+    pg_shop: fire.Remote, dj: DjangoRemote
+):
+    # Django does not see the failed statement: the call's savepoint finds the
+    # transaction aborted when it is released at the call's end, and rolls back to it.
+    shop = pg_shop
+    tasks = shop.module("shop.tasks")
+    models = shop.module("shop.models")
+    with shop.scope():
+        models.Category.objects.create(name="before")
+        assert tasks.count_then_probe_with_the_drivers_cursor() == "UndefinedTable"
+        assert _names(shop) == ["before"]
+        response = requests.get(dj.live_url + "/products/", timeout=10)
+        assert response.status_code == 200, response.text
+    with shop.scope():
+        assert _names(shop) == []
+
+
+def test_a_view_that_catches_a_raw_cursor_error_answers_and_the_test_goes_on(
+    pg_shop: fire.Remote, dj: DjangoRemote
+):
+    shop = pg_shop
+    models = shop.module("shop.models")
+    with shop.scope():
+        response = requests.post(
+            dj.live_url + "/probe-then-create/", json={"name": "probed"}, timeout=10
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["caught"] == "ProgrammingError"
+        listed = requests.get(dj.live_url + "/products/", timeout=10)
+        assert [p["name"] for p in listed.json()["products"]] == ["probed"]
+        assert list(models.Product.objects.values_list("name", flat=True)) == ["probed"]
+    with shop.scope():
+        assert models.Product.objects.count() == 0
+
+
+def test_the_data_changes_of_a_test_that_caught_an_error_can_be_read(
+    pg_shop: fire.Remote, dj: DjangoRemote
+):
+    shop = pg_shop
+    tasks = shop.module("shop.tasks")
+    with shop.scope(data_changes=True):
+        tasks.create_then_probe("in the call")
+        tasks.probe_then_create("after the probe")
+        changes = dj.data_changes()
+    inserted = changes["default"]["tables"]["shop_category"]["inserted"]
+    assert "after the probe" in [row["name"] for row in inserted]

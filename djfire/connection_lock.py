@@ -63,6 +63,11 @@ class ConnectionLock:
         finally:
             self._lock.release()
 
+    @property
+    def held(self) -> bool:
+        """Whether a fire call or a live request holds the connections now (any thread)."""
+        return self._depth > 0
+
     def busy_message(self, what: Holder) -> str:
         holder, since = _text(self._holder), self._since
         held = f"{holder} has held them for {time.monotonic() - since:.1f} s" if holder else ""

@@ -18,6 +18,7 @@ from django.test.utils import setup_databases, teardown_databases
 from .claims import Claims, claim_test_databases
 from .connection_lock import DEFAULT_LOCK_TIMEOUT, ConnectionLock
 from .server_identity import DatabaseServers, Key
+from .threads import share_with_every_thread
 
 __all__ = [
     "ServedDatabases",
@@ -203,6 +204,8 @@ class SharedConnections:
         # Inside the test transaction these would close the connection and end it.
         request_started.disconnect(close_old_connections)
         request_finished.disconnect(close_old_connections)
+        # Every thread gets these wrappers from django.db.connections (djfire.threads).
+        self._unshare = share_with_every_thread(self.every_alias, self.lock)
 
     def in_transaction(self) -> bool:
         """Whether a test scope's transaction is open (the first alias tells for all)."""
@@ -212,5 +215,6 @@ class SharedConnections:
         return {alias: conn.vendor for alias, conn in self.by_alias.items()}
 
     def close(self) -> None:
+        self._unshare()
         for connection in self.by_alias.values():
             connection.dec_thread_sharing()

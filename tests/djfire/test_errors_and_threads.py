@@ -1,16 +1,22 @@
-"""A caught database error inside a test (issue 21: 2).
+"""A caught database error, and the service's own threads, inside a test (issue 21: 2, 10).
 
 Real runfireserver processes on SQLite (memory and file) and PostgreSQL.
 """
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
+import psycopg
 import pytest
 import requests
 
 import fire
 from djfire.client import DjangoRemote
 from fire.spawn import SpawnedServer
+
+from ..conftest import spawn_shop
 
 
 def _names(shop: fire.Remote) -> list[str]:
@@ -114,3 +120,78 @@ def test_the_data_changes_of_a_test_that_caught_an_error_can_be_read(
         changes = dj.data_changes()
     inserted = changes["default"]["tables"]["shop_category"]["inserted"]
     assert "after the probe" in [row["name"] for row in inserted]
+
+
+# 10. The service's own threads use the test's connection
+def test_coroutines_run_by_the_service_itself_share_the_test_transaction(
+    shop: fire.Remote, dj: DjangoRemote
+):
+    tasks = shop.module("shop.tasks")
+    with shop.scope():
+        shop.module("shop.models").Category.objects.create(name="from the test")
+        assert tasks.count_in_asyncio_run("from asyncio.run") == 2
+        assert _names(shop) == ["from asyncio.run", "from the test"]
+        response = requests.post(dj.live_url + "/count-in-asyncio-run/", timeout=10)
+        assert response.status_code == 201, response.text
+        assert response.json() == {"count": 3}
+    with shop.scope():
+        assert _names(shop) == []
+        assert tasks.count_in_asyncio_run("again") == 1
+
+
+def test_a_thread_the_service_starts_and_waits_for_shares_the_test_transaction(
+    shop: fire.Remote,
+):
+    tasks = shop.module("shop.tasks")
+    with shop.scope():
+        assert tasks.create_in_thread("from a thread").isdigit()
+        assert _names(shop) == ["from a thread"]
+    with shop.scope():
+        assert _names(shop) == []
+
+
+def test_a_thread_that_closes_its_connections_does_not_end_the_test(shop: fire.Remote):
+    tasks = shop.module("shop.tasks")
+    models = shop.module("shop.models")
+    with shop.scope():
+        models.Category.objects.create(name="kept")
+        assert tasks.close_connections_in_thread() == ["closed"]
+        assert _names(shop) == ["kept"]
+        models.Category.objects.create(name="also kept")
+    with shop.scope():
+        assert _names(shop) == []
+
+
+def test_a_thread_that_outlives_its_call_is_refused_naming_it(shop: fire.Remote, tmp_path: Path):
+    tasks = shop.module("shop.tasks")
+    said = tmp_path / "outcome"
+    with shop.scope():
+        tasks.start_stray_writer("stray", str(said))
+        deadline = time.monotonic() + 10
+        while not said.exists():  # no call meanwhile: nothing holds the connections
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.05)  # written whole
+        assert said.read_text().startswith("DatabaseError: thread 'shop-stray-writer' used")
+        assert _names(shop) == []
+    with shop.scope():
+        assert _names(shop) == []
+
+
+@pytest.mark.postgres
+def test_rows_written_in_asyncio_run_never_survive_and_the_database_is_dropped():
+    server = spawn_shop("postgres", suffix="threads")
+    try:
+        with fire.connect(server.address, name="shop", timeout=20) as shop:
+            tasks = shop.module("shop.tasks")
+            db = shop.module("django.db")
+            name = db.connection.settings_dict["NAME"]
+            with shop.scope():
+                assert tasks.count_in_asyncio_run("from asyncio.run") == 1
+            with shop.scope():
+                assert tasks.count_in_asyncio_run("next test") == 1
+    finally:
+        server.stop()
+    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres") as pg:
+        listed = [row[0] for row in pg.execute("SELECT datname FROM pg_database")]
+    assert name.startswith("test_") and name not in listed, "".join(server.output)

@@ -16,4 +16,5 @@ urlpatterns = [
     path("settings/greeting/", views.greeting),
     path("thread/", views.thread),
     path("probe-then-create/", views.probe_then_create),
+    path("count-in-asyncio-run/", views.count_in_asyncio_run),
 ]

@@ -99,3 +99,72 @@ def create_then_probe(name: str) -> str:
 
     Category.objects.create(name=name)
     return _probe_missing_table()
+
+
+def count_in_asyncio_run(name: str) -> int:
+    """Runs coroutines itself, as management commands and task code do."""
+    import asyncio
+
+    from shop.models import Category
+
+    async def main() -> int:
+        await Category.objects.acreate(name=name)
+        return await Category.objects.acount()
+
+    return asyncio.run(main())
+
+
+def create_in_thread(name: str) -> str:
+    """Writes from a plain thread it starts and waits for; returns the thread's outcome."""
+    import threading
+
+    from shop.models import Category
+
+    outcome: list[str] = []
+
+    def work() -> None:
+        try:
+            outcome.append(str(Category.objects.create(name=name).id))
+        except Exception as exc:
+            outcome.append(f"{type(exc).__name__}: {exc}")
+
+    thread = threading.Thread(target=work, name="shop-writer")
+    thread.start()
+    thread.join()
+    return outcome[0]
+
+
+def close_connections_in_thread() -> list[str]:
+    """A thread that closes its connections (close_old_connections, connection.close())."""
+    import threading
+
+    from django.db import close_old_connections, connection
+
+    def work() -> None:
+        close_old_connections()
+        connection.close()
+
+    thread = threading.Thread(target=work, name="shop-closer")
+    thread.start()
+    thread.join()
+    return ["closed"]
+
+
+def start_stray_writer(name: str, outcome_file: str) -> None:
+    """Starts a thread that writes after the call returned, and says how it went in a file."""
+    import threading
+    import time
+    from pathlib import Path
+
+    from shop.models import Category
+
+    def work() -> None:
+        time.sleep(0.2)  # the call has returned by then
+        try:
+            Category.objects.create(name=name)
+            outcome = "written"
+        except Exception as exc:
+            outcome = f"{type(exc).__name__}: {exc}"
+        Path(outcome_file).write_text(outcome)
+
+    threading.Thread(target=work, name="shop-stray-writer", daemon=True).start()

@@ -106,3 +106,9 @@ def probe_then_create(request):
     product = _create(request)
     return JsonResponse({"id": product.id, "caught": caught}, status=201)
 
+
+def count_in_asyncio_run(request):
+    """Runs coroutines itself (asyncio.run), as task code does (issue 21, defect 10)."""
+    from shop.tasks import count_in_asyncio_run
+
+    return JsonResponse({"count": count_in_asyncio_run("made in asyncio.run")}, status=201)

@@ -11,7 +11,10 @@ Two things, both given to one `fire.Server`, never set process-wide:
   read whole anyway, so one reply carries every item (`ValueRules`).
 
 `Session` (one client's state, handed to every operation) is public here for the
-signatures of extension operations. A framework's own server command may check its
+signatures of extension operations. An operation that cannot answer yet (a client
+waiting its turn for the server's scopes) returns a `Later` and answers through it,
+from the server's thread: in another operation, a session hook, or ``tick()``, which
+the server calls every few tens of milliseconds. A framework's own server command may check its
 addresses the way fire does, before a slow set-up (djfire's ``runfireserver`` does,
 before it creates test databases): `is_loopback` (whether a host is on this machine
 only, for fire's loopback-unless-told rule on a listener of its own, such as an HTTP
@@ -31,6 +34,7 @@ from .values import ValueRules
 
 __all__ = [
     "Extension",
+    "Later",
     "Scopes",
     "Session",
     "ValueRules",
@@ -47,6 +51,36 @@ class Extension(Protocol):
     def operations(self) -> dict[str, Callable[..., Any]]:
         """Operation name -> function called as ``function(session, *args, **kwargs)``."""
         ...
+
+
+class Later:
+    """The answer to a request, to come: an operation returns one to reply after it returned.
+
+    The server keeps the request's place; the extension answers once, with `answer` or
+    `fail`, from the server's thread (an operation, a session hook, or ``tick``). A later
+    answer, or one to a client that left, is dropped.
+    """
+
+    __slots__ = ("_reply", "done")
+
+    def __init__(self) -> None:
+        self._reply: Callable[[Any, BaseException | None], None] | None = None
+        self.done = False
+
+    def answer(self, value: Any) -> None:
+        """Reply `value`, as the operation's return value would have been."""
+        self._settle(value, None)
+
+    def fail(self, error: BaseException) -> None:
+        """Reply with `error`, as if the operation had raised it."""
+        self._settle(None, error)
+
+    def _settle(self, value: Any, error: BaseException | None) -> None:
+        if self.done:
+            return
+        self.done = True
+        assert self._reply is not None, "answered before the server took the Later"
+        self._reply(value, error)
 
 
 class Scopes:

@@ -42,7 +42,7 @@ from .addresses import Address, is_loopback, parse_address, prepare_socket_path,
 from .codec import plain_codec
 from .curve import ServerKeys, secure_server, start_authenticator
 from .errors import FireError, ProtocolError
-from .extensions import Scopes, request_context
+from .extensions import Later, Scopes, request_context
 from .handshake import Event as HandshakeEvent
 from .handshake import Handshake, greet
 from .handshake import State as HandshakeState
@@ -124,6 +124,7 @@ class Server:
                 # Extension operations take [args, kwargs] (see Remote.call_extension).
                 self.operations[name] = _with_keywords(function)
         self._has_request_context = any(hasattr(e, "request_context") for e in self.extensions)
+        self._ticks = [e.tick for e in self.extensions if hasattr(e, "tick")]
         self.sessions: dict[bytes, Session] = {}
         self._fds: dict[int, set[bytes]] = {}
         self.values = values or ValueRules()
@@ -220,6 +221,7 @@ class Server:
                     identity = recv(copy=False)
                 except zmq.Again:
                     self._drain_monitor()
+                    self._tick()
                     monitor_at = clock() + _MONITOR_EVERY
                     continue
                 except zmq.ContextTerminated:
@@ -232,10 +234,19 @@ class Server:
                 now = clock()
                 if now >= monitor_at:
                     self._drain_monitor()
+                    self._tick()
                     monitor_at = now + _MONITOR_EVERY
                 handle(identity, frame)
         finally:
             self.close()
+
+    def _tick(self) -> None:
+        """Let the extensions answer what waits on time (`Later` answers past a deadline)."""
+        for tick in self._ticks:
+            try:
+                tick()
+            except Exception:
+                log.exception("an extension's tick failed")
 
     # connections
     def _drain_monitor(self) -> None:
@@ -301,7 +312,7 @@ class Server:
             )
             return None
 
-    def _send(self, identity: zmq.Frame, reply: bytes) -> None:
+    def _send(self, identity: zmq.Frame | bytes, reply: bytes) -> None:
         router = self._router
         assert router is not None
         try:
@@ -314,7 +325,9 @@ class Server:
         except zmq.ZMQError as exc:  # the client is gone (ROUTER_MANDATORY): nothing to do
             log.debug("reply dropped: %s", exc)
 
-    def _fail(self, identity: zmq.Frame, request_id: int | None, kind: str, message: str) -> None:
+    def _fail(
+        self, identity: zmq.Frame | bytes, request_id: int | None, kind: str, message: str
+    ) -> None:
         body = _plain.pack([kind, message])
         self._send(identity, protocol.encode_reply(request_id, Status.FIRE_ERROR, body, None))
 
@@ -358,6 +371,36 @@ class Server:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             result, status = describe_exception(exc), Status.RAISED
+        if type(result) is Later:
+            result._reply = self._answer_later(identity.bytes, request_id, session)
+            return
+        self._reply(identity, request_id, session, status, result)
+
+    def _answer_later(
+        self, identity: bytes, request_id: int, session: Session
+    ) -> Callable[[Any, BaseException | None], None]:
+        """How a `Later` an operation returned answers its request."""
+
+        def reply(value: Any, error: BaseException | None) -> None:
+            if self.sessions.get(identity) is not session:
+                return  # the client left: nothing to answer
+            if error is None:
+                self._reply(identity, request_id, session, Status.OK, value)
+            elif isinstance(error, FireError):
+                self._fail(identity, request_id, type(error).__name__, str(error))
+            else:
+                self._reply(identity, request_id, session, Status.RAISED, describe_exception(error))
+
+        return reply
+
+    def _reply(
+        self,
+        identity: zmq.Frame | bytes,
+        request_id: int,
+        session: Session,
+        status: Status,
+        result: Any,
+    ) -> None:
         refs_before = len(session.refs)
         try:
             body = session.codec.pack(result)

@@ -3,9 +3,24 @@
 Scopes nest (a class scope around test scopes); the outermost may instead be
 *transactional*: real commits, every table flushed at its end (TransactionTestCase).
 One client holds the scopes of a server at a time: while it does, another client may
-only ``ping``, ask ``info`` and the live URL, or retry ``begin_scope``; everything else
-gets `ServerBusy` naming the holder. A client that disconnects or dies has its scopes
-rolled back at once.
+only ``ping``, ask ``info`` and the live URL, or wait in ``begin_scope``; everything else
+gets `ServerBusy` naming the holder. Clients waiting in ``begin_scope`` are served first
+come, first served, each until its own ``wait`` runs out (then `ServerBusy` naming the
+holder): the reply to a waiting begin comes when its turn does. A client that
+disconnects or dies has its scopes rolled back at once.
+
+A scope asked for *ahead* (``begin_scope(ahead=True)``, sent by the runners as a test
+ends) is opened at once but is not the test's until the client's own ``begin_scope``
+with the same arguments takes it: until then fire calls and live requests run outside
+every test, as they do between tests (a browser's last fetch after its test ended is
+rolled back, never run in the next test), and any fire call of that client, or any
+other begin or end, closes it first. A transactional scope is never begun ahead.
+
+Ending a scope never leaves it open: when the connections stay held (a slow view, a
+request whose body stalls) longer than the end may wait, the end fails naming the
+holder, and the scope is rolled back as soon as the holder lets go, before anything
+else runs on the connections (`ConnectionLock.defer`). Every wait for the connections
+of a fire call is kept under its client's own reply timeout (said in its hello).
 
 Nothing is ever committed outside a transactional scope. Inside a test scope, each fire
 call and each live HTTP request runs in its own savepoint on each alias it queries,
@@ -38,7 +53,7 @@ from django.db import transaction
 from django.db.transaction import Atomic
 
 from fire import FireError, ServerBusy
-from fire.extensions import Session
+from fire.extensions import Later, Session
 
 from .changes import ChangeCapture
 from .databases import SharedConnections
@@ -48,8 +63,18 @@ __all__ = ["DjangoScopes"]
 
 log = logging.getLogger("djfire.isolation")
 _ON_COMMIT_MODES = ("run", "capture")
-#: What a client that does not hold the server may still do.
-_OPEN_TO_ALL = frozenset(("ping", "info", "live_url", "begin_scope"))
+#: What a client that does not hold the server may still do (begin_scope and end_scope
+#: see to the holder and the lock themselves).
+_OPEN_TO_ALL = frozenset(("ping", "info", "live_url", "begin_scope", "end_scope"))
+#: A fire call's wait for the connections ends up to this long before its client's own
+#: reply timeout would (a quarter of it, for shorter timeouts), so the error, naming
+#: what holds them, reaches the client in time.
+_REPLY_MARGIN = 1.0
+#: How long serving a waiting client may wait for the connections (the server's loop
+#: waits meanwhile; it tries again a moment later).
+_SERVE_WAIT = 0.05
+#: What `begin_scope` of this server can do beyond opening a scope (clients check).
+_BEGIN_FEATURES = ("wait", "ahead")
 #: SQL that changes data or schema (anything else only reads, or manages transactions).
 _WRITING_STATEMENTS = frozenset(
     ("INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "CREATE", "DROP", "ALTER", "TRUNCATE")
@@ -68,6 +93,22 @@ class _Scope:
     atomics: list[Any] = field(default_factory=list)
     overrides: list[Any] = field(default_factory=list)
     captured: list[Callback] = field(default_factory=list)
+    #: Begun ahead, not taken yet by the client's begin_scope (see the module docstring).
+    ahead: bool = False
+    #: (kind, transactional, on_commit, savepoints, data_changes), what a take must match.
+    arguments: tuple[Any, ...] = ()
+
+
+@dataclass
+class _Waiter:
+    """A client's begin_scope, waiting for its turn on the server."""
+
+    session: Session
+    arguments: tuple[Any, ...]
+    ahead: bool
+    wait: float
+    deadline: float
+    later: Later = field(default_factory=Later)
 
 
 def _test_atomic(alias: str) -> Atomic:
@@ -96,6 +137,8 @@ class DjangoScopes:
         self.capture = capture
         self.holder: Session | None = None
         self.since = 0.0
+        #: Clients waiting in begin_scope, first come first.
+        self.waiting: list[_Waiter] = []
 
     _own_operations = frozenset(
         ("begin_scope", "end_scope", "captured_on_commit", "run_captured_on_commit")
@@ -116,7 +159,12 @@ class DjangoScopes:
             "isolation": "transaction",
             "databases": self.shared.vendors(),
             "holder": holder,
-            "depth": len(self._stack(self.holder)) if self.holder else 0,
+            "depth": self._depth(self._stack(self.holder)),
+            "ahead": self._ahead(self.holder),
+            "waiting": len(self.waiting),
+            "begin": list(_BEGIN_FEATURES),
+            # what holds the database connections now, and for how long
+            "connections": self.shared.lock.holder() or None,
             "data_changes": self.capture is not None and self.capture.off is None,
             # off (None, or why), tables watched and skipped (with why) per alias
             "capture": self.capture.describe() if self.capture is not None else None,
@@ -124,6 +172,31 @@ class DjangoScopes:
 
     def _stack(self, session: Session | None) -> list[_Scope]:
         return session.state.setdefault("djfire_scopes", []) if session is not None else []
+
+    @staticmethod
+    def _depth(stack: list[_Scope]) -> int:
+        """How many scopes are open and taken (one begun ahead is not, yet)."""
+        return len(stack) - 1 if stack and stack[-1].ahead else len(stack)
+
+    def _ahead(self, session: Session | None) -> bool:
+        stack = self._stack(session)
+        return bool(stack) and stack[-1].ahead
+
+    def _lock_wait(self, session: Session) -> float:
+        """How long a request of `session` waits for the connections.
+
+        The lock's bound, kept under the client's own reply timeout (said in its hello):
+        a client that waits 2 s for a reply gets the error naming what holds the
+        connections, not "no reply within 2 s".
+        """
+        bound = session.state.get("djfire_lock_wait")
+        if bound is None:
+            bound = self.shared.lock.timeout
+            timeout = session.client.get("timeout")
+            if type(timeout) in (int, float) and timeout > 0:
+                bound = min(bound, timeout - min(_REPLY_MARGIN, timeout / 4))
+            session.state["djfire_lock_wait"] = bound
+        return bound
 
     def _held_by(self) -> str:
         assert self.holder is not None
@@ -140,19 +213,45 @@ class DjangoScopes:
         on_commit: str = "run",
         savepoints: bool = True,
         data_changes: bool = False,
-    ) -> int:
+        ahead: bool = False,
+        wait: float | None = None,
+    ) -> int | Later:
         """Open a scope; returns the new depth.
 
         With `data_changes`, a ``"test"`` scope captures the rows it changes on every
-        alias (see `djfire.changes`), read with the ``data_changes`` operation.
+        alias (see `djfire.changes`), read with the ``data_changes`` operation. While
+        another client holds the server, a begin with a `wait` (seconds) waits its turn
+        (first come, first served) and is answered when it comes, or with `ServerBusy`
+        once `wait` runs out; one without is refused at once. `ahead`: see the module's
+        docstring.
         """
-        with self.shared.lock.hold(f"begin_scope from {session.describe()}"):
-            if self.holder is not None and self.holder is not session:
-                raise ServerBusy(
-                    f"{self._held_by()}; only one client runs tests on a server at a time"
-                )
-            if on_commit not in _ON_COMMIT_MODES:
-                raise FireError(f"on_commit must be one of {_ON_COMMIT_MODES}, not {on_commit!r}")
+        if on_commit not in _ON_COMMIT_MODES:
+            raise FireError(f"on_commit must be one of {_ON_COMMIT_MODES}, not {on_commit!r}")
+        if ahead and transactional:
+            raise FireError(
+                "a transactional scope is never begun ahead: closing it unused would flush "
+                "every table"
+            )
+        arguments = (kind, transactional, on_commit, savepoints, data_changes)
+        place = self._withdraw(session)
+        stack = self._stack(session)
+        if stack and stack[-1].ahead:
+            if not ahead and stack[-1].arguments == arguments:
+                stack[-1].ahead = False  # taken: the test's from now on
+                if kind == "test":
+                    mail.outbox.clear()  # what a late request sent is not this test's
+                return len(stack)
+            self._drop_ahead(session)
+        holder = self.holder
+        if (holder is not None and holder is not session) or (
+            holder is None and (self.waiting or self.shared.lock.deferred)
+        ):
+            return self._park(session, arguments, ahead, wait, place)
+        return self._open(session, arguments, ahead, self._lock_wait(session))
+
+    def _open(self, session: Session, arguments: tuple[Any, ...], ahead: bool, wait: float) -> int:
+        kind, transactional, on_commit, savepoints, data_changes = arguments
+        with self.shared.lock.hold(f"begin_scope from {session.describe()}", timeout=wait):
             stack = self._stack(session)
             if transactional and stack:
                 raise FireError(
@@ -162,7 +261,9 @@ class DjangoScopes:
                 )
             if stack and stack[0].transactional:
                 raise FireError("scopes cannot nest inside a transactional scope")
-            scope = _Scope(kind, transactional, on_commit, savepoints)
+            scope = _Scope(
+                kind, transactional, on_commit, savepoints, ahead=ahead, arguments=arguments
+            )
             if not transactional:
                 try:
                     for alias in self.shared.aliases:
@@ -186,18 +287,139 @@ class DjangoScopes:
                 mail.outbox.clear()
             return len(stack)
 
-    def end_scope(self, session: Session) -> int:
-        """Close the innermost scope: roll back (or flush) and undo its settings overrides."""
-        with self.shared.lock.hold(f"end_scope from {session.describe()}", bounded=False):
-            stack = self._stack(session)
-            if not stack:
-                raise FireError("end_scope without begin_scope")
+    # waiting for the server
+    def _park(
+        self,
+        session: Session,
+        arguments: tuple[Any, ...],
+        ahead: bool,
+        wait: float | None,
+        place: int | None,
+    ) -> int | Later:
+        """Put a begin in line (at `place`, the one its client's earlier begin had)."""
+        if not wait or wait <= 0:
+            if self.holder is None:  # only the connections are busy: wait for them as a call
+                return self._open(session, arguments, ahead, self._lock_wait(session))
+            raise ServerBusy(f"{self._held_by()}; only one client runs tests on a server at a time")
+        waiter = _Waiter(session, arguments, ahead, wait, time.monotonic() + wait)
+        self.waiting.insert(len(self.waiting) if place is None else place, waiter)
+        return waiter.later
+
+    def _withdraw(self, session: Session) -> int | None:
+        """Take `session`'s begin asked for ahead out of the line; returns its place.
+
+        Its client moved on (it begins, ends, or calls): the request that comes instead
+        takes that place, if it is a begin.
+        """
+        for index, waiter in enumerate(self.waiting):
+            if waiter.session is session and waiter.ahead:
+                del self.waiting[index]
+                waiter.later.fail(FireError("a begin asked for ahead, withdrawn by its client"))
+                return index
+        return None
+
+    def _serve_waiters(self) -> None:
+        """Open the scope of the first client in line, if the server is free."""
+        while self.holder is None and self.waiting and not self.shared.lock.deferred:
+            waiter = self.waiting[0]
             try:
-                self._close(stack.pop())
-            finally:
-                if not stack and self.holder is session:
-                    self.holder = None
-            return len(stack)
+                depth = self._open(waiter.session, waiter.arguments, waiter.ahead, _SERVE_WAIT)
+            except ServerBusy:
+                return  # the connections are busy for a moment: `tick` tries again
+            except Exception as exc:
+                self.waiting.pop(0)
+                waiter.later.fail(exc)
+                continue
+            self.waiting.pop(0)
+            waiter.later.answer(depth)
+
+    def tick(self) -> None:
+        """Called by the server's loop every few tens of ms: answer the waits that ran out."""
+        if not self.waiting:
+            return
+        now = time.monotonic()
+        for waiter in [w for w in self.waiting if w.deadline <= now]:
+            self.waiting.remove(waiter)
+            waiter.later.fail(ServerBusy(self._waited_too_long(waiter)))
+        if self.holder is None:
+            self._serve_waiters()
+
+    def _waited_too_long(self, waiter: _Waiter) -> str:
+        if self.holder is not None:
+            why = self._held_by()
+        else:
+            why = f"the database connections are busy: {self.shared.lock.holder() or 'busy'}"
+        return (
+            f"begin_scope from {waiter.session.describe()} waited its {waiter.wait:g} s in "
+            f"line: {why}. Clients take turns on a server, first come, first served; "
+            "raise the wait (fire_scope_wait, begin_scope(wait=...)), or give each test run "
+            "its own server"
+        )
+
+    def _release(self, session: Session, *, serve: bool = True) -> None:
+        """`session` holds no scope any more: the next client in line gets the server."""
+        if self.holder is session:
+            self.holder = None
+            if serve:
+                self._serve_waiters()
+
+    # ending scopes
+    def end_scope(self, session: Session) -> int:
+        """Close the innermost scope: roll back (or flush) and undo its settings overrides.
+
+        When the connections stay held longer than this client may wait, raises
+        `ServerBusy` naming the holder; the scope is closed all the same (rolled back
+        as soon as the holder lets go, before anything else runs on the connections).
+        """
+        stack = self._stack(session)
+        if stack and stack[-1].ahead:
+            self._drop_ahead(session)
+        if not stack:
+            raise FireError("end_scope without begin_scope")
+        scope = stack.pop()
+        try:
+            busy = self._dispose(scope, f"end_scope from {session.describe()}", session)
+        finally:
+            if not stack:
+                self._release(session)
+        if busy is not None:
+            raise ServerBusy(
+                f"{busy}. Its scope is not rolled back yet: it will be as soon as they are "
+                "free, before anything else runs on them (no later scope nests in it). A test "
+                "that ends while its own HTTP requests still run leaves them its scope: wait "
+                "for their responses before the test ends"
+            )
+        return len(stack)
+
+    def _drop_ahead(self, session: Session, *, serve: bool = True) -> None:
+        """Close the scope `session` asked for ahead and did not take."""
+        stack = self._stack(session)
+        scope = stack.pop()
+        try:
+            self._dispose(scope, f"the scope asked for ahead by {session.describe()}", session)
+        finally:
+            if not stack:
+                self._release(session, serve=serve)
+
+    def _dispose(self, scope: _Scope, what: str, session: Session | None) -> str | None:
+        """Close `scope` now, or as soon as the connections are free; None if now.
+
+        Waits for the connections as long as `session`'s requests may (not at all for
+        none); when they stay busy, defers the closing and returns why.
+        """
+        held = self.shared.lock.hold(
+            what, timeout=0 if session is None else self._lock_wait(session)
+        )
+        try:
+            held.__enter__()
+        except ServerBusy as exc:
+            self.shared.lock.defer(f"rolling back a scope ({what})", lambda: self._close(scope))
+            return str(exc)
+        try:
+            self._close(scope)
+        finally:
+            held.__exit__(None, None, None)
+        return None
 
     def _close(self, scope: _Scope) -> None:
         """Undo everything `scope` did; a failure on one alias still closes every other."""
@@ -233,19 +455,25 @@ class DjangoScopes:
             raise failures[0]
 
     def session_closed(self, session: Session) -> None:
-        """A client left (or died): roll back whatever it still had open."""
+        """A client left (or died): roll back whatever it still had open, and let it out of line.
+
+        The server's loop does not wait for the connections here: a scope whose holder
+        keeps them is rolled back as soon as it lets go.
+        """
+        self.waiting = [waiter for waiter in self.waiting if waiter.session is not session]
         stack = self._stack(session)
         if stack:
             log.warning("rolling back %d open scope(s) of %s", len(stack), session.describe())
         try:
             while stack:
                 try:
-                    self._close(stack.pop())
+                    self._dispose(
+                        stack.pop(), f"rolling back a scope of {session.describe()}", None
+                    )
                 except Exception:
                     log.exception("rolling back a scope of %s failed", session.describe())
         finally:
-            if self.holder is session:
-                self.holder = None
+            self._release(session)
 
     def current(self, session: Session) -> _Scope:
         stack = self._stack(session)
@@ -262,8 +490,10 @@ class DjangoScopes:
     def request_context(self, session: Session, operation: str) -> Iterator[None]:
         """Around each fire call: the shared lock, and a savepoint inside a scope."""
         if operation in _OPEN_TO_ALL:
-            yield  # touches no database (begin_scope takes the lock itself)
+            yield  # touches no database (begin_scope and end_scope take the lock themselves)
             return
+        if self.waiting:
+            self._withdraw(session)
         holder = self.holder
         if holder is not None and holder is not session:
             raise ServerBusy(
@@ -275,15 +505,23 @@ class DjangoScopes:
         def what() -> str:  # made only for a message: this runs on every call
             return f"fire call {operation!r} from {session.describe()}"
 
-        with self.shared.lock.hold(what):
-            if operation in self._own_operations:
-                yield  # scope operations manage the transactions themselves
-            elif holder is None:
-                with self._outside_scope(what(), refuse_writes=True):
-                    yield
-            else:
-                with self._isolated(holder, _never):
-                    yield
+        try:
+            with self.shared.lock.hold(what, timeout=self._lock_wait(session)):
+                if holder is not None and self._ahead(holder):
+                    # Not taken by a begin: closed first, so the call runs outside it.
+                    self._drop_ahead(holder, serve=False)
+                    holder = self.holder
+                if operation in self._own_operations:
+                    yield  # scope operations manage the transactions themselves
+                elif holder is None:
+                    with self._outside_scope(what(), refuse_writes=True):
+                        yield
+                else:
+                    with self._isolated(holder, _never):
+                        yield
+        finally:
+            if self.holder is None and self.waiting:
+                self._serve_waiters()
 
     def around_http_request(
         self, what: str, respond: Callable[[], list[bytes]], failed: Callable[[], bool]
@@ -291,13 +529,16 @@ class DjangoScopes:
         """Around each live HTTP request (same lock, same rules as a fire call).
 
         `what` names the request ("HTTP GET /path/") in messages; raises `ServerBusy`
-        when the connections stay held by something else for too long.
+        when the connections stay held by something else for too long. While the
+        holder's innermost scope is one begun ahead and not taken yet, the request runs
+        outside every test, as between tests.
         """
         with self.shared.lock.hold(what):
-            if self.holder is None:
+            holder = self.holder
+            if holder is None or self._ahead(holder):
                 with self._outside_scope(what, refuse_writes=False):
                     return respond()
-            with self._isolated(self.holder, failed):
+            with self._isolated(holder, failed):
                 return respond()
 
     @contextlib.contextmanager

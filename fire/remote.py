@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,12 +67,12 @@ class Remote:
         #: shape id -> what a reference of that shape becomes: `Proxy`, `CallableProxy`,
         #: or the local class standing for a remote exception class (see `_add_shapes`).
         self._shape_kinds: dict[int, type] = {}
-        self._releases: list[int] = []
+        #: Reference ids to release with the next request: appended from any thread (a
+        #: proxy's finalizer), taken one by one (see `_take_releases`).
+        self._releases: deque[int] = deque()
         #: name -> module proxy: a module is imported once per server process, so its
         #: proxy is fetched once per connection (see `module`).
         self._modules: dict[str, Any] = {}
-        #: (request id, arguments) of the scope asked for ahead (`begin_next_scope`).
-        self._next_scope: tuple[int, tuple[Any, ...]] | None = None
         self._codec = Codec(self._encode_argument, self._decode_reference)
         self._transport = Transport(
             self.address, timeout, curve, start_command, max_message_size, spin_wait
@@ -148,84 +149,64 @@ class Remote:
     ) -> int:
         """Open a test scope on the server (a transaction on every database, with djfire).
 
-        When another client holds the server, retry for up to `wait` seconds, then raise
+        When another client holds the server, wait for up to `wait` seconds, in line
+        with the other waiting clients (first come, first served), then raise
         `ServerBusy` naming the holder. Returns the new scope depth. A scope asked for
-        ahead with the same arguments (`begin_next_scope`) is only waited for.
+        ahead with the same arguments (`begin_next_scope`) is taken: the server has
+        opened it already.
+
+        A failure of a request sent earlier without waiting (a test scope's end) is
+        raised here, and the scope this begin opened is ended again: no test runs in
+        a scope whose predecessor's end failed unseen.
         """
-        ahead = self._take_next_scope()
-        if ahead is not None:
-            request_id, arguments = ahead
-            if arguments == _scope_arguments(kind, transactional, options):
-                depth = self._next_scope_reply(request_id)
-                if depth is not None:
-                    return depth
-            else:
-                self._end_next_scope(request_id)
-        deadline = time.monotonic() + wait
+        kwargs = {"transactional": transactional, **options}
+        if "wait" in self._begin_features():
+            kwargs["wait"] = wait
+            return self._begin(kwargs, kind, wait + self.timeout)
+        deadline = time.monotonic() + wait  # a server that answers busy at once: retry
         delay = 0.01
         while True:
             try:
-                return self.call_extension(
-                    "begin_scope", kind, transactional=transactional, **options
-                )
-            except ServerBusy:
-                if time.monotonic() + delay > deadline:
+                return self._begin(kwargs, kind, None)
+            except ServerBusy as exc:
+                if getattr(exc, "fire_late", False) or time.monotonic() + delay > deadline:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)
 
+    def _begin(self, kwargs: dict[str, Any], kind: str, timeout: float | None) -> int:
+        status, value = self._exchange("begin_scope", [[kind], kwargs], timeout)
+        if self._transport.late_failures:
+            if status is Status.OK:  # opened, but the test will not run: ended again
+                self._send_without_waiting("end_scope", [[], {}])
+            self._raise_late_failure()
+        return self._outcome(status, value)
+
+    def _begin_features(self) -> list[str]:
+        scopes = self._info.get("extensions", {}).get("scopes", {})
+        return scopes.get("begin", []) if isinstance(scopes, dict) else []
+
     def begin_next_scope(
-        self, kind: str = "test", *, transactional: bool = False, **options: Any
+        self, kind: str = "test", *, transactional: bool = False, wait: float = 60.0, **options: Any
     ) -> None:
         """Ask now for the scope the next `begin_scope` with these arguments opens.
 
         The request is sent without waiting, so the server opens the scope while the
         client does something else (the runners ask as a test ends, for the next test);
-        that `begin_scope` then only reads the answer, which has usually come by then,
-        instead of a round trip and the server's work. Any other request first closes
-        the scope asked for ahead (a `begin_scope` with other arguments included), so
-        nothing ever runs in a scope that was not begun for it.
+        that `begin_scope` then takes it, a round trip without the server's work. Until
+        taken, the scope is not the test's: live HTTP requests (a browser's last fetch
+        of the test before) run outside every test, and any other request of this
+        client but ``ping`` and ``info`` closes it first, on the server, in order. A
+        transactional scope is never asked for ahead (closing it unused would flush
+        every table), nor is any on a server that cannot take one (this does nothing).
         """
-        with self._transport.lock:  # one scope asked for ahead at a time, whatever the threads
-            self._drop_next_scope()
-            request_id = self._send_without_waiting(
-                "begin_scope", [[kind], {"transactional": transactional, **options}], keep=True
-            )
-            self._next_scope = (request_id, _scope_arguments(kind, transactional, options))
-
-    def _take_next_scope(self) -> tuple[int, tuple[Any, ...]] | None:
-        """The scope asked for ahead, taken: only the thread that takes it reads its answer."""
-        with self._transport.lock:
-            ahead, self._next_scope = self._next_scope, None
-        return ahead
-
-    def _drop_next_scope(self) -> None:
-        ahead = self._take_next_scope()
-        if ahead is not None:
-            self._end_next_scope(ahead[0])
-
-    def _next_scope_reply(self, request_id: int) -> int | None:
-        """The depth a scope asked for ahead opened; None when the server was busy then."""
-        transport = self._transport
-        with transport.lock:
-            status, body, _ = transport.wait(request_id)
-        value = self._codec.unpack(body)
-        if status is Status.FIRE_ERROR and isinstance(value, list) and value[:1] == ["ServerBusy"]:
-            return None  # held by another client: begin_scope waits its turn as usual
-        return self._outcome(status, value)
-
-    def _end_next_scope(self, request_id: int) -> None:
-        """Close a scope asked for ahead that no `begin_scope` took, if it opened.
-
-        One that failed to open left nothing to close; its error concerned no one (a
-        dead server's shows again in the request that comes next).
-        """
-        try:
-            opened = self._next_scope_reply(request_id) is not None
-        except (FireError, RemoteError):
+        if transactional or "ahead" not in self._begin_features():
             return
-        if opened:
-            self._send_without_waiting("end_scope", [[], {}])
+        self._send_without_waiting(
+            "begin_scope",
+            [[kind], {"transactional": False, "ahead": True, "wait": wait, **options}],
+            track=False,  # its answer concerns no one: the begin that takes it has its own
+        )
 
     def end_scope(self, *, wait: bool = True) -> int | None:
         """Close the innermost scope: everything done in it is rolled back.
@@ -233,9 +214,9 @@ class Remote:
         Returns the depth left. With ``wait=False`` (the runners' test scopes) it does not
         wait for the server: the request is sent, the client goes on, and the server's
         answer is read with the next reply, where a failure to close the scope is raised
-        (naming ``end_scope``). Returns None then.
+        (naming ``end_scope``). Returns None then. A scope whose end fails is closed
+        all the same: rolled back on the server as soon as its connections are free.
         """
-        self._drop_next_scope()
         if wait:
             return self.call_extension("end_scope")
         self._send_without_waiting("end_scope", [[], {}])
@@ -271,6 +252,8 @@ class Remote:
         hello = {
             "versions": list(versions),
             "max_message_size": self._transport.max_message_size,
+            # A server keeps its waits under it (djfire: for the database connections).
+            "timeout": self._transport.timeout,
             **client_description(),
         }
         return self._raw("hello", [hello])[1]
@@ -286,13 +269,13 @@ class Remote:
             self._raise_fire_error(value)
         return status, value
 
-    def _send_without_waiting(self, operation: str, args: list[Any], *, keep: bool = False) -> int:
+    def _send_without_waiting(self, operation: str, args: list[Any], *, track: bool = True) -> int:
         arguments = self._codec.pack(args)
         transport = self._transport
         with transport.lock:
             request_id = transport.next_request_id()
             message = protocol.encode_request(request_id, operation, arguments, [])
-            transport.send(request_id, message, operation, keep=keep)
+            transport.send(request_id, message, operation, track=track)
         return request_id
 
     def _raise_late_failure(self) -> None:
@@ -310,27 +293,38 @@ class Remote:
             self._raise_fire_error(value)
         except Exception as exc:
             exc.add_note(note)
+            exc.fire_late = True  # type: ignore[attr-defined]  # never retried as a busy begin
             raise
 
     def _release(self, ref_id: int) -> None:
-        # Called from a finalizer (proxy._Reference.__del__), in any thread: list.append
-        # is atomic.
+        # Called from a finalizer (proxy._Reference.__del__), in any thread, at any
+        # moment (even while a request is encoded): deque.append is atomic, and an id
+        # appended after `_take_releases` goes with the next request.
         self._releases.append(ref_id)
 
+    def _take_releases(self) -> list[int]:
+        pending = self._releases
+        return [pending.popleft() for _ in range(len(pending))]
+
     def _request(self, operation: str, args: list[Any]) -> Any:
-        if self._next_scope is not None:
-            self._drop_next_scope()
+        status, value = self._exchange(operation, args)
+        if self._transport.late_failures:
+            self._raise_late_failure()
+        return self._outcome(status, value)
+
+    def _exchange(
+        self, operation: str, args: list[Any], timeout: float | None = None
+    ) -> tuple[Status, Any]:
+        """Send one request and read its reply's status and value (nothing raised for it)."""
         arguments = self._codec.pack(args)
         transport = self._transport
         with transport.lock:
             request_id = transport.next_request_id()
-            if self._releases:
-                releases, self._releases = self._releases, []
-            else:
-                releases = _NO_RELEASES  # nothing to send: no list made per request
+            # nothing to send: no list made per request
+            releases = self._take_releases() if self._releases else _NO_RELEASES
             message = protocol.encode_request(request_id, operation, arguments, releases)
             try:
-                status, body, shapes = transport.exchange(request_id, message)
+                status, body, shapes = transport.exchange(request_id, message, timeout)
             except BaseException:
                 if releases:
                     self._releases.extend(releases)
@@ -338,9 +332,7 @@ class Remote:
             if shapes is not None:
                 self._add_shapes(msgpack.unpackb(shapes, raw=False, strict_map_key=False))
             value = self._codec.unpack(body)
-        if transport.late_failures:
-            self._raise_late_failure()
-        return self._outcome(status, value)
+        return status, value
 
     def _outcome(self, status: Status, value: Any) -> Any:
         """A reply's value, or the remote exception or fire error it carries, raised."""
@@ -416,10 +408,6 @@ class Remote:
         return Proxy._fire_new(
             self, ref_id, ref_id, None, shape, tuple(shadow[0]) if shadow else (), kind
         )
-
-
-def _scope_arguments(kind: str, transactional: bool, options: dict[str, Any]) -> tuple[Any, ...]:
-    return (kind, transactional, sorted(options.items()))
 
 
 def connect(

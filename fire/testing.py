@@ -239,7 +239,9 @@ class FireTestMixin:
             # class scope's end closes the one asked for after the class's last test.
             self.addCleanup(_begin_next_scopes, self.fire_remotes, scope)  # type: ignore[attr-defined]
         opened: list[Remote] = []
-        self.addCleanup(_end_scopes, opened, False)  # type: ignore[attr-defined]
+        # A test scope ends without waiting: its end's failure comes with the next test's
+        # begin (or the class scope's end). A transactional one has neither: waited for.
+        self.addCleanup(_end_scopes, opened, self.fire_transactional)  # type: ignore[attr-defined]
         for remote in self.fire_remotes.values():
             remote.begin_scope("test", **scope)
             opened.append(remote)

@@ -4,8 +4,9 @@ A receive timeout (not a poll per call) bounds each wait, in slices, so the hot 
 costs nothing extra; between slices a socket monitor says whether the server went away.
 Replies are matched by request id, so a late reply to a timed-out request is dropped.
 A request sent with `send` waits for no reply: the next `exchange` reads its reply on
-the way (the server answers in order) and keeps it in `late_failures` if it failed, or
-whatever it says when sent with ``keep``, for `wait` to return later.
+the way and keeps it in `late_failures` if it failed (or drops it, sent with
+``track=False``). A server answers in order, but for a request it answers later (a
+``begin_scope`` waiting its turn), whose reply another request's wait then skips.
 
 The monitor is read only between slices, never per request (reading it costs more than
 a tenth of a raw round trip). That needs no ordering of its events against requests,
@@ -125,8 +126,6 @@ class Transport:
         self._unanswered: dict[int, str] = {}
         #: (operation, status, body) of those that failed, for the caller to raise.
         self.late_failures: list[tuple[str, protocol.Status, bytes]] = []
-        #: request id -> its reply once read (None until then), of requests sent with keep.
-        self._kept: dict[int, Reply | None] = {}
         self._connected = False
         self._ever_connected = False
         self._lost = False
@@ -198,22 +197,19 @@ class Transport:
                 f"cannot reach the fire server at {self.address}: not connected", str(self.address)
             ) from None
 
-    def send(self, request_id: int, message: bytes, operation: str, *, keep: bool = False) -> None:
+    def send(self, request_id: int, message: bytes, operation: str, *, track: bool = True) -> None:
         """Send a request without waiting for its reply: the next `exchange` reads it.
 
-        With `keep`, the reply is kept for `wait` to return, whatever it says; otherwise
-        only a failure is (in `late_failures`).
+        A failure is kept in `late_failures`; with ``track=False`` the reply is dropped.
         """
         self._send(message)
-        if keep:
-            self._kept[request_id] = None
-        else:
+        if track:
             self._unanswered[request_id] = operation
 
     @property
     def unanswered(self) -> bool:
         """Whether replies to requests sent with `send` are still to be read."""
-        return bool(self._unanswered) or None in self._kept.values()
+        return bool(self._unanswered)
 
     def exchange(self, request_id: int, message: bytes, timeout: float | None = None) -> Reply:
         """Send one request; return the status, body and shapes of its reply."""
@@ -221,10 +217,7 @@ class Transport:
         return self.wait(request_id, timeout)
 
     def wait(self, request_id: int, timeout: float | None = None) -> Reply:
-        """The reply to request `request_id`: one just sent, or one sent with ``keep``."""
-        kept = self._kept.pop(request_id, None)  # its reply read already, or none due
-        if kept is not None:
-            return kept
+        """The reply to request `request_id`, sent just before."""
         wait = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
         spin_until = time.perf_counter() + self.spin_wait
@@ -250,9 +243,6 @@ class Transport:
             reply_id, status, body, shapes = protocol.decode_reply(reply)
             if reply_id == request_id:
                 return status, body, shapes
-            if reply_id in self._kept:
-                self._kept[reply_id] = (status, body, shapes)
-                continue
             operation = self._unanswered.pop(reply_id, None)
             if operation is not None and status is not protocol.Status.OK:
                 self.late_failures.append((operation, status, body))

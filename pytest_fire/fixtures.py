@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "begin_next_scopes",
+    "check_ended_scopes",
     "fire_changes",
     "fire_class_scope",
     "fire_module_scope",
@@ -140,31 +141,58 @@ def _test_scope(servers: FireServers, options: dict[str, Any]) -> dict[str, Any]
     return {"data_changes": servers.config.data_changes != "off", **_scope_options(options)}
 
 
-def begin_next_scopes(servers: FireServers, item: pytest.Item) -> None:
+#: Marks that may skip a test (or not run it): such a test is never asked for ahead.
+_MAY_NOT_RUN = ("skip", "skipif", "xfail")
+
+
+def begin_next_scopes(servers: FireServers, item: pytest.Item) -> list[str]:
     """Ask the servers of `item`, the next test, for its test scope now, if it uses one.
 
     Called as the previous test ends (its scope ended, and any wider scope it alone
     needed): the servers open the scope while pytest reports and sets up, and the
-    test's ``begin_scope`` finds the answer there (`fire.Remote.begin_next_scope`).
-    Only servers connected already are asked; any trouble is left for the test's own
-    set-up to report.
+    test's ``begin_scope`` takes it (`fire.Remote.begin_next_scope`). Only servers
+    connected already are asked; any trouble is left for the test's own set-up to
+    report. A test that may be skipped (a skip, skipif or xfail mark) costs the servers
+    nothing, and a transactional one is never asked for ahead (an unused one's end
+    would flush every table). Returns the names of the servers asked.
     """
     from fire.errors import FireError
 
     if "fire_remotes" not in item.fixturenames:  # fire_remote and fire_changes need it
-        return
+        return []
+    if any(item.get_closest_marker(mark) is not None for mark in _MAY_NOT_RUN):
+        return []
     try:
         options = marker_options(item)
     except pytest.UsageError:
-        return
+        return []
+    if options.get("transactional"):
+        return []
+    asked: list[str] = []
     names = options.get("servers") or servers.names
     for name in [names] if isinstance(names, str) else names:
         remote = servers.connected(name)
         if remote is not None:
             try:
-                remote.begin_next_scope("test", **_test_scope(servers, options))
+                remote.begin_next_scope(
+                    "test", wait=servers.config.scope_wait, **_test_scope(servers, options)
+                )
             except FireError:
-                return
+                break
+            asked.append(name)
+    return asked
+
+
+def check_ended_scopes(servers: FireServers, asked: list[str]) -> None:
+    """Raise a failure to end a test's scope on the servers the next test does not use.
+
+    A test's scope ends without waiting (its answer comes with the next reply); where
+    no next test reads that reply, this does, in the test's own teardown.
+    """
+    for name in servers.names:
+        remote = servers.connected(name)
+        if remote is not None and name not in asked:
+            remote.sync()
 
 
 def excluded_changes(node: pytest.Item, servers: FireServers) -> list[str]:

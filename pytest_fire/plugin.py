@@ -17,6 +17,7 @@ import pytest
 from .activate import activate, active_servers, configured
 from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this module)
     begin_next_scopes,
+    check_ended_scopes,
     fire_changes,
     fire_class_scope,
     fire_module_scope,
@@ -212,11 +213,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_teardown(
     item: pytest.Item, nextitem: pytest.Item | None
 ) -> Generator[None, object, object]:
-    """Once the test's fixtures are torn down, ask for the next test's scopes ahead."""
+    """Once the test's fixtures are torn down, ask for the next test's scopes ahead.
+
+    A server the next test does not use is asked whether the test's scope ended well
+    (the next test's begin would have read it): a failure fails this teardown.
+    """
     result = yield
     servers = active_servers(item.config)
-    if servers is not None and nextitem is not None:
-        begin_next_scopes(servers, nextitem)
+    if servers is not None:
+        asked = begin_next_scopes(servers, nextitem) if nextitem is not None else []
+        check_ended_scopes(servers, asked)
     return result
 
 

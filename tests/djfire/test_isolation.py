@@ -179,11 +179,16 @@ def _depth(remote: fire.Remote) -> int:
     return remote.info()["extensions"]["scopes"]["depth"]
 
 
-def test_a_scope_asked_for_ahead_is_only_waited_for(shop: fire.Remote):
-    counter = Counter(shop)
+def _scopes(remote: fire.Remote) -> dict:
+    return remote.info()["extensions"]["scopes"]
+
+
+def test_a_scope_asked_for_ahead_is_opened_then_taken_by_the_begin(shop: fire.Remote):
     shop.begin_next_scope(data_changes=True)
-    assert shop.begin_scope(data_changes=True) == 1
-    assert counter.count == 0  # no round trip: the answer was read, not asked for
+    assert _scopes(shop)["ahead"] is True  # opened, not the test's yet (info leaves it)
+    assert _depth(shop) == 0
+    assert shop.begin_scope(data_changes=True) == 1  # taken
+    assert _scopes(shop)["ahead"] is False
     shop.module("shop.factories").ProductFactory(name="ahead")
     assert _depth(shop) == 1
     assert shop.end_scope() == 0

@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 DJANGO ?= Django>=5.2,<5.3
+# The real projects' extras that fit $(DJANGO) (tests/test_realprojects.py): the Django 6.x
+# matrix entries leave out realprojects-django52.
+REALPROJECTS ?= realprojects,realprojects-django52
 
 .PHONY: install test test-matrix test-py311-django52 test-py312-django60 test-py313-django61 \
 	lint bench demo docs clean
@@ -14,7 +17,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[django,test,docs]' '$(DJANGO)'
+	$(BIN)/pip install --quiet -e '.[django,test,docs,$(REALPROJECTS)]' '$(DJANGO)'
 	touch $(STAMP)
 
 # The bench extra (the rivals fire is measured against) on top: only `make bench` needs it.
@@ -38,10 +41,10 @@ test-py311-django52:
 	.ci/matrix-entry 3.11 'Django>=5.2,<5.3' .venv-py311-django52
 
 test-py312-django60:
-	.ci/matrix-entry 3.12 'Django>=6.0,<6.1' .venv-py312-django60
+	.ci/matrix-entry 3.12 'Django>=6.0,<6.1' .venv-py312-django60 realprojects
 
 test-py313-django61:
-	.ci/matrix-entry 3.13 'Django>=6.1,<6.2' .venv-py313-django61
+	.ci/matrix-entry 3.13 'Django>=6.1,<6.2' .venv-py313-django61 realprojects
 
 lint: install
 	$(BIN)/ruff check .

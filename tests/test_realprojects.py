@@ -91,8 +91,9 @@ PROJECTS = {
 SERVICE_APPS = ("cms", "ledger", "metrics")
 
 
-def spawn_realprojects(backend: str) -> SpawnedServer:
-    """Start tests/realprojects' server on `backend`; the caller stops it."""
+def spawn_realprojects(backend: str, data_dir: str | None = None) -> SpawnedServer:
+    """Start tests/realprojects' server on `backend` (media files in `data_dir`); the caller
+    stops it."""
     if backend == "postgres":
         require_postgres()
     for project in PROJECTS[backend]:
@@ -107,7 +108,7 @@ def spawn_realprojects(backend: str) -> SpawnedServer:
         suffix=f"run{os.getpid()}" if backend == "postgres" else None,
         env={
             "DJFIRE_TEST_DB": backend,
-            "DJFIRE_TEST_DIR": tempfile.mkdtemp(prefix="fire-realprojects-", dir="/tmp"),
+            "DJFIRE_TEST_DIR": data_dir or tempfile.mkdtemp(prefix="fire-realprojects-"),
         },
     )
     return SpawnedServer(spec).start()
@@ -116,9 +117,11 @@ def spawn_realprojects(backend: str) -> SpawnedServer:
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
-def service(request: pytest.FixtureRequest) -> Iterator[SpawnedServer]:
+def service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SpawnedServer]:
     """The real-projects service, once per backend."""
-    server = spawn_realprojects(request.param)
+    server = spawn_realprojects(request.param, str(tmp_path_factory.mktemp("realprojects")))
     server.backend = request.param  # type: ignore[attr-defined]
     yield server
     server.stop()

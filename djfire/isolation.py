@@ -93,6 +93,8 @@ class _Scope:
     atomics: list[Any] = field(default_factory=list)
     overrides: list[Any] = field(default_factory=list)
     captured: list[Callback] = field(default_factory=list)
+    #: Each alias's execute wrappers when the scope began, put back at its end.
+    wrappers: dict[str, list[Any]] = field(default_factory=dict)
     #: Begun ahead, not taken yet by the client's begin_scope (see the module docstring).
     ahead: bool = False
     #: (kind, transactional, on_commit, savepoints, data_changes), what a take must match.
@@ -264,6 +266,10 @@ class DjangoScopes:
             scope = _Scope(
                 kind, transactional, on_commit, savepoints, ahead=ahead, arguments=arguments
             )
+            scope.wrappers = {
+                alias: list(connection.execute_wrappers)
+                for alias, connection in self.shared.by_alias.items()
+            }
             if not transactional:
                 try:
                     for alias in self.shared.aliases:
@@ -434,6 +440,7 @@ class DjangoScopes:
         with self.shared.lock.hold("closing a scope", bounded=False):
             for override in reversed(scope.overrides):
                 attempt(override.disable)
+            self._restore_wrappers(scope)
             for alias, atomic in reversed(
                 list(zip(self.shared.aliases, scope.atomics, strict=False))
             ):
@@ -453,6 +460,28 @@ class DjangoScopes:
             for other in failures[1:]:
                 failures[0].add_note(f"(fire: closing the scope also failed: {other!r})")
             raise failures[0]
+
+    def _restore_wrappers(self, scope: _Scope) -> None:
+        """Put back the execute wrappers the scope began with.
+
+        ``connection.execute_wrapper(...).__enter__()`` run remotely (a ``with`` around
+        fire calls, as pghistory's ``context()`` is) leaves its wrapper installed when the
+        test ends before the block does; on the shared connection it would wrap every
+        query of every later test.
+        """
+        for alias, wrappers in scope.wrappers.items():
+            connection = self.shared.by_alias[alias]
+            left = [w for w in connection.execute_wrappers if w not in wrappers]
+            if left:
+                log.warning(
+                    "removed %d execute wrapper(s) left installed on alias %r at the end of "
+                    "a %s scope: %s",
+                    len(left),
+                    alias,
+                    scope.kind,
+                    ", ".join(map(repr, left)),
+                )
+            connection.execute_wrappers[:] = wrappers
 
     def session_closed(self, session: Session) -> None:
         """A client left (or died): roll back whatever it still had open, and let it out of line.
@@ -554,7 +583,7 @@ class DjangoScopes:
         with contextlib.ExitStack() as stack:
             for alias, connection in self.shared.by_alias.items():
                 stack.enter_context(_test_atomic(alias))
-                stack.enter_context(connection.execute_wrapper(watch))
+                stack.enter_context(_outermost_wrapper(connection, watch))
             try:
                 yield
             finally:
@@ -657,6 +686,20 @@ class DjangoScopes:
         with self.shared.lock.hold(f"on_commit callbacks of {session.describe()}"):
             self._run_callbacks(callbacks, scope.savepoints)
         return len(callbacks)
+
+
+@contextlib.contextmanager
+def _outermost_wrapper(connection: Any, wrapper: Callable[..., Any]) -> Iterator[None]:
+    """``connection.execute_wrapper(wrapper)``, but first in line and removed by identity.
+
+    Django's own removes the *last* wrapper on exit, which is the application's when a
+    call entered one and left it open (a ``with`` around fire calls).
+    """
+    connection.execute_wrappers.insert(0, wrapper)
+    try:
+        yield
+    finally:
+        connection.execute_wrappers.remove(wrapper)
 
 
 def _never() -> bool:

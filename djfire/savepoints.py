@@ -170,7 +170,11 @@ class CallSavepoints:
     def __enter__(self) -> Callable[[], None]:
         for opener in self.openers:
             opener.depth = len(opener.connection.atomic_blocks)
-            opener.connection.execute_wrappers.append(opener)
+            # First, the outermost: it sees each statement before the application's
+            # wrappers do, and Django's ``execute_wrapper()``, which removes the *last*
+            # wrapper on exit, never removes it (a ``with`` around fire calls exits in
+            # another call than the one it entered in).
+            opener.connection.execute_wrappers.insert(0, opener)
         return self.roll_back
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:

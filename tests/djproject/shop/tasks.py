@@ -168,3 +168,14 @@ def start_stray_writer(name: str, outcome_file: str) -> None:
         Path(outcome_file).write_text(outcome)
 
     threading.Thread(target=work, name="shop-stray-writer", daemon=True).start()
+
+
+class StatementCounter:
+    """An execute wrapper (``connection.execute_wrapper(counter)``) that counts statements."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        self.count += 1
+        return execute(sql, params, many, context)

@@ -208,18 +208,21 @@ class Remote:
             track=False,  # its answer concerns no one: the begin that takes it has its own
         )
 
-    def end_scope(self, *, wait: bool = True) -> int | None:
+    def end_scope(self, *, wait: bool = True, of: str | None = None) -> int | None:
         """Close the innermost scope: everything done in it is rolled back.
 
         Returns the depth left. With ``wait=False`` (the runners' test scopes) it does not
         wait for the server: the request is sent, the client goes on, and the server's
         answer is read with the next reply, where a failure to close the scope is raised
-        (naming ``end_scope``). Returns None then. A scope whose end fails is closed
-        all the same: rolled back on the server as soon as its connections are free.
+        naming ``end_scope`` and `of`, what the scope was for (the runners give the
+        test's id, so a failure read in the next test names the test it belongs to).
+        Returns None then. A scope whose end fails is closed all the same: rolled back
+        on the server as soon as its connections are free.
         """
         if wait:
             return self.call_extension("end_scope")
-        self._send_without_waiting("end_scope", [[], {}])
+        described = f"end_scope of {of}" if of else "end_scope"
+        self._send_without_waiting("end_scope", [[], {}], described=described)
         return None
 
     def sync(self) -> None:
@@ -269,13 +272,16 @@ class Remote:
             self._raise_fire_error(value)
         return status, value
 
-    def _send_without_waiting(self, operation: str, args: list[Any], *, track: bool = True) -> int:
+    def _send_without_waiting(
+        self, operation: str, args: list[Any], *, track: bool = True, described: str = ""
+    ) -> int:
+        """Send a request whose reply is read later; `described` names it in a late failure."""
         arguments = self._codec.pack(args)
         transport = self._transport
         with transport.lock:
             request_id = transport.next_request_id()
             message = protocol.encode_request(request_id, operation, arguments, [])
-            transport.send(request_id, message, operation, track=track)
+            transport.send(request_id, message, described or operation, track=track)
         return request_id
 
     def _raise_late_failure(self) -> None:

@@ -241,7 +241,7 @@ class FireTestMixin:
         opened: list[Remote] = []
         # A test scope ends without waiting: its end's failure comes with the next test's
         # begin (or the class scope's end). A transactional one has neither: waited for.
-        self.addCleanup(_end_scopes, opened, self.fire_transactional)  # type: ignore[attr-defined]
+        self.addCleanup(_end_scopes, opened, self.fire_transactional, f"test {self.id()}")  # type: ignore[attr-defined]
         for remote in self.fire_remotes.values():
             remote.begin_scope("test", **scope)
             opened.append(remote)
@@ -317,16 +317,16 @@ def _begin_next_scopes(remotes: Mapping[str, Remote], scope: dict[str, Any]) -> 
         remote.begin_next_scope("test", **scope)
 
 
-def _end_scopes(remotes: list[Remote], wait: bool = True) -> None:
+def _end_scopes(remotes: list[Remote], wait: bool = True, of: str | None = None) -> None:
     """End the scopes opened on `remotes`; a test's (``wait=False``) without waiting.
 
     A test scope's end is answered with the next reply (the next test's first request),
-    where a failure to roll it back is raised, naming ``end_scope``.
+    where a failure to roll it back is raised, naming ``end_scope`` and `of`, the test.
     """
     errors: list[BaseException] = []
     for remote in reversed(remotes):
         try:
-            remote.end_scope(wait=wait)
+            remote.end_scope(wait=wait, of=of)
         except Exception as exc:
             errors.append(exc)
     remotes.clear()

@@ -79,7 +79,7 @@ def _remote(servers: FireServers, name: str) -> Remote:
 
 @contextlib.contextmanager
 def _scoped(
-    remotes: dict[str, Remote], kind: str, wait: float, **options: Any
+    remotes: dict[str, Remote], kind: str, wait: float, of: str, **options: Any
 ) -> Iterator[dict[str, Remote]]:
     opened: list[Remote] = []
     try:
@@ -88,9 +88,10 @@ def _scoped(
             opened.append(remote)
         yield remotes
     finally:
-        # A test's scope ends without waiting: its answer comes with the next reply.
+        # A test's scope ends without waiting: its answer comes with the next reply,
+        # where a failure names the test (`of`) it belongs to.
         for remote in reversed(opened):
-            remote.end_scope(wait=kind != "test")
+            remote.end_scope(wait=kind != "test", of=of)
 
 
 def _scope_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +107,7 @@ def fire_module_scope(request: pytest.FixtureRequest) -> Iterator[dict[str, Remo
     """
     servers = activate(request.config)
     remotes = _chosen(servers, marker_options(request.node))
-    with _scoped(remotes, "module", servers.config.scope_wait) as scoped:
+    with _scoped(remotes, "module", servers.config.scope_wait, request.node.nodeid) as scoped:
         yield scoped
 
 
@@ -115,7 +116,7 @@ def fire_class_scope(request: pytest.FixtureRequest) -> Iterator[dict[str, Remot
     """Name -> Remote, inside a scope that lasts for the test class (``setUpTestData``)."""
     servers = activate(request.config)
     remotes = _chosen(servers, marker_options(request.node))
-    with _scoped(remotes, "class", servers.config.scope_wait) as scoped:
+    with _scoped(remotes, "class", servers.config.scope_wait, request.node.nodeid) as scoped:
         yield scoped
 
 
@@ -131,7 +132,11 @@ def fire_remotes(request: pytest.FixtureRequest) -> Iterator[dict[str, Remote]]:
     options = marker_options(request.node)
     remotes = _chosen(servers, options)
     with _scoped(
-        remotes, "test", servers.config.scope_wait, **_test_scope(servers, options)
+        remotes,
+        "test",
+        servers.config.scope_wait,
+        f"test {request.node.nodeid}",
+        **_test_scope(servers, options),
     ) as scoped:
         yield scoped
 

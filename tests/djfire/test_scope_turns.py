@@ -101,7 +101,7 @@ def test_a_scope_end_behind_a_stalled_request_fails_naming_it_and_rolls_back_lat
             "the stalled request never held the connections",
         )
         # As the runners end a test: without waiting, the next test's scope asked ahead.
-        shop.end_scope(wait=False)
+        shop.end_scope(wait=False, of="test test_one")
         shop.begin_next_scope()
         with pytest.raises(ServerBusy) as raised:
             shop.begin_scope()  # the next test's begin reads the end's failure
@@ -109,7 +109,10 @@ def test_a_scope_end_behind_a_stalled_request_fails_naming_it_and_rolls_back_lat
         assert "end_scope from" in message
         assert "HTTP POST /products/create/ has held them for" in message
         assert "rolled back" in message
-        assert "'end_scope', sent earlier without waiting" in str(raised.value.__notes__)
+        # Read in the next test's set-up, it names the test whose scope it was.
+        assert "'end_scope of test test_one', sent earlier without waiting" in str(
+            raised.value.__notes__
+        )
         assert b"201" in stalled.finish().split(b"\r\n")[0]  # the holder lets go
         # No scope is left open, none nests in another, and nothing survives.
         assert shop.begin_scope() == 1

@@ -217,6 +217,46 @@ def test_a_client_key_removed_is_refused_at_its_next_connection(
         assert r.ping() > 0
 
 
+def test_a_key_rewritten_in_place_with_the_same_size_and_time_is_read_again(
+    tcp_server: ServerProcess, keys: Keys
+) -> None:
+    with fire.connect(tcp_server.endpoint, curve=keys.client()) as remote:
+        assert remote.ping() > 0
+    # Another client's key written over the allowed one: same file (inode), same size
+    # (every CURVE public key has the same), and the same time, as a rewrite within the
+    # clock's resolution leaves it. Only reading the file again can tell.
+    before = keys.client_public.stat()
+    replacement = keys.stranger_secret.with_suffix(".key").read_bytes()
+    assert len(replacement) == before.st_size
+    with keys.client_public.open("r+b") as file:
+        file.write(replacement)
+    os.utime(keys.client_public, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = keys.client_public.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    with pytest.raises(fire.AuthenticationError, match="refused this client's CURVE key"):
+        fire.connect(tcp_server.endpoint, curve=keys.client(), timeout=LONG_TIMEOUT)
+    with fire.connect(tcp_server.endpoint, curve=keys.client(secret=keys.stranger_secret)) as r:
+        assert r.ping() > 0
+
+
+def test_a_dangling_key_link_is_skipped_and_the_other_clients_still_connect(
+    tcp_server: ServerProcess, keys: Keys
+) -> None:
+    dangling = keys.clients / "gone.key"
+    dangling.symlink_to(keys.clients / "no-such-file.key")
+    with fire.connect(tcp_server.endpoint, curve=keys.client()) as remote:
+        assert remote.ping() > 0
+    assert server_said(tcp_server, f"skipped {dangling}: cannot read it")
+    unreadable = keys.clients / "folder.key"  # not a file: skipped the same way
+    unreadable.mkdir()
+    with fire.connect(tcp_server.endpoint, curve=keys.client()) as remote:
+        assert remote.ping() > 0
+
+
 def test_a_wrong_server_key_fails_at_once_naming_the_fix(
     tcp_server: ServerProcess, keys: Keys
 ) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime
 import fnmatch
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ProtocolError
@@ -171,9 +171,9 @@ def format_changes(changes: Changes, *, rows_per_table: int | None = DEFAULT_ROW
                 if table_changes[kind]
             )
             lines.append(f"{heading}{table:<{width}}  {counts}")
-            entries = [("+", _row(r)) for r in table_changes["inserted"]]
-            entries += [("~", _update(u)) for u in table_changes["updated"]]
-            entries += [("-", _row(r)) for r in table_changes["deleted"]]
+            entries = [("+", _row, r) for r in table_changes["inserted"]]
+            entries += [("~", _update, u) for u in table_changes["updated"]]
+            entries += [("-", _row, r) for r in table_changes["deleted"]]
             grouped = _grouped(entries)
             shown = grouped if rows_per_table is None else grouped[:rows_per_table]
             for sign, text, count in shown:
@@ -195,12 +195,20 @@ def _speaks(database: dict[str, Any]) -> bool:
     return database.get("tables") != {} or bool(database.get("written_skipped"))
 
 
-def _grouped(entries: list[tuple[str, str]]) -> list[tuple[str, str, int]]:
-    """Identical entries (rows of a table without a primary key) once, with their count."""
-    counts: dict[tuple[str, str], int] = {}
-    for entry in entries:
-        counts[entry] = counts.get(entry, 0) + 1
-    return [(sign, text, count) for (sign, text), count in counts.items()]
+def _grouped(entries: list[tuple[str, Callable[..., str], Any]]) -> list[tuple[str, str, int]]:
+    """Identical entries (rows of a table without a primary key) once, with their count.
+
+    Entries are the same when their values are, in full: the shown text cuts long values,
+    and two rows that differ only past the cut are two rows, not one counted twice.
+    """
+    counts: dict[tuple[str, str], list[Any]] = {}
+    for sign, render, values in entries:
+        full = render(values, limit=None)
+        if (sign, full) in counts:
+            counts[sign, full][1] += 1
+        else:
+            counts[sign, full] = [render(values), 1]
+    return [(sign, text, count) for (sign, _full), (text, count) in counts.items()]
 
 
 def _not_watched(skipped: dict[str, str], *, every: bool) -> str:
@@ -212,25 +220,26 @@ def _not_watched(skipped: dict[str, str], *, every: bool) -> str:
     return f"(not watched here: {', '.join(named)})"
 
 
-def _value(value: Any) -> str:
-    """A value as Python would write it, but dates and times in ISO form (shorter)."""
+def _value(value: Any, limit: int | None = MAX_VALUE_LENGTH) -> str:
+    """A value as Python would write it, but dates and times in ISO form (shorter); cut
+    at `limit` characters (None: whole)."""
     if isinstance(value, datetime.datetime):
         text = value.isoformat(sep=" ")
     elif isinstance(value, datetime.date | datetime.time):
         text = value.isoformat()
     else:
         text = repr(value)
-    return text if len(text) <= MAX_VALUE_LENGTH else text[: MAX_VALUE_LENGTH - 1] + "…"
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _row(values: dict[str, Any]) -> str:
-    return " ".join(f"{column}={_value(value)}" for column, value in values.items())
+def _row(values: dict[str, Any], limit: int | None = MAX_VALUE_LENGTH) -> str:
+    return " ".join(f"{column}={_value(value, limit)}" for column, value in values.items())
 
 
-def _update(update: dict[str, Any]) -> str:
-    key = _row(update["key"])
+def _update(update: dict[str, Any], limit: int | None = MAX_VALUE_LENGTH) -> str:
+    key = _row(update["key"], limit)
     changed = " ".join(
-        f"{column}: {_value(old)} -> {_value(new)}"
+        f"{column}: {_value(old, limit)} -> {_value(new, limit)}"
         for column, (old, new) in update["changed"].items()
     )
     return f"{key} {changed}"

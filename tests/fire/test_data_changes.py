@@ -122,6 +122,27 @@ def test_identical_rows_show_once_with_their_count() -> None:
     ]
 
 
+def test_rows_that_differ_past_the_cut_are_two_rows_not_one_counted_twice() -> None:
+    start = "x" * 70  # both values are cut at the same place: their shown text is equal
+    first, second = {"line": start + "a"}, {"line": start + "b"}
+    updates = [
+        {"key": {"id": 1}, "changed": {"line": [start + "a", "z"]}},
+        {"key": {"id": 1}, "changed": {"line": [start + "b", "z"]}},
+    ]
+    table = {"inserted": [first, second], "updated": updates, "deleted": [first, first]}
+    lines = format_changes(_database({"log": table})).splitlines()
+    cut = "'" + "x" * 58 + "\u2026"  # 60 characters
+    assert lines == [
+        "log  +2 ~2 -2",
+        f"  + line={cut}",
+        f"  + line={cut}",  # shown the same, as the cut makes them: two rows, no count
+        f"  ~ id=1 line: {cut} -> 'z'",
+        f"  ~ id=1 line: {cut} -> 'z'",
+        f"  - line={cut}  \u00d72",  # really the same row twice: counted
+        "(not watched here: odd_note_fts (virtual table), odd_view (view), 2 shadow tables)",
+    ]
+
+
 def test_a_write_to_a_table_not_watched_is_never_a_silent_no_changes() -> None:
     changes = _database({}, written=["odd_note_fts"])
     assert has_changes(changes)

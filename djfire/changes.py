@@ -48,6 +48,7 @@ log = logging.getLogger("djfire.changes")
 
 #: Why runfireserver --no-data-changes has no capture.
 OFF_BY_OPTION = "off (runfireserver --no-data-changes)"
+OFF_NO_BACKEND = "off (no database here can be captured)"
 
 _PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION djfire_capture() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -426,8 +427,8 @@ class ChangeCapture:
     """Installs the capture on every alias, switches it per scope, reads it netted.
 
     `off` is None while the capture works, else why there is none (runfireserver
-    ``--no-data-changes``, or an install that failed): then nothing is installed,
-    switched or read, and `read` says why.
+    ``--no-data-changes``, no database of a backend it can capture, or an install that
+    failed): then nothing is installed, switched or read, and `read` says why.
     """
 
     def __init__(self, by_alias: dict[str, Any], *, enabled: bool = True) -> None:
@@ -439,6 +440,8 @@ class ChangeCapture:
             for alias, conn in by_alias.items()
             if conn.vendor in _BACKENDS and enabled
         }
+        if self.off is None and not self._backends:
+            self.off = OFF_NO_BACKEND  # e.g. a MySQL-only service: said as any other off
 
     def vendors(self) -> dict[str, str]:
         return {alias: conn.vendor for alias, conn in self._by_alias.items()}
@@ -478,8 +481,6 @@ class ChangeCapture:
         """``212 tables watched, 4 skipped``, or why the capture is off (the ready line)."""
         if self.off is not None:
             return self.off
-        if not self._backends:
-            return "off (no database here can be captured)"
         watched = sum(len(backend.tables) for backend in self._backends.values())
         skipped = sum(len(backend.skipped) for backend in self._backends.values())
         return f"{watched} tables watched, {skipped} skipped"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -212,3 +213,38 @@ def test_a_capture_that_cannot_be_installed_is_off_and_says_why(
     assert "the data-change capture could not be installed" in caplog.text
     capture.start()  # switching and reading ask nothing of the database
     assert capture.read() == {"default": {"vendor": "sqlite", "tables": None, "off": capture.off}}
+
+
+class _MysqlConnection:
+    """A connection of a backend the capture cannot watch (asked nothing)."""
+
+    vendor = "mysql"
+    alias = "default"
+
+    def cursor(self) -> Any:
+        raise AssertionError("the capture asked a database it cannot capture")
+
+
+def test_a_service_with_no_database_the_capture_can_watch_says_off_everywhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from djfire import changes
+    from djfire.isolation import DjangoScopes
+
+    monkeypatch.setattr(changes, "_fields_by_column", dict)  # no Django project here
+    capture = changes.ChangeCapture({"default": _MysqlConnection()})
+    capture.install()
+    assert capture.summary() == "off (no database here can be captured)"  # the ready line
+    shared = SimpleNamespace(vendors=lambda: {"default": "mysql"}, lock=_FreeLock())
+    info = DjangoScopes(shared, capture).info()  # type: ignore[arg-type]
+    assert info["data_changes"] is False  # was True: the ready line and info disagreed
+    assert info["capture"]["off"] == capture.summary()
+    capture.start()
+    assert capture.read() == {
+        "default": {"vendor": "mysql", "tables": None, "off": capture.summary()}
+    }
+
+
+class _FreeLock:
+    def holder(self) -> str:
+        return ""

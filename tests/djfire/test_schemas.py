@@ -331,3 +331,45 @@ def test_capture_is_off(fire_remotes):
     )
     result = pytester.runpytest(f"--fire-spawn=odd={MANAGE}:http=", "--fire-data-changes=off")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "sqlite-file"])
+def test_a_write_to_a_table_whose_trigger_sqlite_refused_is_told(backend: str):
+    """Regression: on SQLite only virtual tables' shadow tables had write markers, so a
+    test that wrote into a table whose capture trigger was refused got no word of it
+    (PostgreSQL tells it by row counters). The schema project's ``ODD_SQLITE_HARDENED``
+    lowers the expression depth (odd_wide's capture trigger is refused, its write marker
+    is not) and refuses every trigger on odd_log (no marker either: said so)."""
+    spec = odd_spec(backend)
+    spec.env = {**spec.env, "ODD_SQLITE_HARDENED": "1"}
+    server = SpawnedServer(spec).start()
+    try:
+        with fire.connect(server.address, name="odd", timeout=30) as odd:
+            skipped = odd.info()["extensions"]["scopes"]["capture"]["skipped"]["default"]
+            wide = "trigger not created: Expression tree is too large (maximum depth 6)"
+            guarded = "trigger not created: not authorized; writes to it cannot be told either"
+            assert skipped == {
+                **EXPECTED_SKIPPED[backend],
+                "odd_wide": wide,
+                "odd_log": guarded,
+            }
+            models = odd.module("odd.models")
+            cursor = odd.module("django.db").connection.cursor()
+            dj = DjangoRemote(odd)
+            with odd.scope(data_changes=True):
+                models.Note.objects.create(title="t")
+                cursor.execute("INSERT INTO odd_log (line, n) VALUES ('x', 1)")
+                # (the note's own FTS triggers wrote its search index)
+                assert dj.data_changes()["default"]["written_skipped"] == ["odd_note_fts"]
+            with odd.scope(data_changes=True):
+                models.Wide.objects.create(c69=690)
+                report = dj.data_changes()
+                assert report["default"]["written_skipped"] == ["odd_wide"]
+                text = format_changes(report)
+                assert f"odd_wide  not watched ({wide}): this test wrote to it" in text
+                assert f"odd_log ({guarded})" in text.splitlines()[-1]
+            with odd.scope(data_changes=True):  # the marker was rolled back with the test
+                assert models.Wide.objects.count() == 0
+                assert dj.data_changes()["default"]["written_skipped"] == []
+    finally:
+        server.stop()

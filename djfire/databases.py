@@ -17,6 +17,7 @@ from django.test.utils import setup_databases, teardown_databases
 
 from .claims import Claims, claim_test_databases
 from .connection_lock import DEFAULT_LOCK_TIMEOUT, ConnectionLock
+from .ownership import Ownership
 from .server_identity import DatabaseServers, Key
 from .threads import share_with_every_thread
 
@@ -116,10 +117,12 @@ def _refuse_non_test_names(servers: DatabaseServers) -> None:
 
 @dataclass
 class ServedDatabases:
-    """What `create_test_databases` made: Django's teardown data and the claims held."""
+    """What `create_test_databases` made: Django's teardown data, the claims held, and
+    which test databases this server made (only those are ever dropped)."""
 
     old_config: list[tuple[Any, str, bool]]
     claims: Claims
+    ownership: Ownership
 
 
 def ensure_test_databases(expected_names: dict[str, str]) -> None:
@@ -145,7 +148,9 @@ def create_test_databases(
     """Claim, then create (or with `keepdb` reuse) every alias's test database, migrated.
 
     Raises `CommandError` before touching any database when a test database name is a
-    real database's, or when another fire server holds one of the test databases.
+    real database's, when another fire server holds one of the test databases, or when
+    one exists that no fire server made (Django would drop it; with `keepdb` it is
+    reused as it is, never dropped: `djfire.ownership`).
     """
     if suffix:
         _apply_suffix(suffix)
@@ -154,16 +159,19 @@ def create_test_databases(
     mirrors = _mirrors()
     claims = claim_test_databases(servers, skip=set(mirrors))
     try:
+        ownership = Ownership(skip=set(mirrors))
+        ownership.refuse_unmarked(keepdb=keepdb)
         expected = {
             alias: connections[alias].creation._get_test_db_name()
             for alias in connections
             if alias not in mirrors
         }
         expected.update({mirror: expected[primary] for mirror, primary in mirrors.items()})
-        old_config = setup_databases(
-            verbosity, interactive=False, keepdb=keepdb, serialized_aliases=set()
-        )
-        databases = ServedDatabases(old_config, claims)
+        with ownership.marking(keepdb=keepdb):
+            old_config = setup_databases(
+                verbosity, interactive=False, keepdb=keepdb, serialized_aliases=set()
+            )
+        databases = ServedDatabases(old_config, claims, ownership)
         try:
             ensure_test_databases(expected)
         except CommandError:
@@ -177,10 +185,12 @@ def create_test_databases(
 
 
 def destroy_test_databases(databases: ServedDatabases, *, verbosity: int) -> None:
-    """Drop the test databases (not called with --keepdb), then let go of their claims."""
+    """Drop the test databases this server made (not called with --keepdb), then let go
+    of their claims."""
     connections.close_all()
     try:
-        teardown_databases(databases.old_config, verbosity=verbosity)
+        old_config = databases.ownership.teardown_config(databases.old_config)
+        teardown_databases(old_config, verbosity=verbosity)
     finally:
         databases.claims.release()
 

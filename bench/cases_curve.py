@@ -19,17 +19,15 @@ _CURVE_ROW = "fire: op.add(1, 2) over CURVE TCP (loopback)"
 @case(_CURVE_ROW, order=15)
 def curve_call(env: Env) -> Iterator[Call]:
     import fire
+    from fire._supervise import parse_ready
     from fire.curve import ClientKeys, create_key_pair, read_public, read_secret
 
     keys = env.tmpdir / "curve"
     server_public, server_secret = create_key_pair(keys / "server", "bench")
     _, client_secret = create_key_pair(keys / "clients", "client")
     options = ["--curve-secret", str(server_secret), "--curve-clients", str(keys / "clients")]
-    process = env.spawn(
-        [sys.executable, "-m", "fire", "serve", "tcp://127.0.0.1:0", *options],
-        "fire server ready",
-    )
-    endpoint = process.ready_line.rpartition(" ")[2]
+    process = env.spawn([sys.executable, "-m", "fire", "serve", "tcp://127.0.0.1:0", *options])
+    endpoint, _ = parse_ready(process.ready_line) or ("", None)
     public, secret = read_secret(client_secret)
     curve = ClientKeys(public, secret, read_public(server_public))
     with fire.connect(endpoint, curve=curve) as remote:

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fire._supervise import READY
+
 from . import servers
 
 __all__ = [
@@ -219,13 +221,14 @@ class Env:
     def spawn(
         self,
         argv: list[str],
-        ready: str,
+        ready: str = READY,
         *,
         cwd: Path | None = None,
         environ: dict[str, str] | None = None,
         timeout: float = 30.0,
     ) -> servers.Process:
-        """Start a server process; return once it prints a line starting with `ready`.
+        """Start a server process; return once it prints a line starting with `ready`
+        (by default, a fire server's ready line).
 
         It is stopped when the run ends. `environ` adds to `server_environ()` (djfire
         rows set DJANGO_SETTINGS_MODULE this way); `cwd` is where it runs (a Django
@@ -262,7 +265,7 @@ class Env:
 
         def start() -> str:
             path = self.tmpdir / "fire.sock"
-            self.spawn([sys.executable, "-m", "fire", "serve", str(path)], "fire server ready")
+            self.spawn([sys.executable, "-m", "fire", "serve", str(path)])
             return f"ipc://{path}"
 
         address = self.shared("fire-server", start)

@@ -59,7 +59,6 @@ def _start(env: Env, backend: str) -> Shop:
     argv += ["--http", "127.0.0.1:0", "--verbosity", "0", "--db-suffix", f"bench{os.getpid()}"]
     env.spawn(
         argv,
-        "fire server ready",
         cwd=MANAGE.parent,
         environ={
             "DJANGO_SETTINGS_MODULE": "djproject.settings",

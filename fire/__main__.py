@@ -21,6 +21,7 @@ except ImportError:  # python-fire's fire/__init__.py written over ours: same pa
         "package index), e.g. `pip install --force-reinstall --no-deps /path/to/fire`; or "
         "keep python-fire and the tests in separate virtualenvs."
     )
+from ._supervise import ready_line
 from .curve import SERVER_CLIENTS_VARIABLE, SERVER_SECRET_VARIABLE, create_key_pair, server_keys
 from .errors import FireError
 from .protocol import DEFAULT_MAX_MESSAGE_SIZE
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             curve=curve if options.address.startswith("tcp://") else None,
             allow_remote=options.allow_remote,
             max_message_size=options.max_message_size,
-            ready=lambda server: print(f"fire server ready at {server.endpoint}", flush=True),
+            ready=lambda server: print(ready_line(server.endpoint), flush=True),
         )
     except FireError as exc:
         print(f"fire: {exc}", file=sys.stderr)

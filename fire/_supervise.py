@@ -15,12 +15,19 @@ A dying gateway never leaves a server running: when the channel closes (the test
 ended or was killed, the ssh connection broke) the waiting ``receive`` fails and the
 server is stopped; on Linux the server also gets SIGTERM if this process is killed
 outright (``PR_SET_PDEATHSIG``).
+
+The ready line lives here too, as the one place that writes it (`ready_line`: ``python
+-m fire serve``, ``runfireserver``) and reads it (`parse_ready`), with the one way to
+wait for it (`wait_ready`, and `start` for a plain child process: the tests' and the
+bench's servers), since this module can import nothing of fire.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -28,10 +35,97 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
-_READY = re.compile(r"fire server ready at (\S+?)(?:, HTTP at (\S+?))?(?:; .*)?$")
+#: How a server's ready line begins: it prints it once it takes connections.
+READY = "fire server ready at "
+_READY = re.compile(re.escape(READY) + r"(\S+?)(?:, HTTP at (\S+?))?(?:; .*)?$")
 _STOP_SECONDS = 30.0
+
+
+class NotReady(Exception):
+    """A process ended its output, or ran out of time, before printing its ready line."""
+
+
+def ready_line(endpoint: str, http: str | None = None, data_changes: str | None = None) -> str:
+    """The line a server prints once it takes connections at `endpoint` (no newline).
+
+    `http` is its live HTTP server's URL; `data_changes` says, for people, what its
+    capture watches. `parse_ready` reads the first two back.
+    """
+    line = READY + endpoint
+    if http is not None:
+        line += f", HTTP at {http}"
+    if data_changes is not None:
+        line += f"; data changes: {data_changes}"
+    return line
+
+
+def parse_ready(line: str) -> tuple[str, str | None] | None:
+    """The endpoint and HTTP URL (or None) of a `ready_line`; None for any other line."""
+    match = _READY.search(line.strip())
+    return (match.group(1), match.group(2)) if match else None
+
+
+def wait_ready(
+    process: subprocess.Popen[bytes],
+    ready: Callable[[str], object] = parse_ready,
+    timeout: float | None = None,
+    output: Callable[[str], object] | None = None,
+) -> str:
+    """Read `process`'s output line by line until `ready(line)` is true; return that line.
+
+    The output must be piped unbuffered (``stdout=PIPE, bufsize=0``), so that no line
+    waits in a buffer the timeout cannot see. `output` is given every line read, the
+    ready one too. Raises `NotReady` saying why: the output ended first, or `timeout`
+    seconds passed.
+    """
+    stream = process.stdout
+    assert stream is not None
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise NotReady(f"printed no ready line within {timeout:g} s")
+            if not select.select([stream], [], [], remaining)[0]:
+                continue
+        # Unbuffered: readline takes one line, so select() sees any that follow.
+        data = stream.readline()
+        if not data:
+            try:
+                code: int | None = process.wait(5)
+            except subprocess.TimeoutExpired:
+                code = None
+            raise NotReady(f"ended its output (exit status {code}) before its ready line")
+        line = data.decode(errors="replace")
+        if output is not None:
+            output(line)
+        if ready(line):
+            return line
+
+
+def start(
+    argv: list[str],
+    ready: Callable[[str], object] = parse_ready,
+    timeout: float | None = None,
+    **options: Any,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `argv` (`subprocess.Popen` `options`); return it and its ready line once printed.
+
+    Its output is piped (`wait_ready`); the caller reads or closes it. Where it printed
+    no ready line, it is stopped and `NotReady` raised.
+    """
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, bufsize=0, **options)
+    try:
+        return process, wait_ready(process, ready, timeout)
+    except NotReady:
+        stop(process)
+        assert process.stdout is not None
+        process.stdout.close()
+        raise
 
 
 def _die_with_parent() -> None:
@@ -57,24 +151,33 @@ def _write_keys(directory: str, keys: dict[str, Any]) -> list[str]:
     return ["--curve-secret", secret, "--curve-clients", clients]
 
 
-def _stop(process: subprocess.Popen[str]) -> int:
+def stop(process: subprocess.Popen[Any], seconds: float = _STOP_SECONDS) -> int:
+    """SIGTERM (a server tears its test databases down), SIGKILL after `seconds`; reap."""
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)  # the server tears its test databases down
+        process.send_signal(signal.SIGTERM)
         try:
-            return process.wait(_STOP_SECONDS)
+            return process.wait(seconds)
         except subprocess.TimeoutExpired:
             process.kill()
     return process.wait()
 
 
-def _relay(channel: Any, process: subprocess.Popen[str]) -> None:
+def _relay(channel: Any, process: subprocess.Popen[bytes]) -> None:
     """Send the server's output line by line, its ready line once, its exit."""
     assert process.stdout is not None
-    for line in process.stdout:
+
+    def output(line: str) -> None:
         channel.send(("output", line))
-        match = _READY.search(line.strip())
-        if match:
-            channel.send(("ready", match.group(1), match.group(2), process.pid))
+
+    try:
+        line = wait_ready(process, output=output)
+    except NotReady:
+        pass
+    else:
+        endpoint, url = parse_ready(line) or (None, None)
+        channel.send(("ready", endpoint, url, process.pid))
+        for data in io.BufferedReader(process.stdout):  # buffered from here: no more select
+            output(data.decode(errors="replace"))
     code = process.wait()
     if not channel.isclosed():
         channel.send(("exited", code))
@@ -98,8 +201,8 @@ def supervise(channel: Any) -> None:
                 argv,
                 cwd=request["cwd"],
                 env=environ,
-                text=True,
                 stdout=subprocess.PIPE,
+                bufsize=0,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent,
@@ -113,7 +216,7 @@ def supervise(channel: Any) -> None:
         try:
             channel.receive()  # "stop", or an error when the channel or gateway closes
         finally:
-            code = _stop(process)
+            code = stop(process)
             relay.join(5)
             if not channel.isclosed():
                 channel.send(("stopped", code))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -20,22 +19,22 @@ from pathlib import Path
 from typing import Any
 
 import fire
-from fire import protocol
+from fire import _supervise, protocol
 from fire.curve import ClientKeys, read_public, read_secret
 
 HERE = Path(__file__).resolve().parent
-READY = "fire server ready at "
 STARTUP_SECONDS = 20.0
 
 #: A server with the knobs `python -m fire serve` does not expose.
 CUSTOM_SERVER = """
 import sys
 import fire
+from fire._supervise import ready_line
 address, max_message_size, low, high = sys.argv[1:5]
 server = fire.Server(address, max_message_size=int(max_message_size),
                      versions=(int(low), int(high)))
 server.bind()
-print(f"fire server ready at {server.endpoint}", flush=True)
+print(ready_line(server.endpoint), flush=True)
 server.serve_forever()
 """
 
@@ -69,7 +68,7 @@ class ServerProcess:
     """A fire server running in a child process."""
 
     def __init__(
-        self, proc: subprocess.Popen[str], endpoint: str, path: Path | None, stderr_path: Path
+        self, proc: subprocess.Popen[bytes], endpoint: str, path: Path | None, stderr_path: Path
     ) -> None:
         self.proc = proc
         self.endpoint = endpoint
@@ -117,7 +116,7 @@ def start_server(
     umask: int | None = None,
     cwd: Path | None = None,
 ) -> ServerProcess:
-    """Run `python ARGV…` and wait for its "fire server ready at" line."""
+    """Run `python ARGV…` and wait for its ready line (`fire._supervise.start`)."""
     stderr_path = directory / f"stderr-{time.monotonic_ns()}.txt"
     preexec: Callable[[], Any] | None = None
     if umask is not None:
@@ -126,33 +125,20 @@ def start_server(
             os.umask(umask)
 
     with open(stderr_path, "w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, *argv],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            env=server_env(),
-            cwd=cwd or directory,
-            preexec_fn=preexec,
-        )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + STARTUP_SECONDS
-    line = ""
-    while time.monotonic() < deadline:
-        readable, _, _ = select.select([proc.stdout], [], [], 0.1)
-        if readable:
-            line = proc.stdout.readline()
-            if line.startswith(READY) or not line:
-                break
-        elif proc.poll() is not None:
-            break
-    if not line.startswith(READY):
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=30)
-        proc.stdout.close()
-        raise RuntimeError(f"fire server {argv} did not start: {line!r}\n{stderr_path.read_text()}")
-    endpoint = line[len(READY) :].strip()
+        try:
+            proc, line = _supervise.start(
+                [sys.executable, *argv],
+                timeout=STARTUP_SECONDS,
+                stderr=stderr,
+                env=server_env(),
+                cwd=cwd or directory,
+                preexec_fn=preexec,
+            )
+        except _supervise.NotReady as exc:
+            raise RuntimeError(
+                f"fire server {argv} did not start: {exc}\n{stderr_path.read_text()}"
+            ) from None
+    endpoint, _ = _supervise.parse_ready(line) or ("", None)
     path = Path(endpoint[len("ipc://") :]) if endpoint.startswith("ipc://") else None
     return ServerProcess(proc, endpoint, path, stderr_path)
 

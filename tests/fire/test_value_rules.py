@@ -23,6 +23,7 @@ SERVER_WITH_RULES = """
 import sys
 import fire
 import remote_helpers as h
+from fire._supervise import ready_line
 from fire.extensions import ValueRules
 
 rules = ValueRules(
@@ -31,7 +32,7 @@ rules = ValueRules(
 )
 server = fire.Server(sys.argv[1], values=rules)
 server.bind()
-print(f"fire server ready at {server.endpoint}", flush=True)
+print(ready_line(server.endpoint), flush=True)
 server.serve_forever()
 """
 

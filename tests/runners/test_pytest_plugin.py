@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from fire._supervise import parse_ready
 from fire.curve import create_key_pair
 
 from ..conftest import CLIENT_SETTINGS, MANAGE, require_postgres
@@ -326,13 +326,12 @@ def tcp_shop(tmp_path) -> Iterator[tuple[str, Path]]:
         text=True,
     )
     assert process.stdout is not None
-    ready = re.compile(r"fire server ready at (tcp://\S+?)[,\s]")
-    for line in process.stdout:  # ends when the server exits: then the match fails
-        match = ready.search(line)
-        if match:
+    for line in process.stdout:  # ends when the server exits: then nothing is ready
+        ready = parse_ready(line)
+        if ready:
             break
-    assert match, "the TCP server did not start"
-    yield match.group(1), keys
+    assert ready, "the TCP server did not start"
+    yield ready[0], keys
     process.terminate()
     process.wait(30)
 

@@ -128,6 +128,7 @@ class Command(BaseCommand):
         from djfire.live_server import LiveServer
         from djfire.values import django_value_rules
         from fire import FireError, Server
+        from fire._supervise import ready_line
         from fire.curve import server_keys
         from fire.extensions import is_loopback, prepare_socket_path
 
@@ -209,10 +210,8 @@ class Command(BaseCommand):
                 endpoint = server.bind()
             except (FireError, OSError) as exc:
                 raise CommandError(str(exc)) from None
-            http_text = f", HTTP at {live.url}" if live else ""
-            self.stdout.write(
-                f"fire server ready at {endpoint}{http_text}; data changes: {capture.summary()}"
-            )
+            url = live.url if live else None
+            self.stdout.write(ready_line(endpoint, url, capture.summary()))
             self.stdout.flush()
             if not stopping:
                 server.serve_forever()

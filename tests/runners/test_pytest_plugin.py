@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fire._supervise import parse_ready
+from fire import _supervise
 from fire.curve import create_key_pair
 
 from ..conftest import CLIENT_SETTINGS, MANAGE, require_postgres
@@ -317,23 +317,18 @@ def tcp_shop(tmp_path) -> Iterator[tuple[str, Path]]:
     shutil.copy(keys / "server" / "shop.key", keys / "servers" / "shop.key")
     command = [sys.executable, str(MANAGE), "runfireserver", "tcp://127.0.0.1:0"]
     command += ["--curve-secret", str(keys / "server" / "shop.key_secret")]
-    process = subprocess.Popen(
+    process, line = _supervise.start(
         [*command, "--curve-clients", str(keys / "clients"), "--http", "127.0.0.1:0"],
+        timeout=120,
         cwd=MANAGE.parent,
         env={**os.environ, "DJFIRE_TEST_DB": "sqlite", "DJFIRE_TEST_DIR": str(tmp_path)},
-        stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
     )
+    endpoint, _ = _supervise.parse_ready(line) or ("", None)
+    yield endpoint, keys
+    _supervise.stop(process)
     assert process.stdout is not None
-    for line in process.stdout:  # ends when the server exits: then nothing is ready
-        ready = parse_ready(line)
-        if ready:
-            break
-    assert ready, "the TCP server did not start"
-    yield ready[0], keys
-    process.terminate()
-    process.wait(30)
+    process.stdout.close()
 
 
 def test_attach_over_tcp_with_curve_keys_from_options_environment_or_ini(

@@ -284,7 +284,7 @@ class _Sqlite(_Backend):
                 cursor.execute(statement)
         for table in list(self.tables):
             try:
-                self._create_triggers(table, self._capture_statements(table))
+                self._create_triggers(table, self._capture_statements(table), "c")
             except DatabaseError as exc:
                 del self.tables[table]
                 self.refused[table] = f"trigger not created: {_first_line(exc)}"
@@ -333,10 +333,14 @@ class _Sqlite(_Backend):
             )
         return statements
 
-    def _create_triggers(self, table: str, statements: dict[str, str], kind: str = "") -> None:
-        """A temporary trigger per operation on `table`; none if one fails."""
+    def _create_triggers(self, table: str, statements: dict[str, str], kind: str) -> None:
+        """A temporary trigger per operation on `table`; none if one fails.
+
+        Named ``djfire_{kind}_{table}_{operation}``: `kind` (``c`` capture, ``w`` write
+        marker) keeps the two kinds' names apart whatever the tables are called.
+        """
         quote = self.connection.ops.quote_name
-        names = [quote(f"djfire_{kind}{table}_{_OPERATIONS[op]}") for op in statements]
+        names = [quote(f"djfire_{kind}_{table}_{_OPERATIONS[op]}") for op in statements]
         with self.connection.cursor() as cursor:
             try:
                 for name, (operation, statement) in zip(names, statements.items(), strict=True):

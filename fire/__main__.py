@@ -22,9 +22,9 @@ except ImportError:  # python-fire's fire/__init__.py written over ours: same pa
         "keep python-fire and the tests in separate virtualenvs."
     )
 from ._supervise import ready_line
-from .curve import SERVER_CLIENTS_VARIABLE, SERVER_SECRET_VARIABLE, create_key_pair, server_keys
+from .curve import create_key_pair, server_keys
 from .errors import FireError
-from .protocol import DEFAULT_MAX_MESSAGE_SIZE
+from .server_options import add_server_arguments
 
 
 def description() -> str:
@@ -49,30 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fire", description=description())
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="serve Python modules at ADDRESS")
-    serve_parser.add_argument("address", help="socket path, ipc:///path or tcp://HOST:PORT")
-    serve_parser.add_argument(
-        "--curve-secret",
-        metavar="NAME.key_secret",
-        help=f"the server's CURVE key pair, needed for TCP (default: ${SERVER_SECRET_VARIABLE})",
-    )
-    serve_parser.add_argument(
-        "--curve-clients",
-        metavar="DIR",
-        help="directory of the public keys (NAME.key) of the clients allowed over TCP "
-        f"(default: ${SERVER_CLIENTS_VARIABLE})",
-    )
-    serve_parser.add_argument(
-        "--allow-remote",
-        action="store_true",
-        help="let a TCP server listen on a non-loopback address",
-    )
-    serve_parser.add_argument(
-        "--max-message-size",
-        type=int,
-        default=DEFAULT_MAX_MESSAGE_SIZE,
-        metavar="BYTES",
-        help="the largest request the server takes (default: 256 MiB)",
-    )
+    add_server_arguments(serve_parser)
     serve_parser.add_argument("-v", "--verbose", action="store_true", help="log each session")
     keys_parser = commands.add_parser(
         "keys", help="write a CURVE key pair: DIR/NAME.key (public) and DIR/NAME.key_secret"

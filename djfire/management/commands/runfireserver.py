@@ -53,12 +53,20 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "address",
-            nargs="?",
-            default=None,
-            help="socket path, ipc:///path or tcp://HOST:PORT "
-            "(default: fire.sock beside manage.py)",
+        # The first use of fire in the command: another package named fire stops it here.
+        try:
+            check_fire_package()
+        except ForeignFireError as exc:
+            if not self._called_from_command_line:
+                raise CommandError(str(exc)) from None
+            self.stderr.write(f"CommandError: {exc}")  # as Django reports one from handle()
+            sys.exit(1)
+        from fire.server_options import add_server_arguments
+
+        add_server_arguments(
+            parser,
+            default_address="fire.sock beside manage.py",
+            listeners="a TCP address or the --http address",
         )
         parser.add_argument(
             "--http",
@@ -67,29 +75,6 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--keepdb", action="store_true", help="reuse the test databases, and keep them at exit"
-        )
-        parser.add_argument(
-            "--curve-secret",
-            metavar="NAME.key_secret",
-            help="the server's CURVE key pair, needed for TCP (default: $FIRE_SERVER_CURVE_SECRET)",
-        )
-        parser.add_argument(
-            "--curve-clients",
-            metavar="DIR",
-            help="directory of the public keys (NAME.key) of the clients allowed over TCP "
-            "(default: $FIRE_SERVER_CURVE_CLIENTS)",
-        )
-        parser.add_argument(
-            "--allow-remote",
-            action="store_true",
-            help="let a TCP address or the --http address listen beyond loopback",
-        )
-        parser.add_argument(
-            "--max-message-size",
-            type=int,
-            default=None,
-            metavar="BYTES",
-            help="the largest request a fire client may send (default: 256 MiB)",
         )
         parser.add_argument(
             "--lock-timeout",
@@ -112,10 +97,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            check_fire_package()
-        except ForeignFireError as exc:
-            raise CommandError(str(exc)) from None
         from djfire.changes import ChangeCapture
         from djfire.connection_lock import DEFAULT_LOCK_TIMEOUT
         from djfire.databases import (
@@ -143,12 +124,7 @@ class Command(BaseCommand):
                 "--allow-remote is given"
             )
         keepdb = options["keepdb"]
-        # Given only when set, so fire's default stays fire's.
-        limits = (
-            {"max_message_size": options["max_message_size"]}
-            if options["max_message_size"] is not None
-            else {}
-        )
+        limits = {"max_message_size": options["max_message_size"]}
         try:
             curve = (
                 server_keys(options["curve_secret"], options["curve_clients"])

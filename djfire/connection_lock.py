@@ -15,6 +15,7 @@ soon as the holder lets go, in the thread that lets go, before anything else get
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import threading
 import time
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterator
 
 from fire import ServerBusy
 
-__all__ = ["DEFAULT_LOCK_TIMEOUT", "ConnectionLock", "Holder"]
+__all__ = ["DEFAULT_LOCK_TIMEOUT", "HOLD", "ConnectionLock", "Holder"]
 
 log = logging.getLogger("djfire.lock")
 
@@ -32,6 +33,12 @@ DEFAULT_LOCK_TIMEOUT = 10.0
 #: What holds the connections: its description, or a function that makes it (on every
 #: fire call, only a message needs the text).
 Holder = str | Callable[[], str]
+
+#: The hold the running code belongs to (its `ConnectionLock.generation`; 0: none). Set
+#: while a thread holds the connections; travels with the context (asyncio tasks,
+#: asgiref's ``sync_to_async``) and, through `djfire.threads`, into the threads and
+#: executor work started during the hold.
+HOLD: contextvars.ContextVar[int] = contextvars.ContextVar("djfire_hold", default=0)
 
 
 def _text(what: Holder) -> str:
@@ -47,6 +54,8 @@ class ConnectionLock:
         self._holder: Holder = ""
         self._since = 0.0
         self._depth = 0
+        #: Counts the outermost holds: the number of the current (or last) one (`HOLD`).
+        self.generation = 0
         #: (what, action) to run once the connections are free (`defer`), oldest first.
         self._deferred: list[tuple[str, Callable[[], object]]] = []
 
@@ -69,12 +78,15 @@ class ConnectionLock:
                 self._holder, self._since = what, time.monotonic()
                 if self._deferred:
                     self._run_deferred()
+                self.generation += 1  # before the depth: held always means this hold
+                hold = HOLD.set(self.generation)
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
                 if outermost:
+                    HOLD.reset(hold)
                     if self._deferred:
                         self._run_deferred()
                     self._holder = ""

@@ -57,6 +57,7 @@ from fire.extensions import Later, Session
 
 from .changes import ChangeCapture
 from .databases import SharedConnections
+from .releases import release_references
 from .savepoints import CallSavepoints
 
 __all__ = ["DjangoScopes"]
@@ -513,6 +514,10 @@ class DjangoScopes:
     def close(self) -> None:
         if self.holder is not None:
             self.session_closed(self.holder)
+
+    def release_references(self, session: Session, objects: list[Any]) -> None:
+        """Drop the objects of references `session` released, under the lock (`djfire.releases`)."""
+        release_references(self.shared, session, objects)
 
     # calls and requests
     @contextlib.contextmanager

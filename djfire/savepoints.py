@@ -56,12 +56,7 @@ class _SavepointAtFirstQuery:
     def __call__(self, execute: Callable[..., Any], sql: Any, *args: Any) -> Any:
         first = self.name is None
         if first:
-            connection = self.connection
-            name = f"fire_{next(_numbers)}"
-            with connection.wrap_database_errors:
-                _run(connection, connection.ops.savepoint_create_sql(name))
-            self.name = name
-            self.callbacks_before = len(connection.run_on_commit)
+            self.open()
         try:
             return execute(sql, *args)
         except Exception:
@@ -69,6 +64,14 @@ class _SavepointAtFirstQuery:
             if len(self.connection.atomic_blocks) == self.depth and _aborted(self.connection):
                 self._recover(first)
             raise
+
+    def open(self) -> None:
+        connection = self.connection
+        name = f"fire_{next(_numbers)}"
+        with connection.wrap_database_errors:
+            _run(connection, connection.ops.savepoint_create_sql(name))
+        self.name = name
+        self.callbacks_before = len(connection.run_on_commit)
 
     def _recover(self, first: bool) -> None:
         """A statement outside the application's atomic blocks aborted the transaction.
@@ -152,17 +155,20 @@ class CallSavepoints:
     have its work undone (a 5xx answer); an exception passing through undoes it too.
     The block must close the atomic blocks it opens (`_close_atomics_left_open` says
     why). A class, not a generator: it is entered around every call and request.
+    `eager` opens them on entering, for a block whose statements may bypass Django's
+    execute wrappers (a driver's server-side cursor sends its ``CLOSE`` itself).
     """
 
-    __slots__ = ("asked", "openers")
+    __slots__ = ("asked", "eager", "openers")
 
-    def __init__(self, connections: dict[str, Any]) -> None:
+    def __init__(self, connections: dict[str, Any], *, eager: bool = False) -> None:
         self.openers = [
             _SavepointAtFirstQuery(alias, connection)
             for alias, connection in connections.items()
             if connection.features.uses_savepoints
         ]
         self.asked = False
+        self.eager = eager
 
     def roll_back(self) -> None:
         self.asked = True
@@ -175,6 +181,13 @@ class CallSavepoints:
             # wrapper on exit, never removes it (a ``with`` around fire calls exits in
             # another call than the one it entered in).
             opener.connection.execute_wrappers.insert(0, opener)
+        if self.eager:
+            try:
+                for opener in self.openers:
+                    opener.open()
+            except BaseException:
+                self.__exit__(Exception)
+                raise
         return self.roll_back
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:

@@ -12,27 +12,39 @@ kept PostgreSQL from dropping the test database at the end of the run.
 So while the server runs, `share_with_every_thread` makes ``django.db.connections``
 hand the shared wrappers to every thread, and guards each wrapper:
 
-- a thread other than the server's own uses it only while a fire call or a live request
-  holds the connections (`ConnectionLock`): the holder is then waiting for it (as
-  ``asyncio.run()`` and ``thread.join()`` wait), so the use is still one at a time. A
-  thread that asks for one when nothing holds them (it outlived the call that started it)
-  is refused with a `DatabaseError` naming the thread: its work would run outside
-  every test, or between two tests.
+- a thread other than the server's own uses it only while it holds the connections
+  (a live request's thread) or belongs to the hold of the fire call or request that
+  holds them now: the holder is then waiting for it (as ``asyncio.run()`` and
+  ``thread.join()`` wait), so the use is still one at a time. Each hold has a number
+  (`ConnectionLock.generation`, in the `HOLD` context variable while it lasts), and the
+  work started during it carries that number: a ``threading.Thread`` started then, an
+  item submitted then to a ``ThreadPoolExecutor`` (a pool made earlier included), a
+  coroutine's ``sync_to_async`` (asgiref copies the context into its executor, whose
+  one thread serves every call: the number travels with the work, not the thread). Any
+  other thread is refused with a `DatabaseError` naming it, whether or not something
+  holds the connections: a thread that outlived the call that started it would
+  otherwise write into whichever test holds them next, beside their holder.
 - ``close()`` inside a transaction (a test scope, or a call outside one) does nothing:
   closing would end the test's transaction (``close_old_connections()`` closes a
   connection whose autocommit differs from its settings', which is always the case in
   a transaction). Outside one it closes, and the next query reconnects.
+
+What the hold costs: a context variable set and reset per fire call or request; what a
+read of ``connections[alias]`` costs is unchanged for the server's thread and the
+holder's (the numbers are compared only for other threads).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.db import DatabaseError, connections
 
-from .connection_lock import ConnectionLock
+from .connection_lock import HOLD, ConnectionLock
 
 __all__ = ["share_with_every_thread"]
 
@@ -43,9 +55,14 @@ def share_with_every_thread(by_alias: dict[str, Any], lock: ConnectionLock) -> C
     get_ident = threading.get_ident
 
     owns = lock._lock._is_owned  # this thread holds it (deferred work runs at depth 0)
+    hold_of = HOLD.get
 
     def check(alias: str) -> None:
-        if get_ident() != owner and not lock.held and not owns():
+        if (
+            get_ident() != owner
+            and not owns()
+            and (hold_of() != lock.generation or not lock.held)  # not the current hold's
+        ):
             raise _refusal(alias)
 
     original = connections._connections
@@ -53,8 +70,10 @@ def share_with_every_thread(by_alias: dict[str, Any], lock: ConnectionLock) -> C
     for connection in wrappers:  # once each: a mirror alias is its primary's wrapper
         _guard(connection, check)
     connections._connections = _every_thread(by_alias, check)
+    unhook = _carry_the_hold()
 
     def undo() -> None:
+        unhook()
         connections._connections = original
         for connection in wrappers:
             for name in ("validate_thread_sharing", "close"):
@@ -88,14 +107,54 @@ def _every_thread(by_alias: dict[str, Any], check: Callable[[str], None]) -> Any
     return type("EveryThread", (), namespace)()
 
 
+def _carry_the_hold() -> Callable[[], None]:
+    """Threads and pool work started during a hold belong to it (`HOLD`); returns the undo.
+
+    Python before 3.14 starts a thread in an empty context, and a ``ThreadPoolExecutor``
+    runs its items in its workers' own: neither would see the starter's `HOLD`.
+    """
+    start, submit = threading.Thread.start, ThreadPoolExecutor.submit
+
+    @functools.wraps(start)
+    def start_in_hold(thread: threading.Thread) -> None:
+        hold = HOLD.get()
+        if hold:
+            thread.run = functools.partial(_run_in_hold, hold, thread.run)  # type: ignore[method-assign]
+        start(thread)
+
+    @functools.wraps(submit)
+    def submit_in_hold(executor: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        hold = HOLD.get()
+        if hold:
+            fn = functools.partial(_run_in_hold, hold, fn)
+        return submit(executor, fn, *args, **kwargs)
+
+    threading.Thread.start = start_in_hold  # type: ignore[method-assign]
+    ThreadPoolExecutor.submit = submit_in_hold  # type: ignore[method-assign]
+
+    def undo() -> None:
+        threading.Thread.start = start  # type: ignore[method-assign]
+        ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+
+    return undo
+
+
+def _run_in_hold(hold: int, run: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    token = HOLD.set(hold)
+    try:
+        return run(*args, **kwargs)
+    finally:
+        HOLD.reset(token)
+
+
 def _refusal(alias: str) -> DatabaseError:
     thread = threading.current_thread()
     return DatabaseError(
-        f"thread {thread.name!r} used database alias {alias!r} while no fire call or live "
-        "HTTP request held the connections: it outlived the call or request that started "
-        "it. A runfireserver shares the test's connection with the threads a call or "
-        "request starts, for as long as it waits for them; wait for the thread (join it) "
-        "before the call or view returns"
+        f"thread {thread.name!r} used database alias {alias!r} outside the fire call or "
+        "live HTTP request that started it: it outlived it (whatever holds the "
+        "connections now is another call, request or test). A runfireserver shares the "
+        "test's connection with the threads a call or request starts, for as long as it "
+        "waits for them; wait for the thread (join it) before the call or view returns"
     )
 
 

@@ -3,7 +3,8 @@
 Two things, both given to one `fire.Server`, never set process-wide:
 
 - extensions (``Server(extensions=[...])``): named operations and hooks around requests
-  and sessions (`Extension`). djfire's turns `begin_scope`/`end_scope` into database
+  and sessions (`Extension`), and where released references are dropped
+  (`release_hook`). djfire's turns `begin_scope`/`end_scope` into database
   transactions; with no framework, `Scopes` accepts them and only keeps count, so
   clients work the same;
 - value rules (``Server(values=ValueRules(...))``): which of the framework's descriptors
@@ -105,6 +106,23 @@ class Scopes:
 
     def info(self) -> dict[str, Any]:
         return {"isolation": "none"}
+
+
+def release_hook(extensions: list[Any]) -> Callable[[Session, list[Any]], None] | None:
+    """The extension hook that drops the objects of released references (None: fire does).
+
+    A client's releases, and a closing session's references, leave the session at once;
+    their objects go to the first extension's ``release_references(session, objects)``,
+    which empties the list (dropping the server's last references, so running the
+    objects' finalizers) where that is safe, now or later, from any thread: a finalizer
+    may use what the extension guards (djfire drops them holding its database lock,
+    since a half-read query's generator closes its database cursor). Without one, they
+    are dropped at once, on the server's thread.
+    """
+    for extension in extensions:
+        if hasattr(extension, "release_references"):
+            return extension.release_references  # type: ignore[no-any-return]
+    return None
 
 
 def request_context(

@@ -42,7 +42,7 @@ from .addresses import Address, is_loopback, parse_address, prepare_socket_path,
 from .codec import plain_codec
 from .curve import ServerKeys, secure_server, start_authenticator
 from .errors import FireError, ProtocolError
-from .extensions import Later, Scopes, request_context
+from .extensions import Later, Scopes, release_hook, request_context
 from .handshake import Event as HandshakeEvent
 from .handshake import Handshake, greet
 from .handshake import State as HandshakeState
@@ -124,6 +124,7 @@ class Server:
                 # Extension operations take [args, kwargs] (see Remote.call_extension).
                 self.operations[name] = _with_keywords(function)
         self._has_request_context = any(hasattr(e, "request_context") for e in self.extensions)
+        self._release_references = release_hook(self.extensions)
         self._ticks = [e.tick for e in self.extensions if hasattr(e, "tick")]
         self.sessions: dict[bytes, Session] = {}
         self._fds: dict[int, set[bytes]] = {}
@@ -278,9 +279,19 @@ class Server:
                     extension.session_closed(session)
                 except Exception:
                     log.exception("extension %s failed to close a session", extension.name)
+        self._release(session, session.take_all())
         log.info("session of %s closed: %s", session.describe(), why)
         session.handshake.receive(HandshakeEvent.CLOSE)
         session.close()
+
+    def _release(self, session: Session, objects: list[Any]) -> None:
+        """Drop the objects of released references: where an extension says (see there)."""
+        if self._release_references is None or not objects:
+            return  # dropped with the list, here
+        try:
+            self._release_references(session, objects)
+        except Exception:
+            log.exception("an extension failed to release references of %s", session.describe())
 
     # requests
     def _join(self, identity: zmq.Frame, first: zmq.Frame) -> bytes | None:
@@ -302,7 +313,7 @@ class Server:
             request_id = head[0] if head and isinstance(head[0], int) else None
             session = self.sessions.get(identity.bytes)
             if session is not None and head and isinstance(head[2], list):
-                session.release([r for r in head[2] if isinstance(r, int)])
+                self._release(session, session.take([r for r in head[2] if isinstance(r, int)]))
             self._fail(
                 identity,
                 request_id,
@@ -345,7 +356,7 @@ class Server:
             return
         request_id, operation, arguments, releases = request
         if releases:
-            session.release(releases)
+            self._release(session, session.take(releases))
         function = self.operations.get(operation)
         if function is None:
             self._fail(identity, request_id, "ProtocolError", f"unknown operation {operation!r}")

@@ -17,6 +17,8 @@ from .values import ValueRules
 
 __all__ = ["Session"]
 
+_GONE = object()
+
 
 class Session:
     """Everything the server keeps for one connected client, keyed by its ZeroMQ identity."""
@@ -126,6 +128,26 @@ class Session:
         refs = self.refs
         for ref_id in ref_ids:
             refs.pop(ref_id, None)
+
+    def take(self, ref_ids: list[int]) -> list[Any]:
+        """Forget references the client no longer holds; returns their objects.
+
+        Whoever drops the list runs the finalizers of the objects it held the last
+        references to (`fire.extensions`: an extension may drop it where that is safe).
+        """
+        refs = self.refs
+        taken = []
+        for ref_id in ref_ids:
+            obj = refs.pop(ref_id, _GONE)
+            if obj is not _GONE:
+                taken.append(obj)
+        return taken
+
+    def take_all(self) -> list[Any]:
+        """Forget every reference (the session closes); returns their objects, as `take`."""
+        taken = list(self.refs.values())
+        self.refs.clear()
+        return taken
 
     def close(self) -> None:
         """Free everything this client held."""

@@ -30,7 +30,7 @@ from .curve import ClientKeys, client_keys
 from .errors import FireError, ServerUnavailable
 from .remote import Remote
 from .spawn import ServerSpec, SpawnedServer, default_start_command, parse_spawn_spec
-from .transport import DEFAULT_SPIN_WAIT
+from .transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
 
 __all__ = [
     "FireTestCase",
@@ -72,7 +72,7 @@ def shared_remote(
     name: str,
     address: str,
     *,
-    timeout: float = 30.0,
+    timeout: float = DEFAULT_TIMEOUT,
     curve: ClientKeys | None = None,
     spin_wait: float = DEFAULT_SPIN_WAIT,
 ) -> Remote:
@@ -202,7 +202,7 @@ class FireTestMixin:
     fire_servers: ClassVar[Mapping[str, str]] = {}
     fire_spawn: ClassVar[Mapping[str, str]] = {}
     fire_transactional: ClassVar[bool] = False
-    fire_timeout: ClassVar[float] = 30.0
+    fire_timeout: ClassVar[float] = DEFAULT_TIMEOUT
     fire_spin_wait: ClassVar[float] = DEFAULT_SPIN_WAIT
     fire_data_changes: ClassVar[str] = "fail"
     fire_data_changes_exclude: ClassVar[Sequence[str]] = ()
@@ -232,7 +232,8 @@ class FireTestMixin:
     def _callSetUp(self) -> None:
         mode = self.fire_data_changes
         if mode not in data_changes.MODES:
-            raise FireError(f"fire_data_changes must be one of {data_changes.MODES}, not {mode!r}")
+            modes = ", ".join(data_changes.MODES)
+            raise FireError(f"fire_data_changes must be one of {modes}, not {mode!r}")
         scope = {"transactional": self.fire_transactional, "data_changes": mode != "off"}
         if not self.fire_transactional:
             # Cleanups run last-in first-out: this one after the test's scopes ended. The

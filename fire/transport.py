@@ -52,11 +52,14 @@ from .curve import ClientKeys, secure_client
 from .errors import AuthenticationError, FireError, ProtocolError, ServerUnavailable
 from .protocol import FRAME_SIZE
 
-__all__ = ["Reply", "Transport"]
+__all__ = ["DEFAULT_TIMEOUT", "Reply", "Transport"]
 
 #: A reply's status, body and shapes (`protocol.decode_reply` without the request id).
 Reply = tuple[protocol.Status, bytes, bytes | None]
 
+#: Seconds a client waits for each reply unless told otherwise (`fire.connect`'s
+#: ``timeout``, the runners' ``fire_timeout``).
+DEFAULT_TIMEOUT = 30.0
 _SLICE_MS = 250
 #: Plain ints: ``int & zmq.POLLIN`` makes an enum, a third of a poll's time round.
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)

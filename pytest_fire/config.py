@@ -14,11 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from fire.data_changes import MODES
 from fire.spawn import ServerSpec, parse_spawn_spec
 from fire.testing import parse_server_list
-from fire.transport import DEFAULT_SPIN_WAIT
+from fire.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
 
-__all__ = ["FireConfig", "read_config"]
+__all__ = ["DEFAULT_SCOPE_WAIT", "FireConfig", "read_config"]
+
+#: Seconds a test waits for a server another client holds (``fire_scope_wait``).
+DEFAULT_SCOPE_WAIT = 120.0
 
 
 @dataclass
@@ -26,10 +30,10 @@ class FireConfig:
     attached: dict[str, str] = field(default_factory=dict)  # name -> address
     spawned: dict[str, ServerSpec] = field(default_factory=dict)
     source: str = "none"  # where the attached list came from
-    timeout: float = 30.0
+    timeout: float = DEFAULT_TIMEOUT
     spin_wait: float = DEFAULT_SPIN_WAIT
-    scope_wait: float = 120.0
-    data_changes: str = "fail"  # when tests show their data changes: fail, always, off
+    scope_wait: float = DEFAULT_SCOPE_WAIT
+    data_changes: str = MODES[0]  # when tests show their data changes: one of MODES
     data_changes_exclude: list[str] = field(default_factory=list)
     curve_secret: str | None = None  # this client's NAME.key_secret
     curve_servers: str | None = None  # directory of SERVER_NAME.key files
@@ -62,10 +66,12 @@ def _ini_base(config: pytest.Config) -> Path:
 
 def read_config(config: pytest.Config) -> FireConfig:
     result = FireConfig(
-        timeout=_seconds(config, "fire_timeout", 30.0),
+        timeout=_seconds(config, "fire_timeout", DEFAULT_TIMEOUT),
         spin_wait=_seconds(config, "fire_spin_wait", DEFAULT_SPIN_WAIT),
-        scope_wait=_seconds(config, "fire_scope_wait", 120.0),
-        data_changes=config.getoption("fire_data_changes") or config.getini("fire_data_changes"),
+        scope_wait=_seconds(config, "fire_scope_wait", DEFAULT_SCOPE_WAIT),
+        data_changes=config.getoption("fire_data_changes")
+        or config.getini("fire_data_changes")
+        or MODES[0],
         data_changes_exclude=list(config.getini("fire_data_changes_exclude")),
     )
     from fire.curve import CLIENT_SECRET_VARIABLE, CLIENT_SERVERS_VARIABLE
@@ -76,9 +82,9 @@ def read_config(config: pytest.Config) -> FireConfig:
     result.curve_servers = _setting(
         config, "fire_curve_servers", CLIENT_SERVERS_VARIABLE, "fire_curve_servers"
     )
-    if result.data_changes not in ("fail", "always", "off"):
+    if result.data_changes not in MODES:
         raise pytest.UsageError(
-            f"fire_data_changes must be fail, always or off, not {result.data_changes!r}"
+            f"fire_data_changes must be one of {', '.join(MODES)}, not {result.data_changes!r}"
         )
     options = config.getoption("fire_servers") or []
     environment = os.environ.get("FIRE_SERVERS", "")

@@ -26,6 +26,10 @@ from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this mod
 )
 from .report import add_data_changes
 
+#: `fire.data_changes.MODES`, which this module cannot import (an unused plugin imports no
+#: fire); tests/runners/test_plugin_startup.py checks that they agree.
+DATA_CHANGES_MODES = ("fail", "always", "off")
+
 _output_marks: pytest.StashKey[dict[str, int]] = pytest.StashKey()
 
 
@@ -82,7 +86,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--fire-data-changes",
-        choices=("fail", "always", "off"),
+        choices=DATA_CHANGES_MODES,
         default=None,
         help="when to show the rows each test changed on every fire server: for failing "
         "tests (default), always, or off (not captured)",
@@ -90,7 +94,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "fire_data_changes",
         "when to show each test's data changes: fail (default), always or off",
-        default="fail",
+        default="",
     )
     parser.addini(
         "fire_data_changes_exclude",
@@ -99,14 +103,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
-    parser.addini("fire_timeout", "seconds to wait for each fire reply", default="30")
+    # Empty defaults: pytest_fire.config fills in fire's (an unused plugin imports no fire).
+    parser.addini("fire_timeout", "seconds to wait for each fire reply", default="")
     parser.addini(
         "fire_spin_wait",
         "seconds a fire call polls for its reply before it sleeps (0: sleep at once)",
         default="",
     )
     parser.addini(
-        "fire_scope_wait", "seconds to wait for a server held by another client", default="120"
+        "fire_scope_wait", "seconds to wait for a server held by another client", default=""
     )
 
 

@@ -5,6 +5,8 @@ Real runfireserver processes on SQLite (memory and file) and PostgreSQL.
 
 from __future__ import annotations
 
+import gc
+import threading
 import time
 from pathlib import Path
 
@@ -176,6 +178,129 @@ def test_a_thread_that_outlives_its_call_is_refused_naming_it(shop: fire.Remote,
         assert _names(shop) == []
     with shop.scope():
         assert _names(shop) == []
+
+
+def test_a_thread_that_outlives_its_call_is_refused_while_the_next_test_holds_the_lock(
+    shop: fire.Remote, tmp_path: Path
+):
+    # The stray thread wakes while a slow call of the next test holds the connections:
+    # it is not that call's, so it must not write into the next test beside it.
+    tasks = shop.module("shop.tasks")
+    said = tmp_path / "outcome"
+    with shop.scope():
+        tasks.start_stray_writer("stray from test 1", str(said))
+    with shop.scope():
+        shop.module("time").sleep(1.0)  # the stray thread writes 0.2 s after its start
+        assert said.exists(), "the stray thread did not try within the slow call"
+        time.sleep(0.05)  # written whole
+        assert said.read_text().startswith("DatabaseError: thread 'shop-stray-writer' used")
+        assert _names(shop) == []
+    with shop.scope():
+        assert _names(shop) == []
+
+
+def test_work_a_call_hands_to_a_pool_made_before_it_shares_the_test_transaction(
+    shop: fire.Remote,
+):
+    # A module-level pool's worker was started in an earlier call (or none): the work
+    # item carries the call's hold, not the thread.
+    tasks = shop.module("shop.tasks")
+    with shop.scope():
+        assert tasks.create_in_pool("first").isdigit()
+    with shop.scope():
+        assert tasks.create_in_pool("second").isdigit()
+        assert _names(shop) == ["second"]
+        assert tasks.count_in_asyncio_run("from asyncio.run") == 2
+
+
+# Released references: their objects are dropped under the connections' lock
+def test_a_half_read_iterator_released_in_the_next_test_leaves_it_usable(shop: fire.Remote):
+    # On PostgreSQL the iterator's generator holds a server-side cursor, gone with test 1's
+    # rollback: its finally's CLOSE, run as the release drops it, fails in test 2.
+    models = shop.module("shop.models")
+    with shop.scope():
+        for number in range(5):
+            models.Product.objects.create(name=f"p{number}", price="1.00")
+        rows = models.Product.objects.iterator(chunk_size=2)
+        assert next(rows) is not None
+    with shop.scope():
+        models.Category.objects.create(name="before the release")
+        del rows
+        gc.collect()
+        assert _names(shop) == ["before the release"]  # the release goes with this call
+        models.Category.objects.create(name="after the release")
+        assert _names(shop) == ["after the release", "before the release"]
+    with shop.scope():
+        assert models.Product.objects.count() == 0
+
+
+def test_a_half_read_iterator_released_in_its_own_test_closes_its_cursor(shop: fire.Remote):
+    models = shop.module("shop.models")
+    with shop.scope():
+        for number in range(5):
+            models.Product.objects.create(name=f"p{number}", price="1.00")
+        rows = models.Product.objects.iterator(chunk_size=2)
+        assert next(rows) is not None
+        del rows
+        gc.collect()
+        assert models.Product.objects.count() == 5
+
+
+def test_released_objects_are_dropped_holding_the_connections(
+    shop_server: SpawnedServer, tmp_path: Path
+):
+    said = tmp_path / "dropped"
+    with fire.connect(shop_server.address, name="shop", timeout=20) as shop:
+        tasks = shop.module("shop.tasks")
+        with shop.scope():
+            probe = tasks.FinalizerProbe(str(said))
+            del probe
+            gc.collect()
+            shop.ping()  # carries the release
+            assert said.read_text() == "MainThread: owned=True"
+        said.unlink()
+        probe = tasks.FinalizerProbe(str(said))  # outside every scope
+        del probe
+        gc.collect()
+        shop.ping()
+        assert said.read_text() == "MainThread: owned=True"
+        said.unlink()
+        kept = tasks.FinalizerProbe(str(said))  # dropped as the session closes
+    deadline = time.monotonic() + 10
+    while not said.exists():
+        assert time.monotonic() < deadline, "not dropped as the session closed"
+        time.sleep(0.05)
+    time.sleep(0.05)
+    assert said.read_text() == "MainThread: owned=True"
+    del kept
+
+
+def test_objects_released_while_a_live_request_holds_the_connections_wait_for_it(
+    shop: fire.Remote, dj: DjangoRemote, tmp_path: Path
+):
+    said = tmp_path / "dropped"
+    tasks = shop.module("shop.tasks")
+    with shop.scope():
+        probe = tasks.FinalizerProbe(str(said))
+        slow = threading.Thread(
+            target=requests.post,
+            args=(dj.live_url + "/products/create-slowly/?seconds=1",),
+            kwargs={"timeout": 10},
+        )
+        slow.start()
+        time.sleep(0.3)  # the request holds the connections
+        del probe
+        gc.collect()
+        shop.ping()  # carries the release: never waits, never beside the request
+        assert not said.exists()
+        slow.join()
+        deadline = time.monotonic() + 10
+        while not said.exists():
+            assert time.monotonic() < deadline, "not dropped once the request let go"
+            time.sleep(0.05)
+        time.sleep(0.05)
+        name, owned = said.read_text().split(": ")
+        assert name != "MainThread" and owned == "owned=True"  # the request's thread, after it
 
 
 @pytest.mark.postgres

@@ -108,3 +108,47 @@ def test_releases_survive_a_failed_request(own_server: ServerProcess) -> None:
             raise AssertionError("a stopped server answered")
         own_server.send(signal.SIGCONT)
         assert remote.info()["refs"] == before
+
+
+SERVER_WITH_A_RELEASER = """
+import sys, threading, fire
+
+class Releaser:
+    '''Drops released objects on a thread of its own, as an extension guarding them may.'''
+    name = "releaser"
+    def __init__(self):
+        self.dropped = []
+    def operations(self):
+        return {"dropped": lambda session: list(self.dropped)}
+    def release_references(self, session, objects):
+        def drop():
+            self.dropped.extend(sorted(type(o).__name__ for o in objects))
+            objects.clear()
+        thread = threading.Thread(target=drop)
+        thread.start()
+        thread.join()
+
+server = fire.Server(sys.argv[1], extensions=[fire.extensions.Scopes(), Releaser()])
+server.bind()
+print(f"fire server ready at {server.endpoint}", flush=True)
+server.serve_forever()
+"""
+
+
+def test_an_extension_drops_released_objects_where_it_says(
+    server_factory: Any, tmp_dir: Any
+) -> None:
+    server = server_factory(["-c", SERVER_WITH_A_RELEASER, str(tmp_dir / "releaser.sock")])
+    with fire.connect(server.path, timeout=10) as remote:
+        helpers = remote.module("remote_helpers")
+        things = [helpers.Thing(str(i)) for i in range(3)]
+        before = remote.info()["refs"]
+        del things
+        gc.collect()
+        assert remote.info()["refs"] == before - 3  # gone from the session at once
+        assert remote.call_extension("dropped") == ["Thing", "Thing", "Thing"]
+        kept = helpers.Thing("kept")
+    with fire.connect(server.path, timeout=10) as other:
+        assert wait_for(lambda: other.call_extension("dropped").count("Thing") == 4)
+        assert "module" in other.call_extension("dropped")  # a closing session's references too
+    del kept

@@ -65,6 +65,13 @@ def test_a_fire_fixture_imports_fire_on_first_use(pytester: pytest.Pytester) -> 
     result.stdout.fnmatch_lines(["*no fire servers configured: use --fire-servers*"])
 
 
+def test_the_plugin_offers_the_data_change_modes_fire_knows() -> None:
+    from fire.data_changes import MODES
+    from pytest_fire.plugin import DATA_CHANGES_MODES
+
+    assert DATA_CHANGES_MODES == MODES
+
+
 def test_our_fire_package_passes_the_check_that_imports_nothing() -> None:
     assert foreign_fire() is None
 

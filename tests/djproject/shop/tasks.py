@@ -170,6 +170,42 @@ def start_stray_writer(name: str, outcome_file: str) -> None:
     threading.Thread(target=work, name="shop-stray-writer", daemon=True).start()
 
 
+_pool = None
+
+
+def create_in_pool(name: str) -> str:
+    """Writes through a module-level pool (its worker started by an earlier call)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shop.models import Category
+
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shop-pool")
+    return str(_pool.submit(lambda: Category.objects.create(name=name).id).result())
+
+
+class FinalizerProbe:
+    """Says in a file, when the server drops it, whether that thread held the connections.
+
+    The server's `ConnectionLock` is found among the live objects (test code only).
+    """
+
+    def __init__(self, said: str) -> None:
+        self.said = said
+
+    def __del__(self) -> None:
+        import gc
+        import threading
+        from pathlib import Path
+
+        from djfire.connection_lock import ConnectionLock
+
+        (lock,) = [o for o in gc.get_objects() if type(o) is ConnectionLock]
+        owned = lock._lock._is_owned()
+        Path(self.said).write_text(f"{threading.current_thread().name}: owned={owned}")
+
+
 class StatementCounter:
     """An execute wrapper (``connection.execute_wrapper(counter)``) that counts statements."""
 

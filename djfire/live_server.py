@@ -42,8 +42,8 @@ class _Server(ThreadedWSGIServer):
     """Django's threaded server, on the shared connections, with its threads reused.
 
     `ThreadedWSGIServer` starts a thread per connection, and tests open one per request
-    (``requests.get``): starting it cost about 90 µs of each request here, against
-    under 20 µs to hand the connection to a waiting thread. So a connection goes to an
+    (``requests.get``), and starting one costs far more than handing the connection to a
+    waiting thread (docs/benchmarks.md, "What changed the figures"). So a connection goes to an
     idle worker when there is one, and to a new worker otherwise: as many threads as
     connections were ever open at once, each a daemon (as Django's are), so a client
     that keeps a connection open never holds up the server's exit.

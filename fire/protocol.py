@@ -38,7 +38,6 @@ authenticated both sides before the first message (`fire.curve`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, NamedTuple
 
@@ -52,7 +51,6 @@ __all__ = [
     "FRAME_SIZE",
     "PROTOCOL_VERSIONS",
     "MessageTooLarge",
-    "Reply",
     "Request",
     "Status",
     "choose_version",
@@ -75,10 +73,10 @@ PROTOCOL_VERSIONS: tuple[int, int] = (3, 3)
 
 #: The most bytes fire puts in one ZeroMQ frame; a longer message travels in chunks of
 #: this size. 64 KiB: one frame holds nearly every message (which then costs nothing
-#: extra); chunks this size cost little (an 8 MiB echo over ipc took 10 ms in 64 KiB
-#: frames, 7 to 9 ms in 1 MiB frames or one, 31 ms in 8 KiB frames); and it is all a
-#: peer that has not authenticated can make its receiver hold (CURVE's handshake
-#: commands are a few hundred bytes).
+#: extra); chunks this size cost little more than larger ones, and far less than
+#: smaller ones (docs/design.md, "Messages in 64 KiB frames", has the figures); and it
+#: is all a peer that has not authenticated can make its receiver hold (CURVE's
+#: handshake commands are a few hundred bytes).
 FRAME_SIZE = 64 * 1024
 #: The largest frame either side's socket accepts (ZeroMQ's ``MAXMSGSIZE``): a longer
 #: one disconnects its sender, before it is read. The margin is for CURVE, which wraps
@@ -120,16 +118,6 @@ class Request(NamedTuple):
     operation: str
     arguments: Any
     releases: list[int]
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """One server reply; `shapes` carries attribute tables of types new to the client."""
-
-    request_id: int | None
-    status: Status
-    body: Any
-    shapes: dict[int, Any] | None
 
 
 #: The statuses by number, so a reply's status is an index, not an enum lookup.

@@ -12,7 +12,7 @@ away. With a ``gateway=`` spec the supervisor runs through an execnet gateway, i
 interpreter execnet reaches: ``popen//python=/srv/shop/.venv/bin/python`` on this
 host, ``ssh=host//python=…`` on another. Without one it runs in a thread of this
 process and starts the server with ``python=`` (default: this interpreter): the same
-code, without the gateway's extra interpreter (about 100 ms per server here).
+code, without the gateway's extra interpreter (docs/design.md has the start-up times).
 
 A server on this host listens on a Unix socket; one on another host on CURVE-secured
 TCP, with key pairs made for this run (the server's secret key travels over the

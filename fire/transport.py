@@ -8,8 +8,8 @@ the way and keeps it in `late_failures` if it failed (or drops it, sent with
 ``track=False``). A server answers in order, but for a request it answers later (a
 ``begin_scope`` waiting its turn), whose reply another request's wait then skips.
 
-The monitor is read only between slices, never per request (reading it costs more than
-a tenth of a raw round trip). That needs no ordering of its events against requests,
+The monitor is read only between slices, never per request (reading it per request
+would be a noticeable part of a short call). That needs no ordering of its events against requests,
 because a lost connection is final: the server closes the session of a dropped
 connection, so once a disconnection is seen every later wait on this transport fails at
 its first slice, and a request that reaches a restarted server is answered at once with
@@ -19,11 +19,11 @@ Messages longer than a frame travel in chunks (`fire.protocol`). The socket refu
 frames over `protocol.FRAME_LIMIT`, so a server that has not proved its key yet can send
 no more than that; a reply is bounded by `max_message_size`. Since every chunk but the
 last is full, the socket is asked whether more frames follow only after a full frame:
-the question costs about a microsecond, a hundredth of a call.
+a reply of one frame, nearly every reply, never pays for the question.
 
 A thread that sleeps in ``recv`` until the reply comes wakes late, on virtual machines
-tens of µs late once the wait outlasts a short call: a call measured twice as slow as
-one whose client polled (docs/benchmarks.md has the figures). So a wait first polls the
+late enough to make a short call far slower than one whose client polled
+(docs/benchmarks.md, "Polling for a reply", has the figures). So a wait first polls the
 socket without sleeping, for up to `spin_wait` seconds, handing the CPU to any other
 runnable thread each time round (``sched_yield``: a server or database on the same CPU
 runs as soon as it can), and only then sleeps in ``recv``. A call that returns within
@@ -64,7 +64,7 @@ _SLICE_MS = 250
 #: Plain ints: ``int & zmq.POLLIN`` makes an enum, a third of a poll's time round.
 _EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 #: Seconds a wait polls for its reply before it sleeps (see above): past the calls that
-#: query a database once or twice; a factory call on PostgreSQL still gains at 1 ms.
+#: query a database once or twice (docs/benchmarks.md, "Polling for a reply").
 DEFAULT_SPIN_WAIT = 0.001
 _HANDSHAKE_FAILED = (
     zmq.EVENT_HANDSHAKE_FAILED_AUTH
@@ -168,9 +168,9 @@ class Transport:
         mismatch = zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
         if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == mismatch:
             return (
-                f"the server at {self.address} does not speak CURVE (an older fire with "
-                "tokens, or not a fire server): upgrade it and start it with --curve-secret "
-                "and --curve-clients"
+                f"the server at {self.address} does not speak CURVE, so it is not a fire "
+                "server: check the address (a fire server on TCP is started with "
+                "--curve-secret and --curve-clients)"
             )
         return (
             f"the CURVE handshake with the fire server at {self.address} failed: the "

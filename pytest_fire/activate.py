@@ -1,7 +1,7 @@
 """Set the plugin up only when the run uses fire, so an unused plugin costs nothing.
 
-Importing ``fire`` pulls in zmq, msgpack, tblib and asyncio (~100 modules, well over
-100 ms). Like pytest-django with Django, the plugin imports it only when the run
+Importing ``fire`` pulls in zmq, msgpack, tblib and asyncio (~100 modules; docs/design.md
+has the time it takes). Like pytest-django with Django, the plugin imports it only when the run
 configures fire servers (options, ``FIRE_SERVERS``, ini) or a test uses a fire fixture;
 this module itself imports nothing of fire at import time.
 """

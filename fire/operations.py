@@ -14,7 +14,7 @@ from itertools import islice
 from typing import Any
 
 from .errors import FireError
-from .remote_errors import class_hierarchy
+from .exception_data import class_hierarchy
 from .session import Session
 
 __all__ = ["OPERATIONS", "first_batch_size"]

@@ -38,7 +38,7 @@ import threading
 import types
 from typing import Any
 
-from .remote_errors import class_hierarchy
+from .exception_data import class_hierarchy
 from .values import ValueRules
 
 __all__ = [

@@ -48,7 +48,7 @@ class Shop:
 
 def _start(env: Env, backend: str) -> Shop:
     import fire
-    from djfire.client import DjangoRemote
+    from djfire import DjangoRemote
 
     if not MANAGE.is_file():
         raise FileNotFoundError(f"{MANAGE} not found: the djfire rows serve the tests' project")

@@ -13,7 +13,7 @@ __all__ = ["DjangoRemote"]
 
 def __getattr__(name: str) -> object:
     if name == "DjangoRemote":
-        from .client import DjangoRemote
+        from .helpers import DjangoRemote
 
         return DjangoRemote
     raise AttributeError(name)

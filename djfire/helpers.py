@@ -1,20 +1,94 @@
-"""Server-side helpers for tests: live URL, mail outbox, settings overrides, factories."""
+"""Django test helpers: live URL, mail outbox, settings overrides, factory_boy, data changes.
+
+One feature in two halves: `DjangoRemote`, in the test process, calls the operations
+of ``runfireserver``'s server, which `DjangoHelpers` (an extension of that server)
+provides, but for the data changes and the captured ``on_commit`` callbacks, which are
+the test scopes' (`djfire.isolation.DjangoScopes`). Importing this module imports no
+Django (the test process may have none): the server's half imports it where it needs it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.core import mail
-from django.test.utils import override_settings
+if TYPE_CHECKING:
+    from fire import Remote
+    from fire.extensions import Session
 
-from fire.extensions import Session
+    from .isolation import DjangoScopes
 
-from .isolation import DjangoScopes
+__all__ = ["DjangoHelpers", "DjangoRemote"]
 
-__all__ = ["DjangoHelpers"]
+
+class DjangoRemote:
+    """Django test helpers for one connected djfire server (the client's half).
+
+    Examples:
+        >>> accounts = DjangoRemote(fire.connect("accounts.sock"))
+        >>> requests.get(accounts.live_url + "/api/users/")
+        >>> accounts.mail_outbox()[0]["subject"]
+    """
+
+    def __init__(self, remote: Remote) -> None:
+        self.remote = remote
+
+    @property
+    def live_url(self) -> str:
+        """The live HTTP server's base URL (``--http``); raises if the server has none."""
+        url = self.remote.call_extension("live_url")
+        if url is None:
+            raise RuntimeError(
+                f"fire server {self.remote.name!r} has no live HTTP server: start it with "
+                "`runfireserver --http 127.0.0.1:0`"
+            )
+        return url
+
+    def mail_outbox(self) -> list[dict[str, Any]]:
+        """E-mails sent during the current test, as dicts (subject, body, to, …)."""
+        return self.remote.call_extension("mail_outbox")
+
+    def clear_mail_outbox(self) -> None:
+        """Empty the server's outbox (it is also emptied when a test scope begins and ends)."""
+        self.remote.call_extension("clear_mail_outbox")
+
+    @contextlib.contextmanager
+    def settings(self, **values: Any) -> Iterator[None]:
+        """Override the server's settings inside the block (plain-data values only)."""
+        depth = self.remote.call_extension("override_settings", **values)
+        try:
+            yield
+        finally:
+            self.remote.call_extension("restore_settings", depth)
+
+    def reset_sequences(self, value: int | None = None) -> int:
+        """Reset every factory_boy sequence on the server; returns how many factories."""
+        return self.remote.call_extension("reset_sequences", value)
+
+    def reseed_random(self, seed: int | str) -> None:
+        """Reseed factory_boy's (and Faker's) random generator on the server."""
+        self.remote.call_extension("reseed_random", seed)
+
+    def data_changes(self) -> dict[str, Any]:
+        """The rows the current test changed so far, netted, per database alias and table.
+
+        ``{alias: {"vendor": "sqlite", "tables": {table: {"inserted": [row, …],
+        "updated": [{"key": {…}, "changed": {column: [old, new]}}, …], "deleted": [row,
+        …]}}}}``; ``"tables"`` is None for a backend that cannot be captured. Needs a
+        test scope begun with ``data_changes=True`` (the runners' default).
+        """
+        return self.remote.call_extension("data_changes")
+
+    def captured_on_commit(self) -> list[str]:
+        """Callbacks captured in a scope begun with ``on_commit="capture"``."""
+        return self.remote.call_extension("captured_on_commit")
+
+    def run_captured_on_commit(self) -> int:
+        """Run the captured callbacks now; returns how many ran."""
+        return self.remote.call_extension("run_captured_on_commit")
 
 
 def factory_boy(module: str, helper: str) -> ModuleType:
@@ -65,7 +139,7 @@ def _message_as_data(message: Any) -> dict[str, Any]:
 
 
 class DjangoHelpers:
-    """Operations the client helpers in `djfire.client` call."""
+    """The server's half: the operations `DjangoRemote` calls (an extension of the server)."""
 
     name = "django"
 
@@ -91,13 +165,19 @@ class DjangoHelpers:
 
     def mail_outbox(self, session: Session) -> list[dict[str, Any]]:
         """Messages sent since the test scope began, as plain data."""
+        from django.core import mail
+
         return [_message_as_data(m) for m in getattr(mail, "outbox", [])]
 
     def clear_mail_outbox(self, session: Session) -> None:
+        from django.core import mail
+
         mail.outbox.clear()
 
     def override_settings(self, session: Session, **values: Any) -> int:
         """Override settings until `restore_settings` or the end of the current scope."""
+        from django.test.utils import override_settings
+
         scope = self.scopes.current(session)
         override = override_settings(**values)
         override.enable()

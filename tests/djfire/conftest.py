@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 import fire
-from djfire.client import DjangoRemote
+from djfire import DjangoRemote
 from fire.spawn import SpawnedServer
 
 

@@ -10,8 +10,8 @@ import pytest
 import requests
 
 import fire
+from djfire import DjangoRemote
 from djfire.changes import net_changes
-from djfire.client import DjangoRemote
 
 
 def _tables(dj: DjangoRemote, alias: str = "default") -> dict[str, Any]:

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 import fire
-from djfire.client import DjangoRemote
+from djfire import DjangoRemote
 from fire.errors import FireError, ServerBusy
 from fire.spawn import SpawnedServer
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 import fire
-from djfire.client import DjangoRemote
+from djfire import DjangoRemote
 from fire.errors import ServerBusy
 
 from .conftest import Counter
@@ -220,7 +220,7 @@ def test_a_scope_asked_for_ahead_while_another_client_held_the_server_is_begun_i
 ):
     with fire.connect(shop_server.address, name="second") as second:
         second.begin_scope()
-        shop.begin_next_scope()  # answered ServerBusy, kept for begin_scope
+        shop.begin_next_scope()  # opens nothing: the server is not free for it
         second.end_scope()
     assert shop.begin_scope(wait=10) == 1
     assert shop.end_scope() == 0

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 import fire
-from djfire.client import DjangoRemote
+from djfire import DjangoRemote
 from fire.errors import FireError
 
 from ..conftest import require_postgres, spawn_shop

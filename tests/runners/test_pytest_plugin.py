@@ -21,7 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptio
 
 SHOP_TESTS = """
 import requests
-from djfire.client import DjangoRemote
+from djfire import DjangoRemote
 
 def test_makes_a_product(fire_remotes):
     shop = fire_remotes["shop"]
@@ -144,7 +144,7 @@ def test_spawned_server_and_its_output_on_failure(pytester: pytest.Pytester):
     pytester.makepyfile(
         test_spawned="""
         def test_fails_after_a_request(fire_remotes):
-            from djfire.client import DjangoRemote
+            from djfire import DjangoRemote
             import requests
             url = DjangoRemote(fire_remotes["shop"]).live_url
             assert requests.post(url + "/products/fail/").status_code == 201

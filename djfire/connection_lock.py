@@ -61,17 +61,24 @@ class ConnectionLock:
 
     @contextlib.contextmanager
     def hold(
-        self, what: Holder, *, bounded: bool = True, timeout: float | None = None
+        self,
+        what: Holder,
+        *,
+        bounded: bool = True,
+        timeout: float | None = None,
+        limit: str | None = None,
     ) -> Iterator[None]:
         """Hold the connections for `what` ("HTTP GET /x/", "fire call …") inside the block.
 
         Raises `ServerBusy` when they stay held by something else for `timeout` seconds
         (the lock's own bound by default); with ``bounded=False`` waits as long as it
-        takes. Deferred work runs first, as the connections are taken.
+        takes. `limit` says what cut `timeout` under the lock's bound and how to raise it
+        (the message names it instead of ``--lock-timeout``). Deferred work runs first,
+        as the connections are taken.
         """
         wait = (self.timeout if timeout is None else timeout) if bounded else -1
         if not self._lock.acquire(timeout=wait):
-            raise ServerBusy(self.busy_message(what, wait))
+            raise ServerBusy(self.busy_message(what, wait, limit))
         outermost = self._depth == 0
         try:
             if outermost:
@@ -140,11 +147,14 @@ class ConnectionLock:
         holder, since = _text(self._holder), self._since
         return f"{holder} has held them for {time.monotonic() - since:.1f} s" if holder else ""
 
-    def busy_message(self, what: Holder, waited: float | None = None) -> str:
+    def busy_message(
+        self, what: Holder, waited: float | None = None, limit: str | None = None
+    ) -> str:
         waited = self.timeout if waited is None or waited < 0 else waited
+        raise_it = limit or "raise the bound with `runfireserver --lock-timeout SECONDS`"
         return (
             f"{_text(what)} waited {waited:g} s for the database connections: "
             f"{self.holder() or 'busy'}. "
             "A slow view or call holds them for as long as it runs; make it faster, or "
-            "raise the bound with `runfireserver --lock-timeout SECONDS`"
+            f"{raise_it}"
         )

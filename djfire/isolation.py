@@ -10,11 +10,18 @@ holder): the reply to a waiting begin comes when its turn does. A client that
 disconnects or dies has its scopes rolled back at once.
 
 A scope asked for *ahead* (``begin_scope(ahead=True)``, sent by the runners as a test
-ends) is opened at once but is not the test's until the client's own ``begin_scope``
-with the same arguments takes it: until then fire calls and live requests run outside
-every test, as they do between tests (a browser's last fetch after its test ended is
-rolled back, never run in the next test), and any fire call of that client, or any
-other begin or end, closes it first. A transactional scope is never begun ahead.
+ends) is opened at once if the server is free for its client right then (nobody else
+holds it or waits in line, and the connections are free); otherwise it opens nothing,
+and the test's own begin begins as any begin does, in line. An ahead begin never waits:
+a client that runs no test yet (its next test may be skipped at run time, or fail in a
+fixture first) never holds the server from the line. A scope opened ahead is not the
+test's until the client's own ``begin_scope`` with the same arguments takes it: until
+then fire calls and live requests run outside every test, as they do between tests (a
+browser's last fetch after its test ended is rolled back, never run in the next test),
+and any fire call of that client, or any other begin or end, closes it first. Nor does
+it keep another client out: a client that begins (or calls) while the holder's only
+scope is one asked ahead and not taken closes that scope and goes first; the holder's
+take then finds nothing and begins in line. A transactional scope is never begun ahead.
 
 Ending a scope never leaves it open: when the connections stay held (a slow view, a
 request whose body stalls) longer than the end may wait, the end fails naming the
@@ -71,9 +78,10 @@ _OPEN_TO_ALL = frozenset(("ping", "info", "live_url", "begin_scope", "end_scope"
 #: reply timeout would (a quarter of it, for shorter timeouts), so the error, naming
 #: what holds them, reaches the client in time.
 _REPLY_MARGIN = 1.0
-#: How long serving a waiting client may wait for the connections (the server's loop
-#: waits meanwhile; it tries again a moment later).
-_SERVE_WAIT = 0.05
+#: How long serving a waiting client, or opening a scope asked ahead, may wait for the
+#: connections: not at all (the server's loop would stall; `tick` tries again a moment
+#: later, and a scope asked ahead is left to the test's own begin).
+_NO_WAIT = 0.0
 #: What `begin_scope` of this server can do beyond opening a scope (clients check).
 _BEGIN_FEATURES = ("wait", "ahead")
 #: SQL that changes data or schema (anything else only reads, or manages transactions).
@@ -104,11 +112,10 @@ class _Scope:
 
 @dataclass
 class _Waiter:
-    """A client's begin_scope, waiting for its turn on the server."""
+    """A client's begin_scope, waiting for its turn on the server (never one asked ahead)."""
 
     session: Session
     arguments: tuple[Any, ...]
-    ahead: bool
     wait: float
     deadline: float
     later: Later = field(default_factory=Later)
@@ -185,6 +192,27 @@ class DjangoScopes:
         stack = self._stack(session)
         return bool(stack) and stack[-1].ahead
 
+    def _only_ahead(self, session: Session | None) -> bool:
+        """Whether `session`'s only open scope is one asked ahead and not taken.
+
+        Such a client runs no test on the server (it may never: its next test may be
+        skipped, or fail in a fixture first), so it keeps no other client out.
+        """
+        stack = self._stack(session)
+        return len(stack) == 1 and stack[0].ahead
+
+    def _preempt(self, session: Session) -> None:
+        """`session` wants the server: close the holder's untaken scope asked ahead, if that
+        is all it holds (its begin that would have taken it then begins anew, in line)."""
+        holder = self.holder
+        if holder is not None and holder is not session and self._only_ahead(holder):
+            log.info(
+                "%s takes the server: the scope %s asked ahead and had not taken is closed",
+                session.describe(),
+                holder.describe(),
+            )
+            self._drop_ahead(holder, serve=False, waiter=session)
+
     def _lock_wait(self, session: Session) -> float:
         """How long a request of `session` waits for the connections.
 
@@ -197,14 +225,39 @@ class DjangoScopes:
             bound = self.shared.lock.timeout
             timeout = session.client.get("timeout")
             if type(timeout) in (int, float) and timeout > 0:
-                bound = min(bound, timeout - min(_REPLY_MARGIN, timeout / 4))
+                own = timeout - min(_REPLY_MARGIN, timeout / 4)
+                if own < bound:
+                    bound = own
+                    session.state["djfire_lock_limit"] = (
+                        f"this client's reply timeout of {timeout:g} s limits the wait (the "
+                        f"server's own bound is {self.shared.lock.timeout:g} s): raise it "
+                        "(fire.connect(timeout=SECONDS), the pytest ini option fire_timeout, "
+                        "or FireTestCase.fire_timeout)"
+                    )
             session.state["djfire_lock_wait"] = bound
         return bound
+
+    def _hold(
+        self, session: Session, what: Any, timeout: float | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """The connections for a request of `session`: waited for as long as it may.
+
+        When its client's own reply timeout is what cuts the wait, the error says so.
+        """
+        bound = self._lock_wait(session) if timeout is None else timeout
+        limit = session.state.get("djfire_lock_limit") if timeout is None else None
+        return self.shared.lock.hold(what, timeout=bound, limit=limit)
 
     def _held_by(self) -> str:
         assert self.holder is not None
         since = time.strftime("%H:%M:%S", time.localtime(self.since))
-        return f"the server is held by {self.holder.describe()} since {since}"
+        held = f"the server is held by {self.holder.describe()} since {since}"
+        if self._only_ahead(self.holder):
+            held += (
+                " (with only a scope asked ahead for its next test, not taken yet: a begin "
+                "that waits takes the server from it)"
+            )
+        return held
 
     # scopes
     def begin_scope(
@@ -236,25 +289,63 @@ class DjangoScopes:
                 "every table"
             )
         arguments = (kind, transactional, on_commit, savepoints, data_changes)
-        place = self._withdraw(session)
         stack = self._stack(session)
         if stack and stack[-1].ahead:
             if not ahead and stack[-1].arguments == arguments:
-                stack[-1].ahead = False  # taken: the test's from now on
-                if kind == "test":
-                    mail.outbox.clear()  # what a late request sent is not this test's
-                return len(stack)
+                return self._take(session, stack)
             self._drop_ahead(session)
+        if ahead:
+            return self._begin_ahead(session, arguments)
+        self._preempt(session)
         holder = self.holder
         if (holder is not None and holder is not session) or (
             holder is None and (self.waiting or self.shared.lock.deferred)
         ):
-            return self._park(session, arguments, ahead, wait, place)
-        return self._open(session, arguments, ahead, self._lock_wait(session))
+            return self._park(session, arguments, wait)
+        return self._open(session, arguments)
 
-    def _open(self, session: Session, arguments: tuple[Any, ...], ahead: bool, wait: float) -> int:
+    def _take(self, session: Session, stack: list[_Scope]) -> int:
+        """The client's begin takes the scope it asked for ahead: the test's from now on."""
+        scope = stack[-1]
+        # Under the lock: a late request still running sends its mail before the outbox
+        # is emptied, never into the test that takes the scope.
+        with self._hold(session, f"begin_scope from {session.describe()}"):
+            scope.ahead = False
+            if scope.kind == "test":
+                mail.outbox.clear()  # what a late request sent is not this test's
+        return len(stack)
+
+    def _begin_ahead(self, session: Session, arguments: tuple[Any, ...]) -> int:
+        """Open the scope asked ahead, if the server is free for `session` right now.
+
+        Never in line and never waiting for the connections: a client that does not run
+        a test yet (its next test may never begin) must not hold the server, nor get it
+        from the line. Opening nothing costs only the work ahead: the test's own begin
+        then begins (or waits in line) as any begin does. Returns the depth of the
+        scopes taken (the one asked ahead is not, yet).
+        """
+        stack = self._stack(session)
+        holder = self.holder
+        if holder is session or (
+            holder is None and not self.waiting and not self.shared.lock.deferred
+        ):
+            # The connections busy (a late request): left to the test's own begin.
+            with contextlib.suppress(ServerBusy):
+                self._open(session, arguments, ahead=True, wait=_NO_WAIT)
+        return self._depth(stack)
+
+    def _open(
+        self,
+        session: Session,
+        arguments: tuple[Any, ...],
+        *,
+        ahead: bool = False,
+        wait: float | None = None,
+    ) -> int:
+        """Open a scope for `session`, waiting for the connections as long as it may
+        (`wait` seconds, when given)."""
         kind, transactional, on_commit, savepoints, data_changes = arguments
-        with self.shared.lock.hold(f"begin_scope from {session.describe()}", timeout=wait):
+        with self._hold(session, f"begin_scope from {session.describe()}", wait):
             stack = self._stack(session)
             if transactional and stack:
                 raise FireError(
@@ -296,41 +387,31 @@ class DjangoScopes:
 
     # waiting for the server
     def _park(
-        self,
-        session: Session,
-        arguments: tuple[Any, ...],
-        ahead: bool,
-        wait: float | None,
-        place: int | None,
+        self, session: Session, arguments: tuple[Any, ...], wait: float | None
     ) -> int | Later:
-        """Put a begin in line (at `place`, the one its client's earlier begin had)."""
+        """Put a begin at the end of the line."""
         if not wait or wait <= 0:
             if self.holder is None:  # only the connections are busy: wait for them as a call
-                return self._open(session, arguments, ahead, self._lock_wait(session))
+                return self._open(session, arguments)
             raise ServerBusy(f"{self._held_by()}; only one client runs tests on a server at a time")
-        waiter = _Waiter(session, arguments, ahead, wait, time.monotonic() + wait)
-        self.waiting.insert(len(self.waiting) if place is None else place, waiter)
+        waiter = _Waiter(session, arguments, wait, time.monotonic() + wait)
+        self.waiting.append(waiter)
         return waiter.later
 
-    def _withdraw(self, session: Session) -> int | None:
-        """Take `session`'s begin asked for ahead out of the line; returns its place.
-
-        Its client moved on (it begins, ends, or calls): the request that comes instead
-        takes that place, if it is a begin.
-        """
-        for index, waiter in enumerate(self.waiting):
-            if waiter.session is session and waiter.ahead:
-                del self.waiting[index]
-                waiter.later.fail(FireError("a begin asked for ahead, withdrawn by its client"))
-                return index
-        return None
-
     def _serve_waiters(self) -> None:
-        """Open the scope of the first client in line, if the server is free."""
+        """Open the scope of the first client in line, if the server is free.
+
+        Never waits for the connections (the server's loop would stall while they are
+        held): `tick` tries again a moment later. A waiter whose wait ran out meanwhile
+        (the loop was busy) is told so, never given a scope its client gave up on.
+        """
+        self._expire()
+        if self.waiting:
+            self._preempt(self.waiting[0].session)
         while self.holder is None and self.waiting and not self.shared.lock.deferred:
             waiter = self.waiting[0]
             try:
-                depth = self._open(waiter.session, waiter.arguments, waiter.ahead, _SERVE_WAIT)
+                depth = self._open(waiter.session, waiter.arguments, wait=_NO_WAIT)
             except ServerBusy:
                 return  # the connections are busy for a moment: `tick` tries again
             except Exception as exc:
@@ -340,15 +421,20 @@ class DjangoScopes:
             self.waiting.pop(0)
             waiter.later.answer(depth)
 
-    def tick(self) -> None:
-        """Called by the server's loop every few tens of ms: answer the waits that ran out."""
-        if not self.waiting:
-            return
+    def _expire(self) -> None:
+        """Answer `ServerBusy` to the waiters whose wait ran out."""
         now = time.monotonic()
         for waiter in [w for w in self.waiting if w.deadline <= now]:
             self.waiting.remove(waiter)
             waiter.later.fail(ServerBusy(self._waited_too_long(waiter)))
-        if self.holder is None:
+
+    def tick(self) -> None:
+        """Called by the server's loop every few tens of ms: answer the waits that ran out,
+        and serve the line if the server is free (without waiting for the connections)."""
+        if not self.waiting:
+            return
+        self._expire()
+        if self.holder is None or self._only_ahead(self.holder):
             self._serve_waiters()
 
     def _waited_too_long(self, waiter: _Waiter) -> str:
@@ -398,12 +484,22 @@ class DjangoScopes:
             )
         return len(stack)
 
-    def _drop_ahead(self, session: Session, *, serve: bool = True) -> None:
-        """Close the scope `session` asked for ahead and did not take."""
+    def _drop_ahead(
+        self, session: Session, *, serve: bool = True, waiter: Session | None = None
+    ) -> None:
+        """Close the scope `session` asked for ahead and did not take.
+
+        For another client (`waiter`) it is not waited for: with the connections busy,
+        it is rolled back as soon as they are free.
+        """
         stack = self._stack(session)
         scope = stack.pop()
         try:
-            self._dispose(scope, f"the scope asked for ahead by {session.describe()}", session)
+            self._dispose(
+                scope,
+                f"the scope asked for ahead by {session.describe()}",
+                session if waiter is None else None,
+            )
         finally:
             if not stack:
                 self._release(session, serve=serve)
@@ -414,8 +510,8 @@ class DjangoScopes:
         Waits for the connections as long as `session`'s requests may (not at all for
         none); when they stay busy, defers the closing and returns why.
         """
-        held = self.shared.lock.hold(
-            what, timeout=0 if session is None else self._lock_wait(session)
+        held = (
+            self.shared.lock.hold(what, timeout=0) if session is None else self._hold(session, what)
         )
         try:
             held.__enter__()
@@ -526,8 +622,8 @@ class DjangoScopes:
         if operation in _OPEN_TO_ALL:
             yield  # touches no database (begin_scope and end_scope take the lock themselves)
             return
-        if self.waiting:
-            self._withdraw(session)
+        if self.holder is not None and self.holder is not session:
+            self._preempt(session)  # a holder with only an untaken scope asked ahead
         holder = self.holder
         if holder is not None and holder is not session:
             raise ServerBusy(
@@ -540,7 +636,7 @@ class DjangoScopes:
             return f"fire call {operation!r} from {session.describe()}"
 
         try:
-            with self.shared.lock.hold(what, timeout=self._lock_wait(session)):
+            with self._hold(session, what):
                 if holder is not None and self._ahead(holder):
                     # Not taken by a begin: closed first, so the call runs outside it.
                     self._drop_ahead(holder, serve=False)

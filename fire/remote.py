@@ -193,7 +193,10 @@ class Remote:
 
         The request is sent without waiting, so the server opens the scope while the
         client does something else (the runners ask as a test ends, for the next test);
-        that `begin_scope` then takes it, a round trip without the server's work. Until
+        that `begin_scope` then takes it, a round trip without the server's work. A
+        djfire server opens it only if it is free for this client at once (the request
+        never waits in line, and another client that begins closes it while it is all
+        this client holds); when nothing was opened, `begin_scope` begins as usual. Until
         taken, the scope is not the test's: live HTTP requests (a browser's last fetch
         of the test before) run outside every test, and any other request of this
         client but ``ping`` and ``info`` closes it first, on the server, in order. A

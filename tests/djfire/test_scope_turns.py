@@ -138,8 +138,13 @@ def test_a_scope_end_waited_for_behind_a_slow_view_fails_then_everything_is_roll
             lambda: _holding(impatient_server, "HTTP POST /products/create-slowly/"),
             "the slow view never held the connections",
         )
-        with pytest.raises(ServerBusy, match=r"end_scope from .* waited 0.5 s .*create-slowly"):
+        with pytest.raises(
+            ServerBusy, match=r"end_scope from .* waited 0.5 s .*create-slowly"
+        ) as raised:
             shop.end_scope()
+        # The server's own bound cut the wait: the fix is the server's option.
+        assert "`runfireserver --lock-timeout SECONDS`" in str(raised.value)
+        assert "reply timeout" not in str(raised.value)
         assert _scopes(shop)["depth"] == 0  # ended all the same
         slow.join()
         with shop.scope():
@@ -168,8 +173,15 @@ def test_a_client_with_a_short_timeout_is_told_what_holds_the_connections_within
             with pytest.raises(
                 ServerBusy,
                 match=r"waited 1.5 s .*HTTP POST /products/create-slowly/ has held them for",
-            ):
+            ) as raised:
                 models.Product.objects.count()
+            # The fix it names is this client's, not the server's bound (10 s).
+            message = str(raised.value)
+            assert "this client's reply timeout of 2 s limits the wait" in message
+            assert "the server's own bound is 10 s" in message
+            assert "fire.connect(timeout=SECONDS)" in message
+            assert "fire_timeout" in message
+            assert "--lock-timeout" not in message
             slow.join()
             assert models.Product.objects.count() == 1
 
@@ -274,6 +286,60 @@ def test_a_skipped_transactional_test_costs_nothing_and_flushes_no_seeded_rows(
         server.stop()
 
 
+def test_a_test_marked_skip_or_skipif_is_never_asked_for_ahead(
+    pytester: pytest.Pytester, sqlite_shop: SpawnedServer
+):
+    # What the server holds as each test's set-up begins, read on the run's own
+    # connection (so after every request the previous test's teardown sent).
+    pytester.makeconftest(
+        """
+        import pytest
+        from pytest_fire.activate import active_servers
+
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtest_setup(item):
+            remote = active_servers(item.config).connected("shop")
+            if remote is not None:
+                scopes = remote.info()["extensions"]["scopes"]
+                with open("held.txt", "a") as held:
+                    held.write(f"{item.name} {scopes['ahead']} {scopes['depth']}\\n")
+            return (yield)
+        """
+    )
+    pytester.makepyfile(
+        test_skips="""
+        import pytest
+
+        def test_first(fire_remote):
+            fire_remote("shop").ping()
+
+        @pytest.mark.skip(reason="not today")
+        def test_skipped(fire_remote):
+            pass
+
+        def test_second(fire_remote):
+            fire_remote("shop").ping()
+
+        @pytest.mark.skipif(True, reason="not here")
+        def test_skipped_if(fire_remote):
+            pass
+
+        def test_third(fire_remote):
+            fire_remote("shop").ping()
+        """
+    )
+    result = pytester.runpytest(f"--fire-servers=shop={sqlite_shop.address}", "-p", "no:randomly")
+    result.assert_outcomes(passed=3, skipped=2)
+    held = (pytester.path / "held.txt").read_text().splitlines()
+    assert held == [
+        "test_first False 0",
+        "test_skipped False 0",  # nothing asked ahead: no scope is open
+        "test_second True 0",  # asked ahead (it runs): open, not taken yet
+        "test_skipped_if False 0",
+        "test_third True 0",
+    ]
+
+
 # Defect 5
 def test_clients_waiting_for_the_server_are_served_first_come_first_served(
     sqlite_shop: SpawnedServer,
@@ -332,3 +398,172 @@ def test_a_waiting_client_gets_server_busy_after_its_own_wait_naming_the_holder(
         waiting.join()
         assert patient_depth == [1]  # the first in line got the server
         assert patient.end_scope() == 0
+
+
+# Review of defects 5 and 9: a scope asked ahead never keeps the server from the line
+def test_a_scope_asked_ahead_and_never_taken_lets_a_waiting_client_in(
+    sqlite_shop: SpawnedServer,
+):
+    with (
+        fire.connect(sqlite_shop.address, name="idle", timeout=20) as idle,
+        fire.connect(sqlite_shop.address, name="waiting", timeout=20) as waiting,
+    ):
+        idle.begin_scope()
+        idle.end_scope(wait=False)
+        idle.begin_next_scope()  # for a test that never begins (skipped at run time)
+        idle.sync()  # the worker goes on with tests that use no fire
+        assert _scopes(idle)["ahead"] is True
+        started = time.monotonic()
+        assert waiting.begin_scope(wait=2) == 1  # at once: the scope asked ahead is closed
+        assert time.monotonic() - started < 1.5
+        scopes = _scopes(waiting)
+        assert (scopes["depth"], scopes["ahead"]) == (1, False)  # the waiting client's
+        # The idle client's next begin finds nothing to take: it waits in line.
+        idle_depth: list[int] = []
+        turn = threading.Thread(target=lambda: idle_depth.append(idle.begin_scope(wait=30)))
+        turn.start()
+        _until(lambda: _in_line(waiting, 1), "the idle client's begin never waited in line")
+        models = waiting.module("shop.models")
+        waiting.module("shop.factories").ProductFactory(name="waiting's")
+        assert models.Product.objects.count() == 1
+        assert waiting.end_scope() == 0
+        turn.join()
+        assert idle_depth == [1]
+        assert idle.module("shop.models").Product.objects.count() == 0
+        assert idle.end_scope() == 0
+
+
+def test_a_begin_asked_ahead_never_waits_in_line(sqlite_shop: SpawnedServer):
+    with (
+        fire.connect(sqlite_shop.address, name="holder", timeout=20) as holder,
+        fire.connect(sqlite_shop.address, name="early", timeout=20) as early,
+    ):
+        holder.begin_scope()
+        early.begin_next_scope()  # while another client holds the server
+        early.sync()
+        assert _scopes(holder)["waiting"] == 0
+        holder.end_scope()
+        scopes = _scopes(holder)
+        assert scopes["holder"] is None  # not handed to a client that runs no test yet
+        assert scopes["waiting"] == 0
+        assert early.begin_scope(wait=10) == 1  # its test's own begin: an ordinary one
+        assert early.end_scope() == 0
+
+
+# Review: a waiter whose wait ran out while the server's loop was busy
+def test_a_waiter_whose_wait_ran_out_while_the_loop_was_busy_is_not_given_the_server(
+    sqlite_shop: SpawnedServer,
+):
+    with (
+        fire.connect(sqlite_shop.address, name="waiter", timeout=20) as waiter,
+        fire.connect(sqlite_shop.address, name="observer", timeout=20) as observer,
+    ):
+        sleeper = fire.connect(sqlite_shop.address, name="sleeper", timeout=0.8)
+        sleep = sleeper.module("time").sleep
+        sleeper.begin_scope()
+        outcome: list[object] = []
+
+        def wait_in_line() -> None:
+            try:
+                outcome.append(waiter.begin_scope(wait=0.5))
+            except ServerBusy as exc:
+                outcome.append(exc)
+
+        turn = threading.Thread(target=wait_in_line)
+        turn.start()
+        _until(lambda: _in_line(observer, 1), "the waiter never waited in line")
+        # A call keeps the server's loop busy past the waiter's wait; its client gives
+        # up and leaves meanwhile, so its scope ends as soon as the loop is free again.
+        with pytest.raises(fire.ServerUnavailable):
+            sleep(1.5)
+        sleeper.close()
+        turn.join()
+        assert isinstance(outcome[0], ServerBusy), outcome
+        assert "waited its 0.5 s in line" in str(outcome[0])
+        _until(lambda: _scopes(observer)["holder"] is None, "an orphan holds the server")
+
+
+# Review: the server's loop never stalls while clients wait for busy connections
+def test_the_loop_answers_at_once_while_clients_wait_and_a_request_holds_the_connections(
+    sqlite_shop: SpawnedServer,
+):
+    with (
+        fire.connect(sqlite_shop.address, name="holder", timeout=2) as holder,
+        fire.connect(sqlite_shop.address, name="waiter", timeout=20) as waiter,
+        fire.connect(sqlite_shop.address, name="observer", timeout=20) as observer,
+    ):
+        url = DjangoRemote(holder).live_url
+        holder.begin_scope()
+        first = threading.Thread(
+            target=requests.post,
+            args=(url + "/products/create-slowly/?seconds=3",),
+            kwargs={"timeout": 30},
+        )
+        first.start()
+        _until(
+            lambda: _holding(sqlite_shop, "HTTP POST /products/create-slowly/"),
+            "the slow view never held the connections",
+        )
+        with pytest.raises(ServerBusy):
+            holder.end_scope()  # its rollback waits for the slow view
+        depth: list[int] = []
+        turn = threading.Thread(target=lambda: depth.append(waiter.begin_scope(wait=30)))
+        turn.start()
+        _until(lambda: _in_line(observer, 1), "the waiter never waited in line")
+        # Another request takes the connections as the first lets go: the server is
+        # free, a client waits, and the connections stay busy for 3 s.
+        second = threading.Thread(
+            target=requests.get,
+            args=(url + "/products/create-slowly/?seconds=3",),
+            kwargs={"timeout": 30},
+        )
+        second.start()
+        _until(
+            lambda: _holding(sqlite_shop, "HTTP GET /products/create-slowly/"),
+            "the second view never held the connections",
+            seconds=15,
+        )
+        assert _scopes(observer)["waiting"] == 1
+        slow = 0
+        for _ in range(60):
+            if observer.ping() > 0.02:
+                slow += 1
+            time.sleep(0.013)
+        assert slow <= 6, f"{slow} of 60 pings took over 20 ms"
+        first.join()
+        second.join()
+        turn.join()
+        assert depth == [1]
+        assert waiter.module("shop.models").Product.objects.count() == 0
+        assert waiter.end_scope() == 0
+
+
+# Review: a late request's mail never lands in the test that takes the scope asked ahead
+def test_mail_of_a_late_request_never_lands_in_the_test_that_takes_the_scope(
+    sqlite_shop: SpawnedServer,
+):
+    with (
+        fire.connect(sqlite_shop.address, name="shop", timeout=20) as shop,
+        fire.connect(sqlite_shop.address, name="observer", timeout=20) as observer,
+    ):
+        django = DjangoRemote(shop)
+        shop.begin_scope()
+        shop.end_scope(wait=False)
+        shop.begin_next_scope()
+        _until(lambda: _scopes(observer)["ahead"] is True, "no scope was asked ahead")
+        late = threading.Thread(
+            target=requests.get,
+            args=(django.live_url + "/mail-slowly/?seconds=1",),
+            kwargs={"timeout": 30},
+        )
+        late.start()
+        _until(
+            lambda: _holding(sqlite_shop, "HTTP GET /mail-slowly/"),
+            "the late request never held the connections",
+        )
+        assert shop.begin_scope() == 1  # takes the scope asked ahead
+        try:
+            assert django.mail_outbox() == []
+        finally:
+            late.join()
+            shop.end_scope()

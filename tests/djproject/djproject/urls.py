@@ -11,6 +11,7 @@ urlpatterns = [
     path("products/notify-then-fail/", views.notify_then_fail),
     path("products/create-slowly/", views.create_slowly),
     path("products/create-durably/", views.create_durably),
+    path("mail-slowly/", views.mail_slowly),
     path("products/stream/", views.stream_products),
     path("download/", views.download),
     path("settings/greeting/", views.greeting),

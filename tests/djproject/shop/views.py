@@ -71,6 +71,13 @@ def create_slowly(request):
     return JsonResponse({"id": product.id}, status=201)
 
 
+def mail_slowly(request):
+    """Takes ?seconds= (0.05 by default), then sends an e-mail; no database."""
+    time.sleep(float(request.GET.get("seconds", "0.05")))
+    send_mail("sent slowly", "body", "shop@example.com", ["staff@example.com"])
+    return HttpResponse("sent")
+
+
 def create_durably(request):
     with transaction.atomic(durable=True):
         product = _create(request)

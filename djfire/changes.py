@@ -464,9 +464,6 @@ class ChangeCapture:
         if self.off is None and not self._backends:
             self.off = OFF_NO_BACKEND  # e.g. a MySQL-only service: said as any other off
 
-    def vendors(self) -> dict[str, str]:
-        return {alias: conn.vendor for alias, conn in self._by_alias.items()}
-
     def install(self) -> None:
         """Put the triggers in place (once, when the server has its test databases).
 

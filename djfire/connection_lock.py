@@ -27,7 +27,8 @@ __all__ = ["DEFAULT_LOCK_TIMEOUT", "HOLD", "ConnectionLock", "Holder"]
 
 log = logging.getLogger("djfire.lock")
 
-#: Seconds a call or request waits for the connections: well under a client's 30 s timeout.
+#: Seconds a call or request waits for the connections: well under a client's default
+#: reply timeout (`fire.transport.DEFAULT_TIMEOUT`).
 DEFAULT_LOCK_TIMEOUT = 10.0
 
 #: What holds the connections: its description, or a function that makes it (on every

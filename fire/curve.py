@@ -191,7 +191,7 @@ class _AllowList:
     of the directory again: a key copied in counts, and a key removed or replaced is
     refused, from the next connection on. Nothing is cached: a key rewritten in place
     keeps its name, size (every CURVE public key has the same) and possibly its time, so
-    no cheaper check can tell. Reading 50 keys takes about 1 ms (docs/security.md).
+    no cheaper check can tell. What the reading costs is in docs/security.md.
     A file that cannot be read (a dangling link, no permission, not a certificate) is
     skipped with a log line: one bad file never shuts the other clients out.
     """

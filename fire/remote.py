@@ -28,7 +28,7 @@ from .errors import (
 from .protocol import Status
 from .proxy import CallableProxy, Proxy
 from .shapes import CALLABLE
-from .transport import DEFAULT_SPIN_WAIT, Transport, client_description
+from .transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT, Transport, client_description
 
 __all__ = ["Remote", "connect"]
 
@@ -53,7 +53,7 @@ class Remote:
         self,
         address: str | os.PathLike[str],
         *,
-        timeout: float = 30.0,
+        timeout: float = DEFAULT_TIMEOUT,
         curve: ClientKeys | None = None,
         name: str | None = None,
         versions: tuple[int, int] = protocol.PROTOCOL_VERSIONS,
@@ -356,9 +356,7 @@ class Remote:
         self._shapes.update(shapes)
         kinds = self._shape_kinds
         for shape_id, content in shapes.items():
-            if len(content) < 4:  # a server that does not send flags: callable, as before
-                kinds[shape_id] = CallableProxy
-            elif content[3]:
+            if content[3]:
                 kinds[shape_id] = remote_exception_class(content[3])
             else:
                 kinds[shape_id] = CallableProxy if content[2] & CALLABLE else Proxy
@@ -422,7 +420,7 @@ class Remote:
 def connect(
     address: str | os.PathLike[str],
     *,
-    timeout: float = 30.0,
+    timeout: float = DEFAULT_TIMEOUT,
     curve: ClientKeys | None = None,
     name: str | None = None,
     start_command: str | None = None,

@@ -42,13 +42,13 @@ from .addresses import Address, is_loopback, parse_address, prepare_socket_path,
 from .codec import plain_codec
 from .curve import ServerKeys, secure_server, start_authenticator
 from .errors import FireError, ProtocolError
+from .exception_data import describe_exception
 from .extensions import Later, Scopes, release_hook, request_context
 from .handshake import Event as HandshakeEvent
 from .handshake import Handshake, greet
 from .handshake import State as HandshakeState
 from .operations import OPERATIONS
 from .protocol import DEFAULT_MAX_MESSAGE_SIZE, FRAME_SIZE, Status
-from .remote_errors import describe_exception
 from .session import Session
 from .shapes import ShapeTable
 from .values import ValueRules

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 import fire
-from djfire.client import DjangoRemote
+from djfire import DjangoRemote
 from fire.spawn import SpawnedServer
 
 from ..conftest import spawn_shop

@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 
 import fire
-from djfire.client import DjangoRemote
+from djfire import DjangoRemote
 from djfire.launch import RUNFIRESERVER
+from fire._supervise import parse_ready
 from fire.data_changes import format_changes
 from fire.spawn import ServerSpec, SpawnedServer, parse_spawn_spec
 
@@ -98,7 +99,7 @@ def odd(odd_server: SpawnedServer) -> Iterator[fire.Remote]:
 
 
 def _ready_line(server: SpawnedServer) -> str:
-    return next(line for line in server.output if "fire server ready at" in line).strip()
+    return next(line for line in server.output if parse_ready(line)).strip()
 
 
 EXPECTED_SKIPPED = {

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 import fire
-from djfire.client import DjangoRemote
+from djfire import DjangoRemote
 from fire.errors import FireError, ServerBusy
 from fire.spawn import SpawnedServer
 

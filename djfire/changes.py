@@ -660,8 +660,9 @@ def net_changes(rows: list[Change], keys: dict[str, list[str]]) -> dict[str, dic
     return result
 
 
-def _values(row: Row) -> str:
-    return json.dumps(row, sort_keys=True, default=repr)
+def _values(value: Row | list[Any]) -> str:
+    """A row, or a JSON column's object or array, as one canonical string."""
+    return json.dumps(value, sort_keys=True, default=repr)
 
 
 def _key(row: Row, columns: list[str]) -> Any:

@@ -48,6 +48,7 @@ per-call savepoints (`djfire.savepoints`) are no atomic blocks, so
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -224,7 +225,7 @@ class DjangoScopes:
         if bound is None:
             bound = self.shared.lock.timeout
             timeout = session.client.get("timeout")
-            if type(timeout) in (int, float) and timeout > 0:
+            if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
                 own = timeout - min(_REPLY_MARGIN, timeout / 4)
                 if own < bound:
                     bound = own
@@ -541,14 +542,14 @@ class DjangoScopes:
             for alias, atomic in reversed(
                 list(zip(self.shared.aliases, scope.atomics, strict=False))
             ):
-                attempt(lambda alias=alias, atomic=atomic: _roll_back(alias, atomic))
+                attempt(functools.partial(_roll_back, alias, atomic))
             if scope.transactional and scope.capturing and self.capture is not None:
                 attempt(self.capture.stop)
             if scope.transactional:
                 for alias in self.shared.aliases:
                     attempt(
-                        lambda alias=alias: call_command(
-                            "flush", verbosity=0, interactive=False, database=alias
+                        functools.partial(
+                            call_command, "flush", verbosity=0, interactive=False, database=alias
                         )
                     )
             if scope.kind == "test":

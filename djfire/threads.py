@@ -54,7 +54,9 @@ def share_with_every_thread(by_alias: dict[str, Any], lock: ConnectionLock) -> C
     owner = threading.get_ident()
     get_ident = threading.get_ident
 
-    owns = lock._lock._is_owned  # this thread holds it (deferred work runs at depth 0)
+    # This thread holds it (deferred work runs at depth 0). RLock's _is_owned is private
+    # (both the C and the Python RLock have it), so typeshed leaves it out.
+    owns = lock._lock._is_owned  # type: ignore[attr-defined]
     hold_of = HOLD.get
 
     def check(alias: str) -> None:
@@ -115,28 +117,35 @@ def _carry_the_hold() -> Callable[[], None]:
     """
     start, submit = threading.Thread.start, ThreadPoolExecutor.submit
 
-    @functools.wraps(start)
     def start_in_hold(thread: threading.Thread) -> None:
         hold = HOLD.get()
         if hold:
+            # This one thread's run, in the hold: an instance attribute over the method.
             thread.run = functools.partial(_run_in_hold, hold, thread.run)  # type: ignore[method-assign]
         start(thread)
 
-    @functools.wraps(submit)
     def submit_in_hold(executor: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         hold = HOLD.get()
         if hold:
             fn = functools.partial(_run_in_hold, hold, fn)
         return submit(executor, fn, *args, **kwargs)
 
-    threading.Thread.start = start_in_hold  # type: ignore[method-assign]
-    ThreadPoolExecutor.submit = submit_in_hold  # type: ignore[method-assign]
+    undo_start = _replace(threading.Thread, "start", start_in_hold)
+    undo_submit = _replace(ThreadPoolExecutor, "submit", submit_in_hold)
 
     def undo() -> None:
-        threading.Thread.start = start  # type: ignore[method-assign]
-        ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+        undo_start()
+        undo_submit()
 
     return undo
+
+
+def _replace(cls: type, name: str, replacement: Callable[..., Any]) -> Callable[[], None]:
+    """Put `replacement`, named and documented as the method, in place of `cls`'s method
+    `name`; returns what puts the method back."""
+    method = getattr(cls, name)
+    setattr(cls, name, functools.wraps(method)(replacement))
+    return functools.partial(setattr, cls, name, method)
 
 
 def _run_in_hold(hold: int, run: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -1,7 +1,7 @@
 """The built-in rows: the floor, and fire's call path over the same transport.
 
 - the floor: `bench.echo`, a raw DEALER/ROUTER msgpack echo in a process of its own,
-  its client waiting for the reply as fire's does (polling first, `fire.transport`);
+  its client waiting for the reply as fire's does (polling first, `fire.net.transport`);
 - a simple call, ``op.add(1, 2)`` on a module proxy, as users write it (the attribute
   read happens in the loop: it is part of what a call costs);
 - the floor and the simple call again with clients that sleep in ``recv`` at once

@@ -19,8 +19,8 @@ _CURVE_ROW = "fire: op.add(1, 2) over CURVE TCP (loopback)"
 @case(_CURVE_ROW, order=15)
 def curve_call(env: Env) -> Iterator[Call]:
     import fire
-    from fire._supervise import parse_ready
-    from fire.curve import ClientKeys, create_key_pair, read_public, read_secret
+    from fire.net.curve import ClientKeys, create_key_pair, read_public, read_secret
+    from fire.runners.supervise import parse_ready
 
     keys = env.tmpdir / "curve"
     server_public, server_secret = create_key_pair(keys / "server", "bench")

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fire.transport import DEFAULT_SPIN_WAIT
+from fire.net.transport import DEFAULT_SPIN_WAIT
 
 from . import shop
 from .echo import EchoClient, echo_endpoint

@@ -4,7 +4,7 @@ The server (``python -m bench.echo ENDPOINT``, a process of its own) unpacks eac
 message and packs it again, as any dispatcher must, and sends it back; the client
 packs a small request shaped like fire's and unpacks the reply. Nothing else: no
 request ids checked, no timeouts, no error handling. fire's rows are compared to this.
-The client waits for the reply as fire's does (`fire.transport.spin_until_readable`
+The client waits for the reply as fire's does (`fire.net.transport.spin_until_readable`
 first, then ``recv``), or with ``spin_wait=0`` sleeps in ``recv`` at once.
 """
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import msgpack
 import zmq
 
-from fire.transport import DEFAULT_SPIN_WAIT, spin_until_readable
+from fire.net.transport import DEFAULT_SPIN_WAIT, spin_until_readable
 
 if TYPE_CHECKING:
     from .registry import Env

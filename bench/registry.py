@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fire._supervise import READY
+from fire.runners.supervise import READY
 
 from . import servers
 

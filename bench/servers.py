@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from fire import _supervise
+from fire.runners import supervise
 
 __all__ = ["Process", "start"]
 
@@ -24,7 +24,7 @@ class Process:
 
     def stop(self) -> None:
         """SIGTERM (fire servers clean up their socket on it), then SIGKILL after 5 s."""
-        _supervise.stop(self.popen, 5)
+        supervise.stop(self.popen, 5)
         if self.popen.stdout is not None:
             self.popen.stdout.close()
 
@@ -34,7 +34,7 @@ def start(
 ) -> Process:
     """Start `argv`; return once it prints a line starting with `ready`, or raise naming why."""
     try:
-        popen, line = _supervise.start(
+        popen, line = supervise.start(
             argv,
             lambda line: line.startswith(ready),
             timeout,
@@ -42,6 +42,6 @@ def start(
             env=environ,
             cwd=cwd,
         )
-    except _supervise.NotReady as exc:
+    except supervise.NotReady as exc:
         raise RuntimeError(f"{' '.join(argv)}: {exc} ({ready!r})") from None
     return Process(popen, line.strip())

@@ -28,7 +28,7 @@ __all__ = ["DEFAULT_LOCK_TIMEOUT", "HOLD", "ConnectionLock", "Holder"]
 log = logging.getLogger("djfire.lock")
 
 #: Seconds a call or request waits for the connections: well under a client's default
-#: reply timeout (`fire.transport.DEFAULT_TIMEOUT`).
+#: reply timeout (`fire.net.transport.DEFAULT_TIMEOUT`).
 DEFAULT_LOCK_TIMEOUT = 10.0
 
 #: What holds the connections: its description, or a function that makes it (on every

@@ -7,7 +7,7 @@ Django. Importing this module imports neither Django nor the rest of djfire.
 
 from __future__ import annotations
 
-from fire.spawn import Launcher
+from fire.runners.spawn import Launcher
 
 __all__ = ["RUNFIRESERVER"]
 

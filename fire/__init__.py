@@ -5,6 +5,8 @@ proxy. See docs/reference/fire.md for the rules; `djfire` adds Django test isola
 """
 
 from ._version import __version__
+from .client.proxy import Proxy, is_proxy
+from .client.remote import Remote, connect
 from .errors import (
     AuthenticationError,
     FireError,
@@ -13,9 +15,7 @@ from .errors import (
     ServerBusy,
     ServerUnavailable,
 )
-from .proxy import Proxy, is_proxy
-from .remote import Remote, connect
-from .server import Server, serve
+from .server.loop import Server, serve
 
 #: Marks this package as fire from the djfire distribution (not Google's python-fire).
 __fire_origin__ = "djfire"

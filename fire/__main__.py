@@ -21,19 +21,19 @@ except ImportError:  # python-fire's fire/__init__.py written over ours: same pa
         "package index), e.g. `pip install --force-reinstall --no-deps /path/to/fire`; or "
         "keep python-fire and the tests in separate virtualenvs."
     )
-from ._supervise import ready_line
-from .curve import create_key_pair, server_keys
 from .errors import FireError
-from .server_options import add_server_arguments
+from .net.curve import create_key_pair, server_keys
+from .runners.supervise import ready_line
+from .server.options import add_server_arguments
 
 
 def description() -> str:
     """The help text's description, in plain words (argparse prints it as it is).
 
     It names how each installed framework's service starts its server instead (its
-    `fire.spawn.Launcher`: djfire's ``manage.py runfireserver``).
+    `fire.runners.spawn.Launcher`: djfire's ``manage.py runfireserver``).
     """
-    from .spawn import installed_launchers
+    from .runners.spawn import installed_launchers
 
     instead = "; ".join(
         f"a {launcher.name} service runs `{launcher.start_command.format(address='ADDRESS')}`"

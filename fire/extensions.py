@@ -28,10 +28,10 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from .addresses import is_loopback, prepare_socket_path
 from .errors import FireError
-from .session import Session
-from .values import ValueRules
+from .net.addresses import is_loopback, prepare_socket_path
+from .server.session import Session
+from .wire.values import ValueRules
 
 __all__ = [
     "Extension",

@@ -24,13 +24,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from . import data_changes
-from .addresses import parse_address
-from .curve import ClientKeys, client_keys
+from .client.remote import Remote
 from .errors import FireError, ServerUnavailable
-from .remote import Remote
-from .spawn import ServerSpec, SpawnedServer, default_start_command, parse_spawn_spec
-from .transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
+from .net.addresses import parse_address
+from .net.curve import ClientKeys, client_keys
+from .net.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
+from .runners import data_changes
+from .runners.spawn import ServerSpec, SpawnedServer, default_start_command, parse_spawn_spec
 
 __all__ = [
     "FireTestCase",
@@ -81,7 +81,7 @@ def shared_remote(
     A TCP server's CURVE keys are, in this order: `curve`, those registered for the
     address (`register_client_keys`), or the files ``FIRE_CURVE_SECRET`` and
     ``FIRE_CURVE_SERVERS/NAME.key`` name. A server that is not there gets the fix of
-    the installed launcher (`fire.spawn.Launcher.start_command`: djfire's runfireserver).
+    the installed launcher (`fire.runners.spawn.Launcher.start_command`: djfire's runfireserver).
     """
     key = (name, address)
     remote = _pool.get(key)
@@ -187,7 +187,7 @@ class FireTestMixin:
     - ``fire_servers``: name -> socket path or address of a running server.
     - ``fire_spawn``: name -> ``PROGRAM[:settings=MOD][:http=H:P][:gateway=SPEC]``, a
       server this process starts (once) with the installed launcher and stops at exit
-      (see `fire.spawn`).
+      (see `fire.runners.spawn`).
     - ``fire_transactional``: run each test with real commits, tables flushed after it
       (like TransactionTestCase). No class scope is opened then: data made in
       ``setUpClass`` commits and is gone after the first test's flush.
@@ -269,7 +269,7 @@ class FireTestMixin:
     def fire_changes(self) -> dict[str, Any]:
         """Server name -> the rows this test changed so far, per database alias and table.
 
-        See `fire.data_changes` for the form; ``fire_data_changes_exclude`` applies.
+        See `fire.runners.data_changes` for the form; ``fire_data_changes_exclude`` applies.
         """
         return data_changes.collect(self.fire_remotes, self.fire_data_changes_exclude)
 

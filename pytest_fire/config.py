@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from fire.data_changes import MODES
-from fire.spawn import ServerSpec, parse_spawn_spec
+from fire.net.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
+from fire.runners.data_changes import MODES
+from fire.runners.spawn import ServerSpec, parse_spawn_spec
 from fire.testing import parse_server_list
-from fire.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
 
 __all__ = ["DEFAULT_SCOPE_WAIT", "FireConfig", "read_config"]
 
@@ -74,7 +74,7 @@ def read_config(config: pytest.Config) -> FireConfig:
         or MODES[0],
         data_changes_exclude=list(config.getini("fire_data_changes_exclude")),
     )
-    from fire.curve import CLIENT_SECRET_VARIABLE, CLIENT_SERVERS_VARIABLE
+    from fire.net.curve import CLIENT_SECRET_VARIABLE, CLIENT_SERVERS_VARIABLE
 
     result.curve_secret = _setting(
         config, "fire_curve_secret", CLIENT_SECRET_VARIABLE, "fire_curve_secret"

@@ -11,7 +11,7 @@ import pytest
 from .activate import activate
 
 if TYPE_CHECKING:
-    from fire.remote import Remote
+    from fire.client.remote import Remote
 
     from .servers import FireServers
 
@@ -217,9 +217,9 @@ def fire_changes(
 
     Per server, ``{alias: {"vendor", "tables": {table: {"inserted", "updated",
     "deleted"}}}}``, netted per primary key, with the excluded tables and columns left
-    out (see `fire.data_changes`). Needs ``--fire-data-changes`` other than ``off``.
+    out (see `fire.runners.data_changes`). Needs ``--fire-data-changes`` other than ``off``.
     """
-    from fire import data_changes
+    from fire.runners import data_changes
 
     patterns = excluded_changes(request.node, activate(request.config))
     return lambda: data_changes.collect(fire_remotes, patterns)

@@ -26,7 +26,7 @@ from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this mod
 )
 from .report import add_data_changes
 
-#: `fire.data_changes.MODES`, which this module cannot import (an unused plugin imports no
+#: `fire.runners.data_changes.MODES`, which this module cannot import (an unused plugin imports no
 #: fire); tests/runners/test_plugin_startup.py checks that they agree.
 DATA_CHANGES_MODES = ("fail", "always", "off")
 

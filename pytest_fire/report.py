@@ -21,8 +21,8 @@ def add_data_changes(item: pytest.Item, report: pytest.TestReport) -> None:
         return
     if servers.config.data_changes == "fail" and not report.failed:
         return
-    from fire import data_changes
     from fire.errors import FireError
+    from fire.runners import data_changes
 
     remotes = getattr(item, "funcargs", {}).get("fire_remotes")
     if remotes is None:

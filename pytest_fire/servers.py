@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 
-from fire.curve import client_keys
+from fire.client.remote import Remote
 from fire.errors import FireError
-from fire.remote import Remote
-from fire.spawn import SpawnedServer
+from fire.net.curve import client_keys
+from fire.runners.spawn import SpawnedServer
 from fire.testing import register_client_keys, shared_remote
 
 from .config import FireConfig

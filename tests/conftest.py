@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from djfire.launch import RUNFIRESERVER
-from fire.spawn import ServerSpec, SpawnedServer
+from fire.runners.spawn import ServerSpec, SpawnedServer
 
 pytest_plugins = ["pytester"]
 

@@ -34,8 +34,8 @@ from packaging.specifiers import SpecifierSet
 
 import fire
 from djfire.launch import RUNFIRESERVER
-from fire import data_changes
-from fire.spawn import ServerSpec, SpawnedServer
+from fire.runners import data_changes
+from fire.runners.spawn import ServerSpec, SpawnedServer
 
 from .conftest import TESTS, require_postgres
 

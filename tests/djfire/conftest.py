@@ -7,7 +7,7 @@ import pytest
 
 import fire
 from djfire import DjangoRemote
-from fire.spawn import SpawnedServer
+from fire.runners.spawn import SpawnedServer
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import fire
 from djfire.launch import RUNFIRESERVER
 from djfire.ownership import MARK, SQLITE_APPLICATION_ID
 from fire.errors import FireError
-from fire.spawn import ServerSpec, SpawnedServer
+from fire.runners.spawn import ServerSpec, SpawnedServer
 
 from ..conftest import MANAGE, require_postgres
 

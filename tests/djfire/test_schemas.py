@@ -23,9 +23,9 @@ import pytest
 import fire
 from djfire import DjangoRemote
 from djfire.launch import RUNFIRESERVER
-from fire._supervise import parse_ready
-from fire.data_changes import format_changes
-from fire.spawn import ServerSpec, SpawnedServer, parse_spawn_spec
+from fire.runners.data_changes import format_changes
+from fire.runners.spawn import ServerSpec, SpawnedServer, parse_spawn_spec
+from fire.runners.supervise import parse_ready
 
 from ..conftest import TESTS, require_postgres
 

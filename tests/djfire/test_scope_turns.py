@@ -21,7 +21,7 @@ import requests
 import fire
 from djfire import DjangoRemote
 from fire.errors import FireError, ServerBusy
-from fire.spawn import SpawnedServer
+from fire.runners.spawn import SpawnedServer
 
 from ..conftest import spawn_shop
 

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import fire
-from fire import _supervise, protocol
-from fire.curve import ClientKeys, read_public, read_secret
+from fire.net.curve import ClientKeys, read_public, read_secret
+from fire.runners import supervise
+from fire.wire import protocol
 
 HERE = Path(__file__).resolve().parent
 STARTUP_SECONDS = 20.0
@@ -29,7 +30,7 @@ STARTUP_SECONDS = 20.0
 CUSTOM_SERVER = """
 import sys
 import fire
-from fire._supervise import ready_line
+from fire.runners.supervise import ready_line
 address, max_message_size, low, high = sys.argv[1:5]
 server = fire.Server(address, max_message_size=int(max_message_size),
                      versions=(int(low), int(high)))
@@ -116,7 +117,7 @@ def start_server(
     umask: int | None = None,
     cwd: Path | None = None,
 ) -> ServerProcess:
-    """Run `python ARGV…` and wait for its ready line (`fire._supervise.start`)."""
+    """Run `python ARGV…` and wait for its ready line (`fire.runners.supervise.start`)."""
     stderr_path = directory / f"stderr-{time.monotonic_ns()}.txt"
     preexec: Callable[[], Any] | None = None
     if umask is not None:
@@ -126,7 +127,7 @@ def start_server(
 
     with open(stderr_path, "w") as stderr:
         try:
-            proc, line = _supervise.start(
+            proc, line = supervise.start(
                 [sys.executable, *argv],
                 timeout=STARTUP_SECONDS,
                 stderr=stderr,
@@ -134,11 +135,11 @@ def start_server(
                 cwd=cwd or directory,
                 preexec_fn=preexec,
             )
-        except _supervise.NotReady as exc:
+        except supervise.NotReady as exc:
             raise RuntimeError(
                 f"fire server {argv} did not start: {exc}\n{stderr_path.read_text()}"
             ) from None
-    endpoint, _ = _supervise.parse_ready(line) or ("", None)
+    endpoint, _ = supervise.parse_ready(line) or ("", None)
     path = Path(endpoint[len("ipc://") :]) if endpoint.startswith("ipc://") else None
     return ServerProcess(proc, endpoint, path, stderr_path)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fire import FireError, ServerUnavailable
-from fire.addresses import is_loopback, parse_address, prepare_socket_path, probe_unix_socket
+from fire.net.addresses import is_loopback, parse_address, prepare_socket_path, probe_unix_socket
 
 
 def test_absolute_socket_path() -> None:

@@ -14,9 +14,9 @@ from servers import ServerProcess, custom_server_argv, wait_for
 from zmq.utils.monitor import recv_monitor_message
 
 import fire
-from fire import protocol
-from fire.codec import plain_codec
-from fire.protocol import Status
+from fire.wire import protocol
+from fire.wire.codec import plain_codec
+from fire.wire.protocol import Status
 
 codec = plain_codec()
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from plain_data import assert_same, big_ints, fixed_offsets, plain
 
-from fire.codec import EXT_REF, Codec, plain_codec
+from fire.wire.codec import EXT_REF, Codec, plain_codec
 
 # -- hooks that record what they are given ---------------------------------------------
 

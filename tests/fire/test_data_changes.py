@@ -6,7 +6,7 @@ import datetime
 import json
 from decimal import Decimal
 
-from fire.data_changes import exclude, format_changes, has_changes, to_json
+from fire.runners.data_changes import exclude, format_changes, has_changes, to_json
 
 CHANGES = {
     "default": {

@@ -19,7 +19,7 @@ import zmq
 from servers import ServerProcess, serve_argv
 
 import fire
-from fire.curve import ClientKeys
+from fire.net.curve import ClientKeys
 
 LONG_TIMEOUT = 30.0
 AT_ONCE = 5.0  # far below LONG_TIMEOUT

@@ -18,9 +18,9 @@ import zmq
 from servers import Keys, ServerProcess, curve_argv, serve_argv
 
 import fire
-from fire import protocol
-from fire.codec import plain_codec
-from fire.protocol import FRAME_SIZE, Status
+from fire.wire import protocol
+from fire.wire.codec import plain_codec
+from fire.wire.protocol import FRAME_SIZE, Status
 
 MiB = 1024 * 1024
 _plain = plain_codec()

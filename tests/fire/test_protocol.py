@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fire import ProtocolError
-from fire.codec import plain_codec
-from fire.handshake import TRANSITIONS, Event, Greeting, Handshake, State, greet
-from fire.protocol import (
+from fire.wire.codec import plain_codec
+from fire.wire.handshake import TRANSITIONS, Event, Greeting, Handshake, State, greet
+from fire.wire.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
     FRAME_LIMIT,
     FRAME_SIZE,
@@ -296,7 +296,7 @@ def test_no_common_version_names_both_ranges() -> None:
         choose_version((2, 2), (1, 1))
 
 
-# -- handshake (fire.handshake): states and transitions as data ----------------------------
+# -- handshake (fire.wire.handshake): states and transitions as data ----------------------------
 
 
 def test_a_hello_with_a_common_version_opens_the_connection() -> None:

@@ -51,7 +51,7 @@ def test_remote_traceback_text_names_the_remote_code(helpers: Any) -> None:
     assert "remote_helpers.py" in text
     assert "fail_key" in text
     assert "KeyError: 'k'" in text
-    assert "fire/server.py" not in text  # fire's dispatch frames are skipped
+    assert "fire/server/loop.py" not in text  # fire's dispatch frames are skipped
 
 
 def test_traceback_frames_point_to_the_remote_file_and_line(helpers: Any) -> None:

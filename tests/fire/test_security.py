@@ -15,7 +15,7 @@ import pytest
 from servers import Keys, ServerProcess, curve_argv, run_fire, serve_argv
 
 import fire
-from fire.curve import read_public, read_secret, server_keys
+from fire.net.curve import read_public, read_secret, server_keys
 
 AT_ONCE = 5.0  # far below the 30 s timeout: an answer, not a wait
 LONG_TIMEOUT = 60.0  # an error before this is an answer, not a timeout

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from fire.errors import FireError
-from fire.spawn import Launcher, ServerSpec, SpawnedServer, installed_launchers, parse_spawn_spec
+from fire.runners.spawn import (
+    Launcher,
+    ServerSpec,
+    SpawnedServer,
+    installed_launchers,
+    parse_spawn_spec,
+)
 
 #: A service kind fire knows nothing about: its command has no HTTP or suffix options.
 PLAIN = Launcher(

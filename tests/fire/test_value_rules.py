@@ -17,13 +17,13 @@ from servers import ExchangeCounter, ServerProcess
 
 import fire
 from fire.extensions import ValueRules
-from fire.shapes import ShapeTable
+from fire.server.shapes import ShapeTable
 
 SERVER_WITH_RULES = """
 import sys
 import fire
 import remote_helpers as h
-from fire._supervise import ready_line
+from fire.runners.supervise import ready_line
 from fire.extensions import ValueRules
 
 rules = ValueRules(

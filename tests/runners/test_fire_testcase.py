@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fire.spawn import SpawnedServer
+from fire.runners.spawn import SpawnedServer
 
 from ..conftest import CLIENT_SETTINGS, MANAGE
 

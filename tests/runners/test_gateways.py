@@ -23,7 +23,7 @@ import pytest
 
 import fire
 from djfire.launch import RUNFIRESERVER
-from fire.spawn import ServerSpec, SpawnedServer, parse_spawn_spec
+from fire.runners.spawn import ServerSpec, SpawnedServer, parse_spawn_spec
 from fire.testing import shared_remote
 
 from ..conftest import MANAGE

@@ -66,7 +66,7 @@ def test_a_fire_fixture_imports_fire_on_first_use(pytester: pytest.Pytester) -> 
 
 
 def test_the_plugin_offers_the_data_change_modes_fire_knows() -> None:
-    from fire.data_changes import MODES
+    from fire.runners.data_changes import MODES
     from pytest_fire.plugin import DATA_CHANGES_MODES
 
     assert DATA_CHANGES_MODES == MODES

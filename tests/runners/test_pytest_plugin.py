@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fire import _supervise
-from fire.curve import create_key_pair
+from fire.net.curve import create_key_pair
+from fire.runners import supervise
 
 from ..conftest import CLIENT_SETTINGS, MANAGE, require_postgres
 
@@ -317,16 +317,16 @@ def tcp_shop(tmp_path) -> Iterator[tuple[str, Path]]:
     shutil.copy(keys / "server" / "shop.key", keys / "servers" / "shop.key")
     command = [sys.executable, str(MANAGE), "runfireserver", "tcp://127.0.0.1:0"]
     command += ["--curve-secret", str(keys / "server" / "shop.key_secret")]
-    process, line = _supervise.start(
+    process, line = supervise.start(
         [*command, "--curve-clients", str(keys / "clients"), "--http", "127.0.0.1:0"],
         timeout=120,
         cwd=MANAGE.parent,
         env={**os.environ, "DJFIRE_TEST_DB": "sqlite", "DJFIRE_TEST_DIR": str(tmp_path)},
         stderr=subprocess.STDOUT,
     )
-    endpoint, _ = _supervise.parse_ready(line) or ("", None)
+    endpoint, _ = supervise.parse_ready(line) or ("", None)
     yield endpoint, keys
-    _supervise.stop(process)
+    supervise.stop(process)
     assert process.stdout is not None
     process.stdout.close()
 

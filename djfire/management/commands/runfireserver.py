@@ -61,7 +61,7 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from None
             self.stderr.write(f"CommandError: {exc}")  # as Django reports one from handle()
             sys.exit(1)
-        from fire.server_options import add_server_arguments
+        from fire.server.options import add_server_arguments
 
         add_server_arguments(
             parser,
@@ -109,9 +109,9 @@ class Command(BaseCommand):
         from djfire.live_server import LiveServer
         from djfire.values import django_value_rules
         from fire import FireError, Server
-        from fire._supervise import ready_line
-        from fire.curve import server_keys
         from fire.extensions import is_loopback, prepare_socket_path
+        from fire.net.curve import server_keys
+        from fire.runners.supervise import ready_line
 
         verbosity = options["verbosity"]
         if verbosity >= 2:

@@ -8,13 +8,13 @@ stuck).
 The request path is kept short, since a call should cost little more than a raw
 ZeroMQ + msgpack echo: frames are received as `zmq.Frame` (whose ``more`` flag saves a
 ``getsockopt(RCVMORE)`` per request, and tells a request in chunks from one in a frame:
-`fire.protocol`); the monitor is read when the socket is idle,
+`fire.wire.protocol`); the monitor is read when the socket is idle,
 before every handshake (so a new connection that reuses a dead one's file descriptor
 is never closed by the old one's late "disconnected" event), and otherwise at most every
 `_MONITOR_EVERY` seconds, not per request; and the extensions' request contexts are
 entered only when an extension has one.
 
-A TCP server is a CURVE server (`fire.curve`): ZeroMQ's handshake checks the client's
+A TCP server is a CURVE server (`fire.net.curve`): ZeroMQ's handshake checks the client's
 key before the connection carries a message, so an unknown peer never gets a session.
 It has a ZeroMQ context of its own, whose ZAP handler (a thread) does that check. Before
 it, a peer can send only frames up to `protocol.FRAME_LIMIT` (64 KiB): the socket's
@@ -36,22 +36,22 @@ from typing import Any
 import msgpack
 import zmq
 
-from . import protocol
-from ._version import __version__
-from .addresses import Address, is_loopback, parse_address, prepare_socket_path, private_umask
-from .codec import plain_codec
-from .curve import ServerKeys, secure_server, start_authenticator
-from .errors import FireError, ProtocolError
+from .._version import __version__
+from ..errors import FireError, ProtocolError
+from ..extensions import Later, Scopes, release_hook, request_context
+from ..net.addresses import Address, is_loopback, parse_address, prepare_socket_path, private_umask
+from ..net.curve import ServerKeys, secure_server, start_authenticator
+from ..wire import protocol
+from ..wire.codec import plain_codec
+from ..wire.handshake import Event as HandshakeEvent
+from ..wire.handshake import Handshake, greet
+from ..wire.handshake import State as HandshakeState
+from ..wire.protocol import DEFAULT_MAX_MESSAGE_SIZE, FRAME_SIZE, Status
+from ..wire.values import ValueRules
 from .exception_data import describe_exception
-from .extensions import Later, Scopes, release_hook, request_context
-from .handshake import Event as HandshakeEvent
-from .handshake import Handshake, greet
-from .handshake import State as HandshakeState
 from .operations import OPERATIONS
-from .protocol import DEFAULT_MAX_MESSAGE_SIZE, FRAME_SIZE, Status
 from .session import Session
 from .shapes import ShapeTable
-from .values import ValueRules
 
 __all__ = ["Server", "serve"]
 
@@ -437,7 +437,7 @@ class Server:
         self._send(identity, reply)
 
     def _handshake(self, identity: zmq.Frame, request: Any) -> None:
-        """Feed a message of a connection without a session to the handshake (`fire.handshake`)."""
+        """Feed a message of a connection without a session to `fire.wire.handshake`."""
         try:
             args = _plain.unpack(request.arguments)
         except Exception:

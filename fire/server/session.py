@@ -8,12 +8,12 @@ from typing import Any
 
 import msgpack
 
-from .codec import EXT_ARGREF, EXT_REF, Codec
-from .errors import FireError
-from .handshake import Handshake
-from .protocol import DEFAULT_MAX_MESSAGE_SIZE
+from ..errors import FireError
+from ..wire.codec import EXT_ARGREF, EXT_REF, Codec
+from ..wire.handshake import Handshake
+from ..wire.protocol import DEFAULT_MAX_MESSAGE_SIZE
+from ..wire.values import ValueRules
 from .shapes import ShapeTable
-from .values import ValueRules
 
 __all__ = ["Session"]
 
@@ -33,7 +33,7 @@ class Session:
         self.identity = identity
         #: The server's value rules (which iterables are read whole).
         self.values = values or ValueRules()
-        #: The connection's handshake (`fire.handshake`): open while the session lives.
+        #: The connection's handshake (`fire.wire.handshake`): open while the session lives.
         self.handshake = Handshake()
         self.fd = fd
         self.version: int | None = None

@@ -24,10 +24,10 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import ProtocolError
+from ..errors import ProtocolError
 
 if TYPE_CHECKING:
-    from .remote import Remote
+    from ..client.remote import Remote
 
 __all__ = [
     "MODES",

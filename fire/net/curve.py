@@ -23,7 +23,7 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
-from .errors import FireError
+from ..errors import FireError
 
 __all__ = [
     "ClientKeys",

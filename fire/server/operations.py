@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
-from .errors import FireError
+from ..errors import FireError
 from .exception_data import class_hierarchy
 from .session import Session
 

@@ -3,7 +3,7 @@
 Reading an attribute either waits for the server or, when the result is certainly a
 reference, makes a *pending* proxy (a path from a live reference) without waiting:
 
-- names in the object's shape (see `fire.shapes`): modules, classes, methods, managers;
+- names in the object's shape (see `fire.server.shapes`): modules, classes, methods, managers;
 - any name read to be called at once (``obj.method(...)``), as Python's own
   ``LOAD_METHOD`` tells: the value is called before anyone can look at it.
 
@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .codec import CannotSend
-from .shapes import CONTEXT_MANAGER, ITERATOR, SIZED
+from ..wire.codec import CannotSend
+from ..wire.protocol import CONTEXT_MANAGER, ITERATOR, SIZED
 
 if TYPE_CHECKING:
     from .remote import Remote
@@ -240,7 +240,7 @@ class Proxy(_ProxyState):
         )
 
     def _fire_flags(self) -> int | None:
-        """What the object's type makes of it (`fire.shapes` flags); None when unknown."""
+        """What the object's type makes of it (`fire.server.shapes` flags); None when unknown."""
         content = self._fire_remote._shapes.get(self._fire_shape)  # type: ignore[arg-type]
         return content[2] if content is not None else None
 

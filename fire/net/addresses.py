@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import FireError, ServerUnavailable
+from ..errors import FireError, ServerUnavailable
 
 __all__ = ["Address", "parse_address"]
 
@@ -96,7 +96,7 @@ def start_hint(address: str, start_command: str | None = None) -> str:
     """How to start a server at `address`: the fix an unavailable-server error gives.
 
     `start_command` is how the service's framework starts one (``{address}`` replaced;
-    a `fire.spawn.Launcher` says it, e.g. djfire's ``python manage.py runfireserver``);
+    a `fire.runners.spawn.Launcher` says it, e.g. djfire's ``python manage.py runfireserver``);
     without it the fix names fire's own server for plain Python modules.
     """
     curve = (

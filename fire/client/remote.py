@@ -12,11 +12,7 @@ from typing import Any
 import msgpack
 from tblib import Traceback
 
-from . import protocol
-from .addresses import parse_address
-from .codec import EXT_ARGREF, EXT_REF, CannotSend, Codec, plain_codec
-from .curve import ClientKeys
-from .errors import (
+from ..errors import (
     AuthenticationError,
     FireError,
     ProtocolError,
@@ -25,10 +21,13 @@ from .errors import (
     ServerUnavailable,
     remote_exception_class,
 )
-from .protocol import Status
+from ..net.addresses import parse_address
+from ..net.curve import ClientKeys
+from ..net.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT, Transport, client_description
+from ..wire import protocol
+from ..wire.codec import EXT_ARGREF, EXT_REF, CannotSend, Codec, plain_codec
+from ..wire.protocol import CALLABLE, Status
 from .proxy import CallableProxy, Proxy
-from .shapes import CALLABLE
-from .transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT, Transport, client_description
 
 __all__ = ["Remote", "connect"]
 
@@ -429,7 +428,7 @@ def connect(
 ) -> Remote:
     """Connect to the fire server at `address`: a socket path, ``ipc:///…`` or ``tcp://…``.
 
-    A ``tcp://`` address needs `curve` (`fire.curve.client_keys`). Raises
+    A ``tcp://`` address needs `curve` (`fire.net.curve.client_keys`). Raises
     `ServerUnavailable` naming the address at once when nothing listens there,
     `AuthenticationError` at once when the CURVE handshake fails, and
     `ServerUnavailable` within `timeout` when the server does not answer.
@@ -438,7 +437,7 @@ def connect(
     `max_message_size` bounds a reply, in bytes (at least 64 KiB); the server answers a
     call whose reply would be larger with a `ProtocolError` naming the limit.
     `spin_wait` is how long, in seconds, a call polls for its reply before it sleeps
-    (a sleeping thread wakes late on virtual machines; `fire.transport` says more);
+    (a sleeping thread wakes late on virtual machines; `fire.net.transport` says more);
     0 sleeps at once, for a machine with fewer cores than busy processes.
     """
     return Remote(

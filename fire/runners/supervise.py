@@ -1,8 +1,8 @@
 """Run on the far side of an execnet gateway: start a server, report it, stop it.
 
-`fire.spawn` sends this module's source through the gateway (``remote_exec``), so it
+`fire.runners.spawn` sends this module's source through the gateway (``remote_exec``), so it
 runs in whatever interpreter the gateway reaches, with the standard library only (the
-far side's fire may be another version). Without a gateway, `fire.spawn` runs the same
+far side's fire may be another version). Without a gateway, `fire.runners.spawn` runs the same
 `supervise` in a thread, with a local stand-in for the channel. Messages:
 
 - in: one dict (the arguments after the interpreter, working directory, environment,

@@ -30,9 +30,9 @@ releases to honour (`peek`).
 
 A connection opens with a handshake: the client sends ``hello`` with the range of
 protocol versions it speaks; the server answers with the highest common version. Its
-states and transitions are data in `fire.handshake`, also without I/O.
+states and transitions are data in `fire.wire.handshake`, also without I/O.
 Authentication is not part of this protocol: on TCP, ZeroMQ's CURVE handshake has
-authenticated both sides before the first message (`fire.curve`).
+authenticated both sides before the first message (`fire.net.curve`).
 """
 
 from __future__ import annotations
@@ -43,13 +43,17 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from .errors import ProtocolError
+from ..errors import ProtocolError
 
 __all__ = [
+    "CALLABLE",
+    "CONTEXT_MANAGER",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "FRAME_LIMIT",
     "FRAME_SIZE",
+    "ITERATOR",
     "PROTOCOL_VERSIONS",
+    "SIZED",
     "MessageTooLarge",
     "Request",
     "Status",
@@ -70,6 +74,11 @@ __all__ = [
 #: type flags; ``iter`` and ``next`` replies say whether the object is its own iterator;
 #: ``isinstance`` and ``issubclass`` operations.) Older peers are refused at the handshake.
 PROTOCOL_VERSIONS: tuple[int, int] = (3, 3)
+
+#: Flags of a shape (``[dotted name, {name: shape id or None}, flags, hierarchy]``, see
+#: `fire.server.shapes`): what the object's type makes of it, so the client answers
+#: ``callable()``, ``iter()``, ``len()`` and ``with`` without a round trip.
+CALLABLE, ITERATOR, SIZED, CONTEXT_MANAGER = 1, 2, 4, 8
 
 #: The most bytes fire puts in one ZeroMQ frame; a longer message travels in chunks of
 #: this size. 64 KiB: one frame holds nearly every message (which then costs nothing

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from .curve import SERVER_CLIENTS_VARIABLE, SERVER_SECRET_VARIABLE
-from .protocol import DEFAULT_MAX_MESSAGE_SIZE
+from ..net.curve import SERVER_CLIENTS_VARIABLE, SERVER_SECRET_VARIABLE
+from ..wire.protocol import DEFAULT_MAX_MESSAGE_SIZE
 
 __all__ = ["add_server_arguments"]
 

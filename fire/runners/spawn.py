@@ -6,7 +6,7 @@ known failures), and a framework provides one through the ``fire.launchers`` ent
 point group. djfire's, ``django``, runs ``manage.py runfireserver``. A spec names its
 launcher with ``launcher=NAME``; without it, the one installed launcher.
 
-A small supervisor (`fire._supervise`) starts the launcher's command as its child,
+A small supervisor (`fire.runners.supervise`) starts the launcher's command as its child,
 sends back its output and address, and stops it when asked or when its channel goes
 away. With a ``gateway=`` spec the supervisor runs through an execnet gateway, in any
 interpreter execnet reaches: ``popen//python=/srv/shop/.venv/bin/python`` on this
@@ -56,10 +56,10 @@ from typing import Any
 
 import zmq.auth
 
-from . import _supervise
-from .addresses import is_loopback
-from .curve import ClientKeys
-from .errors import FireError
+from ..errors import FireError
+from ..net.addresses import is_loopback
+from ..net.curve import ClientKeys
+from . import supervise
 
 __all__ = [
     "LAUNCHER_GROUP",
@@ -345,7 +345,7 @@ class SpawnedServer:
             raise FireError(
                 f"fire server {self.spec.name!r}: cannot open the execnet gateway {spec!r}: {exc}"
             ) from None
-        self._channel = self._gateway.remote_exec(_supervise)
+        self._channel = self._gateway.remote_exec(supervise)
         self._channel.setcallback(self._receive, endmarker=None)
 
     def describe(self) -> str:
@@ -424,7 +424,7 @@ class _LocalChannel:
 
     def _run(self) -> None:
         try:
-            _supervise.supervise(_SupervisorEnd(self))
+            supervise.supervise(_SupervisorEnd(self))
         finally:
             self._closed = True
             self._deliver(None)

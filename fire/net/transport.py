@@ -15,7 +15,7 @@ connection, so once a disconnection is seen every later wait on this transport f
 its first slice, and a request that reaches a restarted server is answered at once with
 "reconnect".
 
-Messages longer than a frame travel in chunks (`fire.protocol`). The socket refuses
+Messages longer than a frame travel in chunks (`fire.wire.protocol`). The socket refuses
 frames over `protocol.FRAME_LIMIT`, so a server that has not proved its key yet can send
 no more than that; a reply is bounded by `max_message_size`. Since every chunk but the
 last is full, the socket is asked whether more frames follow only after a full frame:
@@ -46,11 +46,11 @@ import time
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from . import protocol
+from ..errors import AuthenticationError, FireError, ProtocolError, ServerUnavailable
+from ..wire import protocol
+from ..wire.protocol import FRAME_SIZE
 from .addresses import Address, probe_unix_socket, start_hint
 from .curve import ClientKeys, secure_client
-from .errors import AuthenticationError, FireError, ProtocolError, ServerUnavailable
-from .protocol import FRAME_SIZE
 
 __all__ = ["DEFAULT_TIMEOUT", "Reply", "Transport"]
 
@@ -105,7 +105,7 @@ class Transport:
         elif curve is None:
             raise FireError(
                 f"{address} is a TCP address, which needs CURVE keys: pass curve= "
-                "(fire.curve.client_keys) or, with the runners, --fire-curve-secret and "
+                "(fire.net.curve.client_keys) or, with the runners, --fire-curve-secret and "
                 "--fire-curve-servers"
             )
         self._context = zmq.Context.instance()

@@ -24,7 +24,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
-from .errors import ProtocolError
+from ..errors import ProtocolError
 from .protocol import DEFAULT_MAX_MESSAGE_SIZE, choose_version
 
 __all__ = ["TRANSITIONS", "Event", "Greeting", "Handshake", "State", "greet"]

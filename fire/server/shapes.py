@@ -38,19 +38,11 @@ import threading
 import types
 from typing import Any
 
+from ..wire.protocol import CALLABLE, CONTEXT_MANAGER, ITERATOR, SIZED
+from ..wire.values import ValueRules
 from .exception_data import class_hierarchy
-from .values import ValueRules
 
-__all__ = [
-    "CALLABLE",
-    "CONTEXT_MANAGER",
-    "ITERATOR",
-    "SIZED",
-    "ShapeTable",
-]
-
-#: Flags of a shape: what the object's type makes of it.
-CALLABLE, ITERATOR, SIZED, CONTEXT_MANAGER = 1, 2, 4, 8
+__all__ = ["ShapeTable"]
 
 _ALWAYS_REFERENCE = (
     types.FunctionType,

@@ -14,7 +14,7 @@ from typing import Any
 
 from tblib import Traceback
 
-from .codec import plain_codec
+from ..wire.codec import plain_codec
 
 __all__ = ["class_hierarchy", "describe_exception"]
 

@@ -1,0 +1,2 @@
+"""The network: addresses (Unix sockets, ``tcp://``), ZeroMQ CURVE keys and
+authentication (`curve`), and the client's ZeroMQ transport (`transport`)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 try:
     from . import serve
@@ -25,6 +26,9 @@ from .errors import FireError
 from .net.curve import create_key_pair, server_keys
 from .runners.supervise import ready_line
 from .server.options import add_server_arguments
+
+if TYPE_CHECKING:
+    from .server.loop import Server
 
 
 def description() -> str:
@@ -70,12 +74,17 @@ def main(argv: list[str] | None = None) -> int:
             curve=curve if options.address.startswith("tcp://") else None,
             allow_remote=options.allow_remote,
             max_message_size=options.max_message_size,
-            ready=lambda server: print(ready_line(server.endpoint), flush=True),
+            ready=_print_ready,
         )
     except FireError as exc:
         print(f"fire: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _print_ready(server: Server) -> None:
+    assert server.endpoint is not None  # serve() calls it once the server is bound
+    print(ready_line(server.endpoint), flush=True)
 
 
 def _keys(directory: str, name: str) -> int:

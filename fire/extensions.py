@@ -121,13 +121,13 @@ def release_hook(extensions: list[Any]) -> Callable[[Session, list[Any]], None] 
     """
     for extension in extensions:
         if hasattr(extension, "release_references"):
-            return extension.release_references  # type: ignore[no-any-return]
+            return extension.release_references
     return None
 
 
 def request_context(
     extensions: list[Any], session: Session, operation: str
-) -> contextlib.AbstractContextManager:
+) -> contextlib.AbstractContextManager[Any]:
     """The extensions' contexts around one request (a database lock, on_commit handling).
 
     An extension's ``request_context(session, operation)`` is entered around every

@@ -22,7 +22,7 @@ import sys
 import unittest
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .client.remote import Remote
 from .errors import FireError, ServerUnavailable
@@ -179,7 +179,14 @@ def _declared_servers(cls: type) -> dict[str, str]:
     return servers
 
 
-class FireTestMixin:
+# What the mixin is mixed into, for the type checker; at run time it is a plain class.
+if TYPE_CHECKING:
+    _TestCase = unittest.TestCase
+else:
+    _TestCase = object
+
+
+class FireTestMixin(_TestCase):
     """Mix into any unittest TestCase (django.test.TestCase included) to get fire servers.
 
     Class attributes:
@@ -222,12 +229,12 @@ class FireTestMixin:
             for name, address in _declared_servers(cls).items()
         }
         opened: list[Remote] = []
-        cls.addClassCleanup(_end_scopes, opened)  # type: ignore[attr-defined]
+        cls.addClassCleanup(_end_scopes, opened)
         if not cls.fire_transactional:
             for remote in cls.fire_remotes.values():
                 remote.begin_scope("class")
                 opened.append(remote)
-        super().setUpClass()  # type: ignore[misc]
+        super().setUpClass()
 
     def _callSetUp(self) -> None:
         mode = self.fire_data_changes
@@ -238,21 +245,21 @@ class FireTestMixin:
         if not self.fire_transactional:
             # Cleanups run last-in first-out: this one after the test's scopes ended. The
             # class scope's end closes the one asked for after the class's last test.
-            self.addCleanup(_begin_next_scopes, self.fire_remotes, scope)  # type: ignore[attr-defined]
+            self.addCleanup(_begin_next_scopes, self.fire_remotes, scope)
         opened: list[Remote] = []
         # A test scope ends without waiting: its end's failure comes with the next test's
         # begin (or the class scope's end). A transactional one has neither: waited for.
-        self.addCleanup(_end_scopes, opened, self.fire_transactional, f"test {self.id()}")  # type: ignore[attr-defined]
+        self.addCleanup(_end_scopes, opened, self.fire_transactional, f"test {self.id()}")
         for remote in self.fire_remotes.values():
             remote.begin_scope("test", **scope)
             opened.append(remote)
         if mode != "off":
-            self.addCleanup(self._fire_report_changes)  # type: ignore[attr-defined]
-        super()._callSetUp()  # type: ignore[misc]
+            self.addCleanup(self._fire_report_changes)
+        super()._callSetUp()  # type: ignore[misc]  # unittest's private hook: typeshed omits it
 
     def _callTestMethod(self, method: Callable[[], Any]) -> None:
         try:
-            super()._callTestMethod(method)  # type: ignore[misc]
+            super()._callTestMethod(method)  # type: ignore[misc]  # unittest's private hook: typeshed omits it
         except unittest.SkipTest:
             raise
         except BaseException:
@@ -261,7 +268,7 @@ class FireTestMixin:
 
     def _callTearDown(self) -> None:
         try:
-            super()._callTearDown()  # type: ignore[misc]
+            super()._callTearDown()  # type: ignore[misc]  # unittest's private hook: typeshed omits it
         except BaseException:
             self._fire_failed = True
             raise

@@ -163,7 +163,9 @@ def begin_next_scopes(servers: FireServers, item: pytest.Item) -> list[str]:
     """
     from fire.errors import FireError
 
-    if "fire_remotes" not in item.fixturenames:  # fire_remote and fire_changes need it
+    # fire_remote and fire_changes need fire_remotes. pytest.Item does not promise
+    # fixturenames: another plugin's item (not a test function) may have none.
+    if "fire_remotes" not in getattr(item, "fixturenames", ()):
         return []
     if any(item.get_closest_marker(mark) is not None for mark in _MAY_NOT_RUN):
         return []

@@ -204,6 +204,7 @@ class _NewProxy(_ProxyState):
         self._fire_hash = None
         self._fire_iteration = None
         self._fire_length_hint = None
+        # Becomes a proxy, which cannot be constructed (Proxy.__new__ refuses); same slots.
         self.__class__ = kind  # type: ignore[assignment]
 
 
@@ -235,17 +236,17 @@ class Proxy(_ProxyState):
         """A proxy; one that owns reference `ref` gets the `_Reference` that releases it."""
         if ref is not None and owner is None:
             owner = _Reference(remote, ref)
-        return _NewProxy(  # type: ignore[return-value]
+        return _NewProxy(  # type: ignore[return-value]  # a `kind` once __init__ returns
             remote, target, ref, owner, shape, shadow, kind or CallableProxy
         )
 
     def _fire_flags(self) -> int | None:
         """What the object's type makes of it (`fire.server.shapes` flags); None when unknown."""
-        content = self._fire_remote._shapes.get(self._fire_shape)  # type: ignore[arg-type]
+        content = self._fire_remote._shapes.get(self._fire_shape)
         return content[2] if content is not None else None
 
     def _fire_type_name(self) -> str:
-        content = self._fire_remote._shapes[self._fire_shape]  # type: ignore[index]
+        content = self._fire_remote._shapes[self._fire_shape]
         return content[0].rpartition(".")[2]
 
     def _fire_request(self, operation: str, *args: Any) -> Any:
@@ -264,7 +265,7 @@ class Proxy(_ProxyState):
 
     # attributes
     @property
-    def __dict__(self) -> Any:  # type: ignore[override]
+    def __dict__(self) -> Any:  # type: ignore[override]  # the remote object's, on purpose
         """The remote object's ``__dict__`` (the local one caches pending paths)."""
         return self._fire_request("getattr", "__dict__")
 
@@ -272,7 +273,7 @@ class Proxy(_ProxyState):
         if name.startswith("_fire_"):
             raise AttributeError(name)
         remote = self._fire_remote
-        shape = remote._shapes.get(self._fire_shape)  # type: ignore[arg-type]
+        shape = remote._shapes.get(self._fire_shape)
         if shape is not None:
             names = shape[1]
             if name in names and name not in self._fire_shadow:
@@ -281,7 +282,7 @@ class Proxy(_ProxyState):
                 # stands for a remote exception class. A name without a shape is a
                 # function or method: callable.
                 child_shape = names[name]
-                child: Any = remote._shape_kinds.get(child_shape, CallableProxy)  # type: ignore[arg-type]
+                child: Any = remote._shape_kinds.get(child_shape, CallableProxy)
                 if child is Proxy or child is CallableProxy:
                     ref = self._fire_ref
                     target = [ref, name] if ref is not None else [*self._fire_target, name]

@@ -62,10 +62,12 @@ class Remote:
     ) -> None:
         self.address = parse_address(address)
         self.name = name or str(self.address)
-        self._shapes: dict[int, list[Any]] = {}
+        #: shape id -> the shape the server sent. Read with a proxy's shape, which is None
+        #: when the server sent it none: None is never a key, and reads as unknown.
+        self._shapes: dict[int | None, list[Any]] = {}
         #: shape id -> what a reference of that shape becomes: `Proxy`, `CallableProxy`,
         #: or the local class standing for a remote exception class (see `_add_shapes`).
-        self._shape_kinds: dict[int, type] = {}
+        self._shape_kinds: dict[int | None, type] = {}
         #: Reference ids to release with the next request: appended from any thread (a
         #: proxy's finalizer), taken one by one (see `_take_releases`).
         self._releases: deque[int] = deque()
@@ -301,7 +303,8 @@ class Remote:
             self._raise_fire_error(value)
         except Exception as exc:
             exc.add_note(note)
-            exc.fire_late = True  # type: ignore[attr-defined]  # never retried as a busy begin
+            # A mark on whatever was raised: a late failure is never retried as a busy begin.
+            exc.fire_late = True  # type: ignore[attr-defined]
             raise
 
     def _release(self, ref_id: int) -> None:
@@ -352,9 +355,9 @@ class Remote:
 
     def _add_shapes(self, shapes: dict[int, list[Any]]) -> None:
         """Keep shapes the server sent, and what references of each shape become."""
-        self._shapes.update(shapes)
-        kinds = self._shape_kinds
+        known, kinds = self._shapes, self._shape_kinds
         for shape_id, content in shapes.items():
+            known[shape_id] = content
             if content[3]:
                 kinds[shape_id] = remote_exception_class(content[3])
             else:

@@ -170,14 +170,14 @@ def client_keys(
     return ClientKeys(public, secret, read_public(server_file), f"{secret_file} and {server_file}")
 
 
-def secure_client(socket: zmq.Socket, keys: ClientKeys) -> None:
+def secure_client(socket: zmq.Socket[bytes], keys: ClientKeys) -> None:
     """Make `socket` a CURVE client of the server whose public key `keys` holds."""
     socket.curve_publickey = keys.public
     socket.curve_secretkey = keys.secret
     socket.curve_serverkey = keys.server
 
 
-def secure_server(socket: zmq.Socket, keys: ServerKeys) -> None:
+def secure_server(socket: zmq.Socket[bytes], keys: ServerKeys) -> None:
     """Make `socket` a CURVE server (the ZAP handler of its context checks the clients)."""
     socket.curve_publickey = keys.public
     socket.curve_secretkey = keys.secret
@@ -242,7 +242,9 @@ class _AllowList:
         return False
 
 
-def start_authenticator(context: zmq.Context, keys: ServerKeys) -> ThreadAuthenticator:
+def start_authenticator(
+    context: zmq.Context[zmq.Socket[bytes]], keys: ServerKeys
+) -> ThreadAuthenticator:
     """Run the ZAP handler of `context` (a thread) that allows the keys of `keys.clients`."""
     authenticator = ThreadAuthenticator(context, log=logging.getLogger("fire.server.zap"))
     authenticator.start()

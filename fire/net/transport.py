@@ -42,6 +42,8 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import cast
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
@@ -108,7 +110,7 @@ class Transport:
                 "(fire.net.curve.client_keys) or, with the runners, --fire-curve-secret and "
                 "--fire-curve-servers"
             )
-        self._context = zmq.Context.instance()
+        self._context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.setsockopt(zmq.RCVTIMEO, _SLICE_MS)
@@ -141,7 +143,7 @@ class Transport:
         return self._next_id
 
     def _check_monitor(self) -> None:
-        while self._monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while self._monitor.poll(0):
             message = recv_monitor_message(self._monitor)
             event = message["event"]
             if event & _HANDSHAKE_FAILED:
@@ -246,7 +248,7 @@ class Transport:
             reply_id, status, body, shapes = protocol.decode_reply(reply)
             if reply_id == request_id:
                 return status, body, shapes
-            operation = self._unanswered.pop(reply_id, None)
+            operation = None if reply_id is None else self._unanswered.pop(reply_id, None)
             if operation is not None and status is not protocol.Status.OK:
                 self.late_failures.append((operation, status, body))
 
@@ -281,7 +283,8 @@ class Transport:
 def spin_until_readable(socket: zmq.Socket[bytes], until: float) -> None:
     """Poll `socket` without sleeping until a message is there or `perf_counter()` passes
     `until`, yielding the CPU each time round (why: the module's docstring)."""
-    events, clock = socket.getsockopt, time.perf_counter
+    # EVENTS is an int option (pyzmq types every option's value as int | bytes).
+    events, clock = cast("Callable[[int], int]", socket.getsockopt), time.perf_counter
     while not events(_EVENTS) & _POLLIN and clock() < until:
         os.sched_yield()
 

@@ -171,7 +171,7 @@ def format_changes(changes: Changes, *, rows_per_table: int | None = DEFAULT_ROW
                 if table_changes[kind]
             )
             lines.append(f"{heading}{table:<{width}}  {counts}")
-            entries = [("+", _row, r) for r in table_changes["inserted"]]
+            entries: list[_Entry] = [("+", _row, r) for r in table_changes["inserted"]]
             entries += [("~", _update, u) for u in table_changes["updated"]]
             entries += [("-", _row, r) for r in table_changes["deleted"]]
             grouped = _grouped(entries)
@@ -195,7 +195,11 @@ def _speaks(database: dict[str, Any]) -> bool:
     return database.get("tables") != {} or bool(database.get("written_skipped"))
 
 
-def _grouped(entries: list[tuple[str, Callable[..., str], Any]]) -> list[tuple[str, str, int]]:
+#: A row to show: its sign (+ ~ -), what renders it (`_row`, `_update`), its values.
+_Entry = tuple[str, Callable[..., str], Any]
+
+
+def _grouped(entries: list[_Entry]) -> list[tuple[str, str, int]]:
     """Identical entries (rows of a table without a primary key) once, with their count.
 
     Entries are the same when their values are, in full: the shown text cuts long values,

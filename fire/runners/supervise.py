@@ -164,7 +164,7 @@ def stop(process: subprocess.Popen[Any], seconds: float = _STOP_SECONDS) -> int:
 
 def _relay(channel: Any, process: subprocess.Popen[bytes]) -> None:
     """Send the server's output line by line, its ready line once, its exit."""
-    assert process.stdout is not None
+    assert isinstance(process.stdout, io.FileIO)  # piped with bufsize=0: raw, unbuffered
 
     def output(line: str) -> None:
         channel.send(("output", line))

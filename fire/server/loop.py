@@ -35,6 +35,7 @@ from typing import Any
 
 import msgpack
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from .._version import __version__
 from ..errors import FireError, ProtocolError
@@ -131,10 +132,10 @@ class Server:
         self.values = values or ValueRules()
         self._shapes = ShapeTable(self.values)
         self._stopping = threading.Event()
-        self._context: zmq.Context | None = None  # made by bind()
+        self._context: zmq.Context[zmq.Socket[bytes]] | None = None  # made by bind()
         self._authenticator: Any = None
-        self._router: zmq.Socket | None = None
-        self._monitor: zmq.Socket | None = None
+        self._router: zmq.Socket[bytes] | None = None
+        self._monitor: zmq.Socket[bytes] | None = None
         self.endpoint: str | None = None
 
     # lifecycle
@@ -216,6 +217,7 @@ class Server:
         assert router is not None
         recv, handle, stopping, clock = router.recv, self._handle, self._stopping, time.monotonic
         monitor_at = 0.0
+        request: zmq.Frame | bytes | None  # one frame, or a request's chunks joined
         try:
             while not stopping.is_set():
                 try:
@@ -227,17 +229,17 @@ class Server:
                     continue
                 except zmq.ContextTerminated:
                     break
-                frame = recv(copy=False)
+                request = frame = recv(copy=False)
                 if frame.more:
-                    frame = self._join(identity, frame)
-                    if frame is None:
+                    request = self._join(identity, frame)
+                    if request is None:
                         continue
                 now = clock()
                 if now >= monitor_at:
                     self._drain_monitor()
                     self._tick()
                     monitor_at = now + _MONITOR_EVERY
-                handle(identity, frame)
+                handle(identity, request)
         finally:
             self.close()
 
@@ -253,8 +255,8 @@ class Server:
     def _drain_monitor(self) -> None:
         monitor = self._monitor
         assert monitor is not None
-        while monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            event = zmq.utils.monitor.recv_monitor_message(monitor)
+        while monitor.poll(0):
+            event = recv_monitor_message(monitor)
             if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
                 log.warning(
                     "a client failed the CURVE handshake (protocol error %#x): it has another "
@@ -345,7 +347,8 @@ class Server:
     def _handle(self, identity: zmq.Frame, message: zmq.Frame | bytes) -> None:
         """Answer one request (a frame, or chunks joined) from the client `identity`."""
         try:
-            request = protocol.decode_request(message)
+            # A zmq.Frame has the buffer protocol; pyzmq's stub does not declare __buffer__.
+            request = protocol.decode_request(message)  # type: ignore[arg-type]
         except ProtocolError as exc:
             self._fail(identity, None, "ProtocolError", str(exc))
             return

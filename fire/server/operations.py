@@ -32,7 +32,7 @@ first_batch_size = 256
 _MAX_BATCH = 4096
 
 
-def _module(session: Session, name: str) -> Any:
+def _module(session: Session, name: object) -> Any:  # whatever the client sent
     if not isinstance(name, str) or not name:
         raise FireError("module() takes a dotted module name")
     return importlib.import_module(name)

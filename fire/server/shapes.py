@@ -170,7 +170,10 @@ class ShapeTable:
 
     def _class_names(self, cls: type, *, on_class: bool) -> dict[str, int | None]:
         """Names that read as references on `cls` (``on_class``) or on its instances."""
-        if cls.__getattribute__ not in (object.__getattribute__, type.__getattribute__):
+        # The instances' __getattribute__, found on the class's own MRO before its metaclass
+        # (mypy reads it as the metaclass's, bound to the class).
+        getattribute: object = cls.__getattribute__
+        if getattribute not in (object.__getattribute__, type.__getattribute__):
             return {}
         names: dict[str, int | None] = {}
         seen: set[str] = set()

@@ -144,12 +144,14 @@ class Codec:
         return self._encode_other(value)
 
     def _datetime(self, data: bytes) -> dt.datetime:
-        *fields, fold, tz = self.unpack(data)
-        return dt.datetime(*fields, fold=fold, tzinfo=_decode_tz(tz))
+        year, month, day, hour, minute, second, microsecond, fold, tz = self.unpack(data)
+        return dt.datetime(
+            year, month, day, hour, minute, second, microsecond, _decode_tz(tz), fold=fold
+        )
 
     def _time(self, data: bytes) -> dt.time:
-        *fields, fold, tz = self.unpack(data)
-        return dt.time(*fields, fold=fold, tzinfo=_decode_tz(tz))
+        hour, minute, second, microsecond, fold, tz = self.unpack(data)
+        return dt.time(hour, minute, second, microsecond, _decode_tz(tz), fold=fold)
 
     def _ext_hook(self, code: int, data: bytes) -> Any:
         decoder = self._decoders.get(code)

@@ -39,11 +39,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import IntEnum
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgpack
 
 from ..errors import ProtocolError
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 __all__ = [
     "CALLABLE",
@@ -169,7 +172,7 @@ def encode_request(request_id: int, operation: str, arguments: bytes, releases: 
     )
 
 
-def decode_request(message: bytes) -> Request:
+def decode_request(message: ReadableBuffer) -> Request:
     """Parse a request (bytes or any buffer); raises `ProtocolError` naming what is wrong."""
     try:
         fields = msgpack.unpackb(message, raw=False, strict_map_key=False, ext_hook=_pair)

@@ -330,7 +330,7 @@ class Proxy(_ProxyState):
             object.__setattr__(self, "_fire_length_hint", None)
             # `list(proxy)` asks for the length right after `iter()`, which already told
             # it; after any other request (a loop that changed the object) it is stale.
-            if hint[1] == self._fire_remote._transport._next_id:
+            if hint[1] == self._fire_remote._last_id:
                 return hint[0]
         flags = self._fire_flags()
         if flags is not None and not flags & SIZED:
@@ -355,7 +355,7 @@ class Proxy(_ProxyState):
                 items, iterator, size, length, own = self._fire_request("iter")
                 if not own:
                     # A fresh remote iterator that only this loop sees: read ahead freely.
-                    hint = (length, self._fire_remote._transport._next_id) if length >= 0 else None
+                    hint = (length, self._fire_remote._last_id) if length >= 0 else None
                     object.__setattr__(self, "_fire_length_hint", hint)
                     return _batches(self._fire_remote, items, iterator, size)
             read_ahead = _ReadAhead(self)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -22,8 +23,14 @@ from ..errors import (
     remote_exception_class,
 )
 from ..net.addresses import parse_address
+from ..net.base import Transport
 from ..net.curve import ClientKeys
-from ..net.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT, Transport, client_description
+from ..net.transport import (
+    DEFAULT_SPIN_WAIT,
+    DEFAULT_TIMEOUT,
+    ZeroMQTransport,
+    client_description,
+)
 from ..wire import protocol
 from ..wire.codec import EXT_ARGREF, EXT_REF, CannotSend, Codec, plain_codec
 from ..wire.protocol import CALLABLE, Status
@@ -32,6 +39,8 @@ from .proxy import CallableProxy, Proxy
 __all__ = ["Remote", "connect"]
 
 _plain = plain_codec()
+#: A reply's status, body and shapes (`protocol.decode_reply` without the request id).
+_Reply = tuple[Status, bytes, bytes | None]
 _NO_RELEASES: list[int] = []  # shared and never changed: see Remote._request
 _FIRE_ERRORS: dict[str, type[FireError]] = {
     "ProtocolError": ProtocolError,
@@ -46,11 +55,16 @@ class Remote:
     """A connection to a fire server. Prefer `fire.connect()`; use it as a context manager.
 
     One `Remote` may be shared by threads: each exchange holds the connection's lock.
+
+    The messages travel over a `transport` (`fire.net.base.Transport`): by default a
+    `ZeroMQTransport` to `address`, made with `curve`, `start_command`,
+    `max_message_size` and `spin_wait` (`connect` says what each one does). Given a
+    transport, give no address and none of those: they are the transport's.
     """
 
     def __init__(
         self,
-        address: str | os.PathLike[str],
+        address: str | os.PathLike[str] | None = None,
         *,
         timeout: float = DEFAULT_TIMEOUT,
         curve: ClientKeys | None = None,
@@ -59,9 +73,41 @@ class Remote:
         start_command: str | None = None,
         max_message_size: int = protocol.DEFAULT_MAX_MESSAGE_SIZE,
         spin_wait: float = DEFAULT_SPIN_WAIT,
+        transport: Transport | None = None,
     ) -> None:
-        self.address = parse_address(address)
+        if transport is None:
+            if address is None:
+                raise FireError("fire.Remote needs the server's address (or a transport)")
+            transport = ZeroMQTransport(
+                parse_address(address),
+                curve=curve,
+                start_command=start_command,
+                max_message_size=max_message_size,
+                spin_wait=spin_wait,
+            )
+        elif address is not None or (
+            (curve, start_command, max_message_size, spin_wait)
+            != (None, None, protocol.DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SPIN_WAIT)
+        ):
+            raise FireError(
+                "fire.Remote was given a transport and an address or socket options "
+                "(curve, start_command, max_message_size, spin_wait): those are the "
+                "transport's, give them to it"
+            )
+        self._transport = transport
+        self.address = transport.address
         self.name = name or str(self.address)
+        #: Seconds to wait for each reply before raising `ServerUnavailable`.
+        self.timeout = timeout
+        #: Held across each request and the wait for its reply (threads share a Remote).
+        self._lock = threading.RLock()
+        #: The id of the last request sent (ids count from 1 on each connection).
+        self._last_id = 0
+        #: request id -> what to name it by, for requests sent without waiting: their
+        #: replies are read on the way to a later one's (see `_wait`).
+        self._unanswered: dict[int, str] = {}
+        #: (name, status, body) of those that failed, raised by the next request.
+        self._late_failures: list[tuple[str, Status, bytes]] = []
         #: shape id -> the shape the server sent. Read with a proxy's shape, which is None
         #: when the server sent it none: None is never a key, and reads as unknown.
         self._shapes: dict[int | None, list[Any]] = {}
@@ -75,9 +121,6 @@ class Remote:
         #: proxy is fetched once per connection (see `module`).
         self._modules: dict[str, Any] = {}
         self._codec = Codec(self._encode_argument, self._decode_reference)
-        self._transport = Transport(
-            self.address, timeout, curve, start_command, max_message_size, spin_wait
-        )
         try:
             self._info = self._handshake(versions)
         except BaseException:
@@ -86,15 +129,6 @@ class Remote:
         self.protocol_version: int = self._info["protocol"]
 
     # lifecycle
-    @property
-    def timeout(self) -> float:
-        """Seconds to wait for each reply before raising `ServerUnavailable`."""
-        return self._transport.timeout
-
-    @timeout.setter
-    def timeout(self, seconds: float) -> None:
-        self._transport.timeout = seconds
-
     @property
     def closed(self) -> bool:
         return self._transport.closed
@@ -177,7 +211,7 @@ class Remote:
 
     def _begin(self, kwargs: dict[str, Any], kind: str, timeout: float | None) -> int:
         status, value = self._exchange("begin_scope", [[kind], kwargs], timeout)
-        if self._transport.late_failures:
+        if self._late_failures:
             if status is Status.OK:  # opened, but the test will not run: ended again
                 self._send_without_waiting("end_scope", [[], {}])
             self._raise_late_failure()
@@ -231,7 +265,7 @@ class Remote:
 
     def sync(self) -> None:
         """Read the replies of requests sent without waiting; raise the first that failed."""
-        if self._transport.unanswered:
+        if self._unanswered:
             self._request("ping", [])
 
     @contextlib.contextmanager
@@ -260,17 +294,17 @@ class Remote:
             "versions": list(versions),
             "max_message_size": self._transport.max_message_size,
             # A server keeps its waits under it (djfire: for the database connections).
-            "timeout": self._transport.timeout,
+            "timeout": self.timeout,
             **client_description(),
         }
         return self._raw("hello", [hello])[1]
 
     def _raw(self, operation: str, args: list[Any]) -> tuple[Status, Any]:
-        transport = self._transport
-        with transport.lock:
-            request_id = transport.next_request_id()
+        with self._lock:
+            self._last_id = request_id = self._last_id + 1
             message = protocol.encode_request(request_id, operation, _plain.pack(args), [])
-            status, body, _ = transport.exchange(request_id, message)
+            self._transport.send(message)
+            status, body, _ = self._wait(request_id, None)
         value = _plain.unpack(body)
         if status is Status.FIRE_ERROR:
             self._raise_fire_error(value)
@@ -281,17 +315,17 @@ class Remote:
     ) -> int:
         """Send a request whose reply is read later; `described` names it in a late failure."""
         arguments = self._codec.pack(args)
-        transport = self._transport
-        with transport.lock:
-            request_id = transport.next_request_id()
+        with self._lock:
+            self._last_id = request_id = self._last_id + 1
             message = protocol.encode_request(request_id, operation, arguments, [])
-            transport.send(request_id, message, described or operation, track=track)
+            self._transport.send(message)
+            if track:
+                self._unanswered[request_id] = described or operation
         return request_id
 
     def _raise_late_failure(self) -> None:
         """Raise the first failure of a request that was sent without waiting for it."""
-        failures = self._transport.late_failures
-        operation, status, body = failures.pop(0)
+        operation, status, body = self._late_failures.pop(0)
         note = (
             f"(fire: raised by {operation!r}, sent earlier without waiting for its reply; "
             "the request just made may have run too)"
@@ -319,7 +353,7 @@ class Remote:
 
     def _request(self, operation: str, args: list[Any]) -> Any:
         status, value = self._exchange(operation, args)
-        if self._transport.late_failures:
+        if self._late_failures:
             self._raise_late_failure()
         return self._outcome(status, value)
 
@@ -328,14 +362,14 @@ class Remote:
     ) -> tuple[Status, Any]:
         """Send one request and read its reply's status and value (nothing raised for it)."""
         arguments = self._codec.pack(args)
-        transport = self._transport
-        with transport.lock:
-            request_id = transport.next_request_id()
+        with self._lock:
+            self._last_id = request_id = self._last_id + 1
             # nothing to send: no list made per request
             releases = self._take_releases() if self._releases else _NO_RELEASES
             message = protocol.encode_request(request_id, operation, arguments, releases)
             try:
-                status, body, shapes = transport.exchange(request_id, message, timeout)
+                self._transport.send(message)
+                status, body, shapes = self._wait(request_id, timeout)
             except BaseException:
                 if releases:
                     self._releases.extend(releases)
@@ -344,6 +378,32 @@ class Remote:
                 self._add_shapes(msgpack.unpackb(shapes, raw=False, strict_map_key=False))
             value = self._codec.unpack(body)
         return status, value
+
+    def _wait(self, request_id: int, timeout: float | None) -> _Reply:
+        """The reply to request `request_id`, sent just before (the caller holds the lock).
+
+        A server answers in order, but for a request it answers later (a ``begin_scope``
+        waiting its turn), so replies to requests sent without waiting may come first:
+        a failed one is kept for the caller to raise, and a late reply to a request
+        that timed out is dropped.
+        """
+        wait = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        receive = self._transport.receive
+        while True:
+            reply = receive(deadline)
+            if reply is None:
+                raise ServerUnavailable(
+                    f"no reply from the fire server at {self.address} within {wait:g} s "
+                    "(stopped, overloaded, or a request that takes longer: raise the timeout)",
+                    str(self.address),
+                )
+            reply_id, status, body, shapes = protocol.decode_reply(reply)
+            if reply_id == request_id:
+                return status, body, shapes
+            operation = None if reply_id is None else self._unanswered.pop(reply_id, None)
+            if operation is not None and status is not Status.OK:
+                self._late_failures.append((operation, status, body))
 
     def _outcome(self, status: Status, value: Any) -> Any:
         """A reply's value, or the remote exception or fire error it carries, raised."""

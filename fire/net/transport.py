@@ -1,12 +1,10 @@
-"""The client side of the socket: send a request, wait for its reply, notice a dead server.
+"""`ZeroMQTransport`, the default transport (`fire.net.base`): a DEALER socket to a server.
+
+It sends requests and receives replies, and notices a dead server or a refused key;
+`fire.Remote` numbers the requests and matches the replies to them.
 
 A receive timeout (not a poll per call) bounds each wait, in slices, so the hot path
 costs nothing extra; between slices a socket monitor says whether the server went away.
-Replies are matched by request id, so a late reply to a timed-out request is dropped.
-A request sent with `send` waits for no reply: the next `exchange` reads its reply on
-the way and keeps it in `late_failures` if it failed (or drops it, sent with
-``track=False``). A server answers in order, but for a request it answers later (a
-``begin_scope`` waiting its turn), whose reply another request's wait then skips.
 
 The monitor is read only between slices, never per request (reading it per request
 would be a noticeable part of a short call). That needs no ordering of its events against requests,
@@ -40,7 +38,6 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import cast
@@ -54,10 +51,7 @@ from ..wire.protocol import FRAME_SIZE
 from .addresses import Address, probe_unix_socket, start_hint
 from .curve import ClientKeys, secure_client
 
-__all__ = ["DEFAULT_TIMEOUT", "Reply", "Transport"]
-
-#: A reply's status, body and shapes (`protocol.decode_reply` without the request id).
-Reply = tuple[protocol.Status, bytes, bytes | None]
+__all__ = ["DEFAULT_SPIN_WAIT", "DEFAULT_TIMEOUT", "ZeroMQTransport"]
 
 #: Seconds a client waits for each reply unless told otherwise (`fire.connect`'s
 #: ``timeout``, the runners' ``fire_timeout``).
@@ -75,20 +69,19 @@ _HANDSHAKE_FAILED = (
 )
 
 
-class Transport:
-    """One DEALER socket to one server; `exchange` is serialised by a lock."""
+class ZeroMQTransport:
+    """One DEALER socket to one server (`fire.connect`'s arguments say what each one does)."""
 
     def __init__(
         self,
         address: Address,
-        timeout: float,
+        *,
         curve: ClientKeys | None = None,
         start_command: str | None = None,
         max_message_size: int = protocol.DEFAULT_MAX_MESSAGE_SIZE,
         spin_wait: float = DEFAULT_SPIN_WAIT,
     ) -> None:
         self.address = address
-        self.timeout = timeout
         if spin_wait < 0:
             raise FireError(f"spin_wait must be 0 or more seconds, not {spin_wait}")
         self.spin_wait = spin_wait
@@ -126,21 +119,11 @@ class Transport:
             | _HANDSHAKE_FAILED
         )
         self._socket.connect(address.endpoint)
-        self._next_id = 0
-        #: request id -> operation, for requests sent without waiting (see `send`).
-        self._unanswered: dict[int, str] = {}
-        #: (operation, status, body) of those that failed, for the caller to raise.
-        self.late_failures: list[tuple[str, protocol.Status, bytes]] = []
         self._connected = False
         self._ever_connected = False
         self._lost = False
         self._refused: str | None = None
-        self.lock = threading.RLock()
         self.closed = False
-
-    def next_request_id(self) -> int:
-        self._next_id += 1
-        return self._next_id
 
     def _check_monitor(self) -> None:
         while self._monitor.poll(0):
@@ -188,7 +171,7 @@ class Transport:
             f"{start_hint(str(self.address), self.start_command)}"
         )
 
-    def _send(self, message: bytes) -> None:
+    def send(self, message: bytes) -> None:
         if self.closed:
             raise ServerUnavailable(f"connection to {self.address} is closed", str(self.address))
         try:
@@ -202,36 +185,12 @@ class Transport:
                 f"cannot reach the fire server at {self.address}: not connected", str(self.address)
             ) from None
 
-    def send(self, request_id: int, message: bytes, operation: str, *, track: bool = True) -> None:
-        """Send a request without waiting for its reply: the next `exchange` reads it.
-
-        A failure is kept in `late_failures`; with ``track=False`` the reply is dropped.
-        """
-        self._send(message)
-        if track:
-            self._unanswered[request_id] = operation
-
-    @property
-    def unanswered(self) -> bool:
-        """Whether replies to requests sent with `send` are still to be read."""
-        return bool(self._unanswered)
-
-    def exchange(self, request_id: int, message: bytes, timeout: float | None = None) -> Reply:
-        """Send one request; return the status, body and shapes of its reply."""
-        self._send(message)
-        return self.wait(request_id, timeout)
-
-    def wait(self, request_id: int, timeout: float | None = None) -> Reply:
-        """The reply to request `request_id`, sent just before."""
-        wait = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + wait
-        spin_until = time.perf_counter() + self.spin_wait
+    def receive(self, deadline: float) -> bytes | None:
+        """The next reply; None once ``time.monotonic()`` passes `deadline`."""
+        spin_until_readable(self._socket, time.perf_counter() + self.spin_wait)
         while True:
-            spin_until_readable(self._socket, spin_until)
             try:
                 reply = self._socket.recv()
-                if len(reply) >= FRAME_SIZE and self._socket.getsockopt(zmq.RCVMORE):
-                    reply = self._join(reply)
             except zmq.Again:
                 self._check_monitor()
                 if self._refused is not None:
@@ -239,18 +198,11 @@ class Transport:
                 if self._lost:  # now, or during an earlier request
                     raise ServerUnavailable(self._lost_message(), str(self.address)) from None
                 if time.monotonic() >= deadline:
-                    raise ServerUnavailable(
-                        f"no reply from the fire server at {self.address} within {wait:g} s "
-                        "(stopped, overloaded, or a request that takes longer: raise the timeout)",
-                        str(self.address),
-                    ) from None
+                    return None
                 continue
-            reply_id, status, body, shapes = protocol.decode_reply(reply)
-            if reply_id == request_id:
-                return status, body, shapes
-            operation = None if reply_id is None else self._unanswered.pop(reply_id, None)
-            if operation is not None and status is not protocol.Status.OK:
-                self.late_failures.append((operation, status, body))
+            if len(reply) >= FRAME_SIZE and self._socket.getsockopt(zmq.RCVMORE):
+                return self._join(reply)
+            return reply
 
     def _join(self, first: bytes) -> bytes:
         """The reply whose first chunk is `first`; a `ProtocolError` when over the bound.

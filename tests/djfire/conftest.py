@@ -34,11 +34,10 @@ class Counter:
 
     def __init__(self, remote: fire.Remote) -> None:
         self.count = 0
-        transport = remote._transport
-        original = transport.exchange
+        original = remote._exchange
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             self.count += 1
             return original(*args, **kwargs)
 
-        transport.exchange = counted  # type: ignore[method-assign]
+        remote._exchange = counted  # type: ignore[method-assign]

@@ -218,15 +218,14 @@ class ExchangeCounter:
     def __init__(self, remote: fire.Remote) -> None:
         self.count = 0
         self.operations: list[str] = []
-        transport = remote._transport
-        original = transport.exchange
+        original = remote._exchange
 
-        def exchange(request_id: int, frame: bytes, timeout: float | None = None) -> Any:
+        def exchange(operation: str, args: list[Any], timeout: float | None = None) -> Any:
             self.count += 1
-            self.operations.append(protocol.decode_request(frame).operation)
-            return original(request_id, frame, timeout)
+            self.operations.append(operation)
+            return original(operation, args, timeout)
 
-        transport.exchange = exchange  # type: ignore[method-assign]
+        remote._exchange = exchange  # type: ignore[method-assign]
 
     @contextlib.contextmanager
     def counting(self) -> Iterator[ExchangeCounter]:

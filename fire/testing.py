@@ -10,13 +10,16 @@
 Relative socket paths resolve against the directory of the module that declares
 ``fire_servers``, so the suite runs the same from any directory. ``FIRE_SERVERS``
 (``name=address,name=address``; relative to the working directory) overrides them.
-``fire_spawn`` names servers the process starts itself. Connections are opened once and
-reused by every class in the process.
+``fire_spawn`` names servers the process starts itself.
+
+Every class uses one runner (`fire.runners.core.Runner`: connections opened once and
+shared, spawned servers, scopes, data-change reports): the process's (`process_runner`),
+made on first use and closed at exit, or under pytest the plugin's, for its run
+(`use_runner`). Where it is held is the only state this module keeps.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import sys
 import unittest
@@ -25,28 +28,51 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .client.remote import Remote
-from .errors import FireError, ServerUnavailable
+from .errors import FireError
 from .net.addresses import parse_address
-from .net.curve import ClientKeys, client_keys
+from .net.curve import ClientKeys
 from .net.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
 from .runners import data_changes
-from .runners.spawn import ServerSpec, SpawnedServer, default_start_command, parse_spawn_spec
+from .runners.core import (
+    Runner,
+    RunnerHolder,
+    Scopes,
+    check_mode,
+    reports_changes,
+    scope_arguments,
+)
+from .runners.spawn import ServerSpec, SpawnedServer, parse_spawn_spec
 
 __all__ = [
     "FireTestCase",
     "FireTestMixin",
     "parse_server_list",
-    "register_client_keys",
+    "process_runner",
     "shared_remote",
     "spawned_server",
-    "use_run_servers",
+    "use_runner",
 ]
 
-_pool: dict[tuple[str, str], Remote] = {}
-#: address -> the CURVE keys for it: a spawned TCP server's, or the runner's configured ones.
-_client_keys: dict[str, ClientKeys] = {}
-_spawned: dict[tuple[str, str], SpawnedServer] = {}
-_run_servers: Callable[[str], str | None] | None = None  # see use_run_servers
+#: The process's runner, shared by every class: the one piece of state of this module.
+_holder = RunnerHolder()
+
+
+def process_runner() -> Runner:
+    """The runner the classes use: the process's (made now if need be, closed at exit),
+    or the one a test runner put in for its run (`use_runner`)."""
+    return _holder.get()
+
+
+def use_runner(runner: Runner | None) -> Runner | None:
+    """Let the classes use `runner`, which manages the servers of a whole run.
+
+    The pytest plugin puts its runner in as the run starts and the one this returns
+    back as it ends: a class then uses the run's server for every name the run has
+    (started on first use if the run spawns it), instead of its own ``fire_servers`` or
+    ``fire_spawn`` entry, and shares the run's connections. ``None``: the process's own
+    is made again on the next use.
+    """
+    return _holder.use(runner)
 
 
 def parse_server_list(text: str, base: Path | None = None) -> dict[str, str]:
@@ -60,14 +86,6 @@ def parse_server_list(text: str, base: Path | None = None) -> dict[str, str]:
     return servers
 
 
-def register_client_keys(address: str, keys: ClientKeys) -> None:
-    """Use `keys` for every connection to the TCP server at `address` in this process.
-
-    The spawner registers a spawned server's keys; the pytest plugin its configured ones.
-    """
-    _client_keys[address] = keys
-
-
 def shared_remote(
     name: str,
     address: str,
@@ -76,60 +94,25 @@ def shared_remote(
     curve: ClientKeys | None = None,
     spin_wait: float = DEFAULT_SPIN_WAIT,
 ) -> Remote:
-    """A connection to `address`, opened once per process and reused.
+    """A connection to `address`, opened once per run and reused (`Runner.connect`).
 
-    A TCP server's CURVE keys are, in this order: `curve`, those registered for the
-    address (`register_client_keys`), or the files ``FIRE_CURVE_SECRET`` and
-    ``FIRE_CURVE_SERVERS/NAME.key`` name. A server that is not there gets the fix of
-    the installed launcher (`fire.runners.spawn.Launcher.start_command`: djfire's runfireserver).
+    A TCP server's CURVE keys are, in this order: `curve`, a spawned server's, or the
+    files the run's settings or ``FIRE_CURVE_SECRET`` and ``FIRE_CURVE_SERVERS/NAME.key``
+    name. A server that is not there gets the fix of the installed launcher
+    (`fire.runners.spawn.Launcher.start_command`: djfire's runfireserver).
     """
-    key = (name, address)
-    remote = _pool.get(key)
-    if remote is None or remote.closed:
-        if curve is None and address.startswith("tcp://"):
-            curve = _client_keys.get(address) or client_keys(name)
-        try:
-            remote = Remote(
-                address,
-                timeout=timeout,
-                curve=curve,
-                name=name,
-                start_command=default_start_command(),
-                spin_wait=spin_wait,
-            )
-        except ServerUnavailable as exc:
-            raise ServerUnavailable(
-                f"fire server {name!r} is not available: {exc}", address
-            ) from None
-        _pool[key] = remote
-    return remote
+    return process_runner().connect(
+        name, address, timeout=timeout, spin_wait=spin_wait, curve=curve
+    )
 
 
 def spawned_server(spec: ServerSpec) -> SpawnedServer:
-    """The server started from `spec`, started once per process and stopped at exit.
+    """The server started from `spec`, started once per run and stopped at its end.
 
     Under pytest-xdist each worker starts its own, with test databases suffixed by the
     worker id (``test_shop_gw0``).
     """
-    key = (spec.name, str(spec.program))
-    server = _spawned.get(key)
-    if server is None:
-        server = SpawnedServer(spec, suffix=os.environ.get("PYTEST_XDIST_WORKER"))
-        server.start()
-        _spawned[key] = server
-        if server.client_keys is not None:
-            register_client_keys(server.address, server.client_keys)
-    return server
-
-
-@atexit.register
-def _close_pool() -> None:
-    for remote in _pool.values():
-        remote.close()
-    _pool.clear()
-    for server in _spawned.values():
-        server.stop()
-    _spawned.clear()
+    return process_runner().spawn(spec)
 
 
 def _declaring_dir(cls: type, attribute: str) -> tuple[Mapping[str, str], Path | None]:
@@ -143,39 +126,27 @@ def _declaring_dir(cls: type, attribute: str) -> tuple[Mapping[str, str], Path |
     return {}, None
 
 
-def use_run_servers(lookup: Callable[[str], str | None] | None) -> None:
-    """Let a runner that manages servers for the whole run supply them to the classes.
-
-    The pytest plugin calls this with a function that gives the address of the run's
-    server by that name (started on first use if the run spawns it), or None. A class
-    then uses the run's server for every name the run has, instead of its own
-    ``fire_servers`` or ``fire_spawn`` entry. ``None`` turns this off again.
-    """
-    global _run_servers
-    _run_servers = lookup
-
-
 def _declared_servers(cls: type) -> dict[str, str]:
     """Name -> address: ``FIRE_SERVERS`` if set, else ``fire_servers`` and ``fire_spawn``.
 
-    The run's servers (`use_run_servers`) come first, name by name. Spawned servers
-    start here (once per process); a name that ``FIRE_SERVERS`` gives attaches to that
-    address instead of being spawned.
+    The run's servers (`use_runner`) come first, name by name. Spawned servers start
+    here (once per run); a name that ``FIRE_SERVERS`` gives attaches to that address
+    instead of being spawned.
     """
+    runner = process_runner()
     override = os.environ.get("FIRE_SERVERS")
     servers = parse_server_list(override) if override else {}
     if not override:
         declared, base = _declaring_dir(cls, "fire_servers")
         servers = {name: str(parse_address(addr, base)) for name, addr in declared.items()}
     to_spawn, base = _declaring_dir(cls, "fire_spawn")
-    if _run_servers is not None:
-        for name in {**servers, **to_spawn}:
-            address = _run_servers(name)
-            if address is not None:
-                servers[name] = address
+    for name in {**servers, **to_spawn}:
+        address = runner.run_address(name)
+        if address is not None:
+            servers[name] = address
     for name, text in to_spawn.items():
         if name not in servers:
-            servers[name] = spawned_server(parse_spawn_spec(f"{name}={text}", base)).address
+            servers[name] = runner.spawn(parse_spawn_spec(f"{name}={text}", base)).address
     return servers
 
 
@@ -193,8 +164,8 @@ class FireTestMixin(_TestCase):
 
     - ``fire_servers``: name -> socket path or address of a running server.
     - ``fire_spawn``: name -> ``PROGRAM[:settings=MOD][:http=H:P][:gateway=SPEC]``, a
-      server this process starts (once) with the installed launcher and stops at exit
-      (see `fire.runners.spawn`).
+      server the run starts (once) with the installed launcher and stops at its end:
+      the process's exit, or the end of the pytest run (see `fire.runners.spawn`).
     - ``fire_transactional``: run each test with real commits, tables flushed after it
       (like TransactionTestCase). No class scope is opened then: data made in
       ``setUpClass`` commits and is gone after the first test's flush.
@@ -228,31 +199,23 @@ class FireTestMixin(_TestCase):
             )
             for name, address in _declared_servers(cls).items()
         }
-        opened: list[Remote] = []
-        cls.addClassCleanup(_end_scopes, opened)
+        scopes = Scopes("class")
+        cls.addClassCleanup(scopes.end)
         if not cls.fire_transactional:
-            for remote in cls.fire_remotes.values():
-                remote.begin_scope("class")
-                opened.append(remote)
+            scopes.begin(cls.fire_remotes.values())
         super().setUpClass()
 
     def _callSetUp(self) -> None:
-        mode = self.fire_data_changes
-        if mode not in data_changes.MODES:
-            modes = ", ".join(data_changes.MODES)
-            raise FireError(f"fire_data_changes must be one of {modes}, not {mode!r}")
-        scope = {"transactional": self.fire_transactional, "data_changes": mode != "off"}
-        if not self.fire_transactional:
-            # Cleanups run last-in first-out: this one after the test's scopes ended. The
-            # class scope's end closes the one asked for after the class's last test.
-            self.addCleanup(_begin_next_scopes, self.fire_remotes, scope)
-        opened: list[Remote] = []
-        # A test scope ends without waiting: its end's failure comes with the next test's
-        # begin (or the class scope's end). A transactional one has neither: waited for.
-        self.addCleanup(_end_scopes, opened, self.fire_transactional, f"test {self.id()}")
-        for remote in self.fire_remotes.values():
-            remote.begin_scope("test", **scope)
-            opened.append(remote)
+        mode = check_mode(self.fire_data_changes)
+        scope = scope_arguments(mode, transactional=self.fire_transactional)
+        remotes = self.fire_remotes
+        # Cleanups run last-in first-out: this one after the test's scopes ended. It asks
+        # for the next test's scope ahead, on the guess that the class has one (the class
+        # scope's end closes the one asked for after the class's last test).
+        self.addCleanup(process_runner().next_test, remotes, remotes, **scope)
+        scopes = Scopes("test", of=f"test {self.id()}")
+        self.addCleanup(scopes.end)
+        scopes.begin(remotes.values(), **scope)
         if mode != "off":
             self.addCleanup(self._fire_report_changes)
         super()._callSetUp()  # type: ignore[misc]  # unittest's private hook: typeshed omits it
@@ -287,15 +250,11 @@ class FireTestMixin(_TestCase):
         finds it for its report section.
         """
         failed = self._fire_failed
-        if not failed and self.fire_data_changes != "always":
+        if not reports_changes(self.fire_data_changes, failed):
             return
-        sections = [
-            (data_changes.section_title(name, changes), data_changes.format_changes(changes))
-            for name, changes in self.fire_changes().items()
-            if data_changes.has_changes(changes)
-        ]
-        self.fire_changes_report = sections
-        text = "".join(f"\n---- {title} ----\n{body}\n" for title, body in sections)
+        report = process_runner().change_report(self.fire_remotes, self.fire_data_changes_exclude)
+        self.fire_changes_report = report.sections
+        text = report.text()
         if not text:
             return
         if not failed:
@@ -317,29 +276,6 @@ def _append_to_failure(result: Any, test: unittest.TestCase, text: str) -> None:
             if recorded is test:
                 entries[index] = (recorded, message + text)
                 return
-
-
-def _begin_next_scopes(remotes: Mapping[str, Remote], scope: dict[str, Any]) -> None:
-    """Ask each server now for the next test's scope (`Remote.begin_next_scope`)."""
-    for remote in remotes.values():
-        remote.begin_next_scope("test", **scope)
-
-
-def _end_scopes(remotes: list[Remote], wait: bool = True, of: str | None = None) -> None:
-    """End the scopes opened on `remotes`; a test's (``wait=False``) without waiting.
-
-    A test scope's end is answered with the next reply (the next test's first request),
-    where a failure to roll it back is raised, naming ``end_scope`` and `of`, the test.
-    """
-    errors: list[BaseException] = []
-    for remote in reversed(remotes):
-        try:
-            remote.end_scope(wait=wait, of=of)
-        except Exception as exc:
-            errors.append(exc)
-    remotes.clear()
-    if errors:
-        raise errors[0]
 
 
 class FireTestCase(FireTestMixin, unittest.TestCase):

@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .servers import FireServers
+    from fire.runners.core import Runner
 
-__all__ = ["activate", "active_servers", "configured", "servers_key"]
+__all__ = ["activate", "active_runner", "configured", "deactivate", "runner_key"]
 
-servers_key: pytest.StashKey[FireServers] = pytest.StashKey()
+#: The run's runner (`fire.runners.core.Runner`): its servers, scopes and data changes.
+runner_key: pytest.StashKey[Runner] = pytest.StashKey()
+#: The runner `fire.testing` used before this run's, put back as the run ends.
+_previous_key: pytest.StashKey[Runner | None] = pytest.StashKey()
 
 
 def configured(config: pytest.Config) -> bool:
@@ -32,20 +35,20 @@ def configured(config: pytest.Config) -> bool:
     )
 
 
-def active_servers(config: pytest.Config) -> FireServers | None:
-    """The run's servers if the plugin has been activated, else None (imports nothing)."""
-    return config.stash.get(servers_key, None)
+def active_runner(config: pytest.Config) -> Runner | None:
+    """The run's runner if the plugin has been activated, else None (imports nothing)."""
+    return config.stash.get(runner_key, None)
 
 
-def activate(config: pytest.Config) -> FireServers:
-    """The run's servers, set up on first need: check the fire package, read the settings.
+def activate(config: pytest.Config) -> Runner:
+    """The run's runner, set up on first need: check the fire package, read the settings.
 
     A foreign ``fire`` package (Google's python-fire) or bad settings are usage errors
     that name the fix.
     """
-    servers = active_servers(config)
-    if servers is not None:
-        return servers
+    runner = active_runner(config)
+    if runner is not None:
+        return runner
     from fire_origin import ForeignFireError, check_fire_package
 
     try:
@@ -53,16 +56,27 @@ def activate(config: pytest.Config) -> FireServers:
     except ForeignFireError as exc:
         raise pytest.UsageError(str(exc)) from None
     from fire.errors import FireError
-    from fire.testing import use_run_servers
+    from fire.runners.core import Runner
+    from fire.testing import use_runner
 
     from .config import read_config
-    from .servers import FireServers
 
     try:
-        fire_config = read_config(config)
+        runner = Runner(read_config(config))
     except FireError as exc:
         raise pytest.UsageError(str(exc)) from None
-    servers = FireServers(fire_config)
-    config.stash[servers_key] = servers
-    use_run_servers(servers.run_address)  # FireTestCase classes use this run's servers
-    return servers
+    config.stash[runner_key] = runner
+    config.stash[_previous_key] = use_runner(runner)  # FireTestCase classes use this run's
+    return runner
+
+
+def deactivate(config: pytest.Config) -> None:
+    """At the run's end: close its runner (connections, spawned servers), put back the
+    runner `fire.testing` had before."""
+    runner = active_runner(config)
+    if runner is not None:
+        from fire.testing import use_runner
+
+        use_runner(config.stash[_previous_key])
+        del config.stash[runner_key]
+        runner.close()

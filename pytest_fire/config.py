@@ -9,34 +9,17 @@ key files for TCP servers follow the same order: ``--fire-curve-secret`` >
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from fire.net.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
+from fire.runners.core import DEFAULT_SCOPE_WAIT, RunConfig, check_mode
 from fire.runners.data_changes import MODES
-from fire.runners.spawn import ServerSpec, parse_spawn_spec
+from fire.runners.spawn import parse_spawn_spec
 from fire.testing import parse_server_list
 
-__all__ = ["DEFAULT_SCOPE_WAIT", "FireConfig", "read_config"]
-
-#: Seconds a test waits for a server another client holds (``fire_scope_wait``).
-DEFAULT_SCOPE_WAIT = 120.0
-
-
-@dataclass
-class FireConfig:
-    attached: dict[str, str] = field(default_factory=dict)  # name -> address
-    spawned: dict[str, ServerSpec] = field(default_factory=dict)
-    source: str = "none"  # where the attached list came from
-    timeout: float = DEFAULT_TIMEOUT
-    spin_wait: float = DEFAULT_SPIN_WAIT
-    scope_wait: float = DEFAULT_SCOPE_WAIT
-    data_changes: str = MODES[0]  # when tests show their data changes: one of MODES
-    data_changes_exclude: list[str] = field(default_factory=list)
-    curve_secret: str | None = None  # this client's NAME.key_secret
-    curve_servers: str | None = None  # directory of SERVER_NAME.key files
+__all__ = ["read_config"]
 
 
 def _setting(config: pytest.Config, option: str, variable: str, ini: str) -> str | None:
@@ -64,14 +47,15 @@ def _ini_base(config: pytest.Config) -> Path:
     return config.inipath.parent if config.inipath else config.rootpath
 
 
-def read_config(config: pytest.Config) -> FireConfig:
-    result = FireConfig(
+def read_config(config: pytest.Config) -> RunConfig:
+    """The run's servers and settings; a bad one is a `FireError` or a usage error."""
+    result = RunConfig(
         timeout=_seconds(config, "fire_timeout", DEFAULT_TIMEOUT),
         spin_wait=_seconds(config, "fire_spin_wait", DEFAULT_SPIN_WAIT),
         scope_wait=_seconds(config, "fire_scope_wait", DEFAULT_SCOPE_WAIT),
-        data_changes=config.getoption("fire_data_changes")
-        or config.getini("fire_data_changes")
-        or MODES[0],
+        data_changes=check_mode(
+            config.getoption("fire_data_changes") or config.getini("fire_data_changes") or MODES[0]
+        ),
         data_changes_exclude=list(config.getini("fire_data_changes_exclude")),
     )
     from fire.net.curve import CLIENT_SECRET_VARIABLE, CLIENT_SERVERS_VARIABLE
@@ -82,10 +66,6 @@ def read_config(config: pytest.Config) -> FireConfig:
     result.curve_servers = _setting(
         config, "fire_curve_servers", CLIENT_SERVERS_VARIABLE, "fire_curve_servers"
     )
-    if result.data_changes not in MODES:
-        raise pytest.UsageError(
-            f"fire_data_changes must be one of {', '.join(MODES)}, not {result.data_changes!r}"
-        )
     options = config.getoption("fire_servers") or []
     environment = os.environ.get("FIRE_SERVERS", "")
     ini = config.getini("fire_servers")

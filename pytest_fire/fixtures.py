@@ -12,17 +12,15 @@ from .activate import activate
 
 if TYPE_CHECKING:
     from fire.client.remote import Remote
-
-    from .servers import FireServers
+    from fire.runners.core import Runner
 
 __all__ = [
-    "begin_next_scopes",
-    "check_ended_scopes",
     "fire_changes",
     "fire_class_scope",
     "fire_module_scope",
     "fire_remote",
     "fire_remotes",
+    "next_test",
 ]
 
 _MARKER_OPTIONS = frozenset(("servers", "transactional", "on_commit", "exclude_changes"))
@@ -44,19 +42,23 @@ def marker_options(node: pytest.Item | pytest.Collector) -> dict[str, Any]:
     return options
 
 
-def _chosen(servers: FireServers, options: dict[str, Any]) -> dict[str, Remote]:
-    names = options.get("servers") or servers.names
-    if isinstance(names, str):
-        names = [names]
+def _names(runner: Runner, options: dict[str, Any]) -> list[str]:
+    """The names of the servers the marker's options choose: all the run's by default."""
+    names = options.get("servers") or runner.names
+    return [names] if isinstance(names, str) else list(names)
+
+
+def _chosen(runner: Runner, options: dict[str, Any]) -> dict[str, Remote]:
+    names = _names(runner, options)
     if not names:
         raise pytest.UsageError(
             "no fire servers configured: use --fire-servers NAME=PATH, FIRE_SERVERS, or the "
             "fire_servers / fire_spawn ini options"
         )
-    return {name: _remote(servers, name) for name in names}
+    return {name: _remote(runner, name) for name in names}
 
 
-def _remote(servers: FireServers, name: str) -> Remote:
+def _remote(runner: Runner, name: str) -> Remote:
     """One server's Remote; an unavailable one fails the test with the cause, not a trace.
 
     The first test that needs the server shows why it is unavailable; the others say so
@@ -64,13 +66,18 @@ def _remote(servers: FireServers, name: str) -> Remote:
     """
     from fire.errors import FireError
 
+    if name not in runner.names:
+        known = ", ".join(runner.names) or "none"
+        pytest.fail(
+            f"no fire server named {name!r} (configured: {known}); add it with "
+            f"--fire-servers {name}=PATH, FIRE_SERVERS or the fire_servers ini option",
+            pytrace=False,
+        )
     try:
-        return servers.remote(name)
-    except LookupError as exc:
-        problem = str(exc)
+        return runner.remote(name)
     except FireError as exc:
         problem = str(exc)
-        if servers.reported_unavailable(name):
+        if runner.reported_unavailable(name):
             problem = (
                 f"fire server {name!r} is not available (the first test that needed it shows why)"
             )
@@ -79,23 +86,25 @@ def _remote(servers: FireServers, name: str) -> Remote:
 
 @contextlib.contextmanager
 def _scoped(
-    remotes: dict[str, Remote], kind: str, wait: float, of: str, **options: Any
+    remotes: dict[str, Remote], kind: str, of: str, **options: Any
 ) -> Iterator[dict[str, Remote]]:
-    opened: list[Remote] = []
+    """`remotes` inside a scope of `kind` on each (`fire.runners.core.Scopes`)."""
+    from fire.runners.core import Scopes
+
+    scopes = Scopes(kind, of)
     try:
-        for remote in remotes.values():
-            remote.begin_scope(kind, wait=wait, **options)
-            opened.append(remote)
+        scopes.begin(remotes.values(), **options)
         yield remotes
     finally:
-        # A test's scope ends without waiting: its answer comes with the next reply,
-        # where a failure names the test (`of`) it belongs to.
-        for remote in reversed(opened):
-            remote.end_scope(wait=kind != "test", of=of)
+        scopes.end()
 
 
-def _scope_options(options: dict[str, Any]) -> dict[str, Any]:
-    return {key: options[key] for key in ("transactional", "on_commit") if key in options}
+def _test_scope(runner: Runner, options: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of a test's ``begin_scope``, besides its kind: the marker's and the run's."""
+    from fire.runners.core import scope_arguments
+
+    marked = {key: options[key] for key in ("transactional", "on_commit") if key in options}
+    return scope_arguments(runner.config.data_changes, wait=runner.config.scope_wait, **marked)
 
 
 @pytest.fixture(scope="module")
@@ -105,18 +114,18 @@ def fire_module_scope(request: pytest.FixtureRequest) -> Iterator[dict[str, Remo
     Data a module-scoped fixture makes through these remotes lives until the module's
     last test, and is rolled back then.
     """
-    servers = activate(request.config)
-    remotes = _chosen(servers, marker_options(request.node))
-    with _scoped(remotes, "module", servers.config.scope_wait, request.node.nodeid) as scoped:
+    runner = activate(request.config)
+    remotes = _chosen(runner, marker_options(request.node))
+    with _scoped(remotes, "module", request.node.nodeid, wait=runner.config.scope_wait) as scoped:
         yield scoped
 
 
 @pytest.fixture(scope="class")
 def fire_class_scope(request: pytest.FixtureRequest) -> Iterator[dict[str, Remote]]:
     """Name -> Remote, inside a scope that lasts for the test class (``setUpTestData``)."""
-    servers = activate(request.config)
-    remotes = _chosen(servers, marker_options(request.node))
-    with _scoped(remotes, "class", servers.config.scope_wait, request.node.nodeid) as scoped:
+    runner = activate(request.config)
+    remotes = _chosen(runner, marker_options(request.node))
+    with _scoped(remotes, "class", request.node.nodeid, wait=runner.config.scope_wait) as scoped:
         yield scoped
 
 
@@ -128,85 +137,63 @@ def fire_remotes(request: pytest.FixtureRequest) -> Iterator[dict[str, Remote]]:
     ``@pytest.mark.fire(transactional=True)``, committed and then flushed).
     ``@pytest.mark.fire(servers=["accounts"])`` limits the servers.
     """
-    servers = activate(request.config)
+    runner = activate(request.config)
     options = marker_options(request.node)
-    remotes = _chosen(servers, options)
+    remotes = _chosen(runner, options)
     with _scoped(
-        remotes,
-        "test",
-        servers.config.scope_wait,
-        f"test {request.node.nodeid}",
-        **_test_scope(servers, options),
+        remotes, "test", f"test {request.node.nodeid}", **_test_scope(runner, options)
     ) as scoped:
         yield scoped
-
-
-def _test_scope(servers: FireServers, options: dict[str, Any]) -> dict[str, Any]:
-    """The arguments of a test's ``begin_scope``, besides its kind and wait."""
-    return {"data_changes": servers.config.data_changes != "off", **_scope_options(options)}
 
 
 #: Marks that may skip a test (or not run it): such a test is never asked for ahead.
 _MAY_NOT_RUN = ("skip", "skipif", "xfail")
 
 
-def begin_next_scopes(servers: FireServers, item: pytest.Item) -> list[str]:
-    """Ask the servers of `item`, the next test, for its test scope now, if it uses one.
+def _uses_test_scope(item: pytest.Item) -> bool:
+    """Whether `item` runs in ``fire_remotes``'s test scope (fire_remote and fire_changes
+    need it). pytest.Item does not promise fixturenames: another plugin's item (not a
+    test function) may have none."""
+    return "fire_remotes" in getattr(item, "fixturenames", ())
 
-    Called as the previous test ends (its scope ended, and any wider scope it alone
-    needed): the servers open the scope while pytest reports and sets up, and the
-    test's ``begin_scope`` takes it (`fire.Remote.begin_next_scope`). Only servers
-    connected already are asked; any trouble is left for the test's own set-up to
-    report. A test that may be skipped (a skip, skipif or xfail mark) costs the servers
-    nothing, and a transactional one is never asked for ahead (an unused one's end
-    would flush every table). Returns the names of the servers asked.
+
+def next_test(runner: Runner, item: pytest.Item, nextitem: pytest.Item | None) -> list[str]:
+    """Once `item`'s fixtures are torn down: `fire.runners.core.Runner.next_test`.
+
+    The servers of `nextitem`, when it runs in a test scope, are asked for it ahead:
+    only servers connected already, and not for a test that may be skipped (a skip,
+    skipif or xfail mark) or a transactional one. When `item` ran in a test scope, every
+    other server connected is asked whether that scope ended well (no next test's begin
+    reads it), and a failure fails this teardown. An item that did not (a FireTestCase,
+    which does the same itself) leaves them be. Returns the names of the servers asked.
     """
-    from fire.errors import FireError
-
-    # fire_remote and fire_changes need fire_remotes. pytest.Item does not promise
-    # fixturenames: another plugin's item (not a test function) may have none.
-    if "fire_remotes" not in getattr(item, "fixturenames", ()):
-        return []
-    if any(item.get_closest_marker(mark) is not None for mark in _MAY_NOT_RUN):
-        return []
-    try:
-        options = marker_options(item)
-    except pytest.UsageError:
-        return []
-    if options.get("transactional"):
-        return []
-    asked: list[str] = []
-    names = options.get("servers") or servers.names
-    for name in [names] if isinstance(names, str) else names:
-        remote = servers.connected(name)
-        if remote is not None:
-            try:
-                remote.begin_next_scope(
-                    "test", wait=servers.config.scope_wait, **_test_scope(servers, options)
-                )
-            except FireError:
-                break
-            asked.append(name)
-    return asked
+    upcoming: dict[str, Remote] = {}
+    options: dict[str, Any] = {}
+    may_skip = False
+    if nextitem is not None and _uses_test_scope(nextitem):
+        may_skip = any(nextitem.get_closest_marker(mark) is not None for mark in _MAY_NOT_RUN)
+        try:
+            options = marker_options(nextitem)
+        except pytest.UsageError:  # its own set-up says so
+            may_skip = True
+        for name in _names(runner, options):
+            remote = runner.connected(name)
+            if remote is not None:
+                upcoming[name] = remote
+    ended: dict[str, Remote] = {}
+    if _uses_test_scope(item):
+        for name in runner.names:
+            remote = runner.connected(name)
+            if remote is not None:
+                ended[name] = remote
+    return runner.next_test(ended, upcoming, may_skip=may_skip, **_test_scope(runner, options))
 
 
-def check_ended_scopes(servers: FireServers, asked: list[str]) -> None:
-    """Raise a failure to end a test's scope on the servers the next test does not use.
-
-    A test's scope ends without waiting (its answer comes with the next reply); where
-    no next test reads that reply, this does, in the test's own teardown.
-    """
-    for name in servers.names:
-        remote = servers.connected(name)
-        if remote is not None and name not in asked:
-            remote.sync()
-
-
-def excluded_changes(node: pytest.Item, servers: FireServers) -> list[str]:
+def excluded_changes(node: pytest.Item, runner: Runner) -> list[str]:
     """The ``fire_data_changes_exclude`` ini patterns, then the marker's ``exclude_changes``."""
     marked = marker_options(node).get("exclude_changes") or ()
     return [
-        *servers.config.data_changes_exclude,
+        *runner.config.data_changes_exclude,
         *([marked] if isinstance(marked, str) else marked),
     ]
 

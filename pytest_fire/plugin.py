@@ -14,15 +14,14 @@ from typing import Any
 
 import pytest
 
-from .activate import activate, active_servers, configured
+from .activate import activate, active_runner, configured, deactivate
 from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this module)
-    begin_next_scopes,
-    check_ended_scopes,
     fire_changes,
     fire_class_scope,
     fire_module_scope,
     fire_remote,
     fire_remotes,
+    next_test,
 )
 from .report import add_data_changes
 
@@ -139,36 +138,31 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    servers = active_servers(config)
-    if servers is not None:
-        from fire.testing import use_run_servers
-
-        use_run_servers(None)
-        servers.close()
+    deactivate(config)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    servers = active_servers(config)
-    if servers is None or not servers.names:
+    runner = active_runner(config)
+    if runner is None or not runner.names:
         return []
     from fire.errors import FireError
 
-    lines = [f"fire servers ({servers.config.source if servers.config.attached else 'spawned'}):"]
-    for name, address in servers.config.attached.items():
+    lines = [f"fire servers ({runner.config.source if runner.config.attached else 'spawned'}):"]
+    for name, address in runner.config.attached.items():
         try:
-            info = servers.remote(name).info()
+            info = runner.remote(name).info()
         except FireError as exc:
             lines.append(f"  {name}: {address}: NOT AVAILABLE ({exc})")
             continue
         lines.append(f"  {name}: {address}: {_describe(info)}")
-    for name, spec in servers.config.spawned.items():
+    for name, spec in runner.config.spawned.items():
         how = f"gateway {spec.gateway}" if spec.gateway else f"python {spec.python}"
         lines.append(
             f"  {name}: spawned from {spec.program} ({how}) on first use; "
             "its versions and databases follow the tests"
         )
     workers = getattr(config.option, "numprocesses", None)
-    if workers and servers.config.attached:
+    if workers and runner.config.attached:
         lines.append(
             "  note: attached servers are shared by the xdist workers; their tests take "
             "turns on each server (one test scope at a time)"
@@ -178,15 +172,15 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """The spawned servers as the header describes attached ones (they start lazily)."""
-    servers = active_servers(config)
-    if servers is None or not servers.spawned:
+    runner = active_runner(config)
+    if runner is None or not runner.spawned:
         return
     from fire.errors import FireError
 
     terminalreporter.section("fire servers spawned")
-    for name, server in servers.spawned.items():
+    for name, server in runner.spawned.items():
         try:
-            described = _describe(servers.remote(name).info())
+            described = _describe(runner.remote(name).info())
         except FireError as exc:
             described = f"NOT AVAILABLE ({str(exc).splitlines()[0]})"
         terminalreporter.write_line(f"{name}: {server.address}: {described}")
@@ -209,9 +203,9 @@ def _describe(info: dict[str, Any]) -> str:
 
 @pytest.hookimpl(trylast=True)  # after the fixtures, so a server's start-up is not shown
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    servers = active_servers(item.config)
-    if servers is not None:
-        item.stash[_output_marks] = {n: len(s.output) for n, s in servers.spawned.items()}
+    runner = active_runner(item.config)
+    if runner is not None:
+        item.stash[_output_marks] = {n: len(s.output) for n, s in runner.spawned.items()}
 
 
 @pytest.hookimpl(wrapper=True)
@@ -224,10 +218,9 @@ def pytest_runtest_teardown(
     (the next test's begin would have read it): a failure fails this teardown.
     """
     result = yield
-    servers = active_servers(item.config)
-    if servers is not None:
-        asked = begin_next_scopes(servers, nextitem) if nextitem is not None else []
-        check_ended_scopes(servers, asked)
+    runner = active_runner(item.config)
+    if runner is not None:
+        next_test(runner, item, nextitem)
     return result
 
 
@@ -244,10 +237,10 @@ def pytest_runtest_makereport(
     if call.when == "call":
         add_data_changes(item, report)
     if call.when == "teardown" or (call.when == "call" and report.failed):
-        servers = active_servers(item.config)
+        runner = active_runner(item.config)
         marks = item.stash.get(_output_marks, {})
-        if servers is not None:
-            for name, server in servers.spawned.items():
+        if runner is not None:
+            for name, server in runner.spawned.items():
                 lines = server.output[marks.get(name, 0) :]
                 if lines and report.failed:
                     report.sections.append((f"fire server {name} output", "".join(lines)))

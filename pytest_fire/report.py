@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .activate import active_servers
+from .activate import active_runner
 from .fixtures import excluded_changes
 
 __all__ = ["add_data_changes"]
@@ -16,28 +16,26 @@ def add_data_changes(item: pytest.Item, report: pytest.TestReport) -> None:
     ``fire_remotes`` tests are asked now (their scopes are still open); a FireTestCase
     has reported its own before its scopes ended (``fire_changes_report``).
     """
-    servers = active_servers(item.config)
-    if servers is None or servers.config.data_changes == "off":
-        return
-    if servers.config.data_changes == "fail" and not report.failed:
+    runner = active_runner(item.config)
+    if runner is None:
         return
     from fire.errors import FireError
-    from fire.runners import data_changes
+    from fire.runners.core import reports_changes
+    from fire.runners.data_changes import DEFAULT_ROWS_PER_TABLE
 
+    if not reports_changes(runner.config.data_changes, report.failed):
+        return
     remotes = getattr(item, "funcargs", {}).get("fire_remotes")
     if remotes is None:
         for title, text in getattr(getattr(item, "instance", None), "fire_changes_report", ()):
             report.sections.append((title, text))
         return
+    rows = None if item.config.get_verbosity() >= 2 else DEFAULT_ROWS_PER_TABLE
     try:
-        collected = data_changes.collect(remotes, excluded_changes(item, servers))
+        changes = runner.change_report(remotes, excluded_changes(item, runner), rows_per_table=rows)
     except FireError as exc:
         report.sections.append(("fire data changes", f"could not be read: {exc}"))
         return
-    verbose = item.config.get_verbosity() >= 2
-    for name, changes in collected.items():
-        if data_changes.has_changes(changes):
-            text = data_changes.format_changes(changes, rows_per_table=None if verbose else 10)
-            report.sections.append((data_changes.section_title(name, changes), text))
+    report.sections.extend(changes.sections)
     # On the item: JUnit XML reads the properties of the teardown report, made from it.
-    item.user_properties.append(("fire_data_changes", data_changes.to_json(collected)))
+    item.user_properties.append(("fire_data_changes", changes.to_json()))

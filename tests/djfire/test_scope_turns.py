@@ -294,11 +294,11 @@ def test_a_test_marked_skip_or_skipif_is_never_asked_for_ahead(
     pytester.makeconftest(
         """
         import pytest
-        from pytest_fire.activate import active_servers
+        from pytest_fire.activate import active_runner
 
         @pytest.hookimpl(wrapper=True)
         def pytest_runtest_setup(item):
-            remote = active_servers(item.config).connected("shop")
+            remote = active_runner(item.config).connected("shop")
             if remote is not None:
                 scopes = remote.info()["extensions"]["scopes"]
                 with open("held.txt", "a") as held:

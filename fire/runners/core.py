@@ -1,0 +1,345 @@
+"""The runner core: what both test runners hold and do, written once.
+
+A `Runner` owns a run's servers: its connections (one per server name and address), the
+servers it started (once each; a start that failed is not tried again) and the CURVE
+keys for TCP addresses. It opens and ends the scopes tests run in (`Scopes`), asks for
+the next test's scope ahead (`Runner.next_test`) and makes a test's data-change report
+(`Runner.change_report`). The pytest plugin keeps one per run in ``config.stash``;
+`fire.testing` keeps one for the process (`RunnerHolder`), which the plugin replaces by
+its own for its run. Nothing here knows pytest or unittest.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..client.remote import Remote
+from ..errors import FireError, ServerUnavailable
+from ..net.curve import ClientKeys, client_keys
+from ..net.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
+from . import data_changes
+from .spawn import ServerSpec, SpawnedServer, default_start_command
+
+__all__ = [
+    "DEFAULT_SCOPE_WAIT",
+    "ChangeReport",
+    "RunConfig",
+    "Runner",
+    "RunnerHolder",
+    "Scopes",
+    "check_mode",
+    "reports_changes",
+    "scope_arguments",
+]
+
+#: Seconds a test waits for a server another client holds (the plugin's ``fire_scope_wait``).
+DEFAULT_SCOPE_WAIT = 120.0
+
+
+@dataclass
+class RunConfig:
+    """A run's servers and settings: the pytest plugin's, read from its options and ini.
+
+    A `FireTestCase` outside pytest runs with the defaults (no servers of the run: each
+    class names its own, with its own timeouts and data-change mode).
+    """
+
+    attached: dict[str, str] = field(default_factory=dict)  # name -> address
+    spawned: dict[str, ServerSpec] = field(default_factory=dict)
+    source: str = "none"  # where the attached list came from, for messages
+    timeout: float = DEFAULT_TIMEOUT
+    spin_wait: float = DEFAULT_SPIN_WAIT
+    scope_wait: float = DEFAULT_SCOPE_WAIT
+    data_changes: str = data_changes.MODES[0]  # when tests show their data changes
+    data_changes_exclude: list[str] = field(default_factory=list)
+    curve_secret: str | None = None  # this client's NAME.key_secret (else FIRE_CURVE_SECRET)
+    curve_servers: str | None = None  # directory of SERVER_NAME.key (else FIRE_CURVE_SERVERS)
+
+
+class Runner:
+    """A run's servers, the scopes its tests run in, and their data-change reports.
+
+    Under pytest-xdist each worker starts its own servers (own socket, test databases
+    suffixed with the worker id, ``test_shop_gw0``); attached servers are shared by all
+    workers, whose tests then take turns (the server's scope lock).
+    """
+
+    def __init__(self, config: RunConfig | None = None) -> None:
+        self.config = config or RunConfig()
+        self.worker = os.environ.get("PYTEST_XDIST_WORKER")
+        self._remotes: dict[tuple[str, str], Remote] = {}
+        self._keys: dict[str, ClientKeys] = {}  # address -> a spawned TCP server's keys
+        self._spawned: dict[tuple[str, str], SpawnedServer] = {}
+        self._failed: dict[tuple[str, str], FireError] = {}
+        self._reported: set[str] = set()  # unavailable servers a test has shown the cause of
+
+    # -- servers -----------------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        """The names of the run's servers, attached then spawned."""
+        return [*self.config.attached, *self.config.spawned]
+
+    @property
+    def spawned(self) -> dict[str, SpawnedServer]:
+        """The run's spawned servers started so far (or that failed to start), by name."""
+        keys = {name: _spawn_key(spec) for name, spec in self.config.spawned.items()}
+        return {name: self._spawned[key] for name, key in keys.items() if key in self._spawned}
+
+    def address(self, name: str) -> str:
+        """The address of the run's server `name`; a spawned one is started on first need."""
+        if name in self.config.attached:
+            return self.config.attached[name]
+        return self.spawn(self.config.spawned[name]).address
+
+    def run_address(self, name: str) -> str | None:
+        """The address of the run's server `name`, or None if the run has none by that name."""
+        return self.address(name) if name in self.names else None
+
+    def spawn(self, spec: ServerSpec) -> SpawnedServer:
+        """The server started from `spec`, once per run (per name and program).
+
+        A spawned TCP server's keys are used for every connection to it. A server that
+        failed to start raises its error again, without a second start.
+        """
+        key = _spawn_key(spec)
+        if key in self._failed:
+            raise self._failed[key]
+        server = self._spawned.get(key)
+        if server is None:
+            server = self._spawned[key] = SpawnedServer(spec, suffix=self.worker)
+            try:
+                server.start()
+            except FireError as exc:
+                self._failed[key] = exc
+                raise
+            if server.client_keys is not None:
+                self._keys[server.address] = server.client_keys
+        return server
+
+    def connect(
+        self,
+        name: str,
+        address: str,
+        *,
+        timeout: float | None = None,
+        spin_wait: float | None = None,
+        curve: ClientKeys | None = None,
+    ) -> Remote:
+        """A connection to `address`, opened once per run (per name and address) and reused.
+
+        A TCP server's CURVE keys are, in this order: `curve`, a spawned server's, or the
+        files the run's settings (else ``FIRE_CURVE_SECRET`` and
+        ``FIRE_CURVE_SERVERS/NAME.key``) name. A server that is not there gets the fix of
+        the installed launcher (`fire.runners.spawn.Launcher.start_command`).
+        """
+        key = (name, address)
+        remote = self._remotes.get(key)
+        if remote is not None and not remote.closed:
+            return remote
+        if curve is None and address.startswith("tcp://"):
+            curve = self._keys.get(address) or client_keys(
+                name, self.config.curve_secret, self.config.curve_servers
+            )
+        try:
+            remote = Remote(
+                address,
+                timeout=self.config.timeout if timeout is None else timeout,
+                curve=curve,
+                name=name,
+                start_command=default_start_command(),
+                spin_wait=self.config.spin_wait if spin_wait is None else spin_wait,
+            )
+        except ServerUnavailable as exc:
+            raise ServerUnavailable(
+                f"fire server {name!r} is not available: {exc}", address
+            ) from None
+        self._remotes[key] = remote
+        return remote
+
+    def remote(self, name: str) -> Remote:
+        """The connection to the run's server `name` (one of `names`)."""
+        return self.connect(name, self.address(name))
+
+    def connected(self, name: str) -> Remote | None:
+        """The open connection to the run's server `name`, if there is one already."""
+        address = self.config.attached.get(name)
+        if address is None and name in self.config.spawned:
+            server = self._spawned.get(_spawn_key(self.config.spawned[name]))
+            address = server.address if server is not None else None
+        remote = self._remotes.get((name, address)) if address is not None else None
+        return None if remote is None or remote.closed else remote
+
+    def reported_unavailable(self, name: str) -> bool:
+        """Whether a test already showed why `name` is unavailable (then marks it so)."""
+        if name in self._reported:
+            return True
+        self._reported.add(name)
+        return False
+
+    def close(self) -> None:
+        """Close the connections and stop the servers the run started."""
+        for remote in self._remotes.values():
+            remote.close()
+        self._remotes.clear()
+        for server in self._spawned.values():
+            server.stop()
+        self._spawned.clear()
+
+    # -- scopes --------------------------------------------------------------------------
+
+    def next_test(
+        self,
+        ended: Mapping[str, Remote],
+        upcoming: Mapping[str, Remote] | None = None,
+        *,
+        may_skip: bool = False,
+        **scope: Any,
+    ) -> list[str]:
+        """As a test ends: ask for the next test's scope ahead, and check the ended ones.
+
+        `upcoming` are the next test's servers, each asked now for a ``"test"`` scope
+        with `scope`'s arguments (`Remote.begin_next_scope`): the server opens it while
+        the runner reports and sets up, and the test's `begin_scope` takes it. Never for
+        a test that may not run (`may_skip`: a skip mark), whose unused scope would cost
+        the server a begin and an end, nor for a transactional one (an unused one's end
+        would flush every table). A server that cannot be asked stops the asking; the
+        test's own begin reports the trouble.
+
+        A test scope ends without waiting: the next request to the server reads the
+        answer. A server of `ended` that was not asked ahead is asked now, so that a
+        failure to end the scope fails the test that ended, not a later one. Returns the
+        names of the servers asked ahead.
+        """
+        asked: list[str] = []
+        if upcoming and not may_skip and not scope.get("transactional"):
+            for name, remote in upcoming.items():
+                try:
+                    remote.begin_next_scope("test", **scope)
+                except FireError:
+                    break
+                asked.append(name)
+        for name, remote in ended.items():
+            if name not in asked and not remote.closed:
+                remote.sync()
+        return asked
+
+    # -- data changes --------------------------------------------------------------------
+
+    def change_report(
+        self,
+        remotes: Mapping[str, Remote],
+        exclude: Iterable[str] = (),
+        *,
+        rows_per_table: int | None = data_changes.DEFAULT_ROWS_PER_TABLE,
+    ) -> ChangeReport:
+        """What the test changed on each of `remotes` so far, collected and formatted."""
+        collected = data_changes.collect(remotes, exclude)
+        sections = [
+            (
+                data_changes.section_title(name, changes),
+                data_changes.format_changes(changes, rows_per_table=rows_per_table),
+            )
+            for name, changes in collected.items()
+            if data_changes.has_changes(changes)
+        ]
+        return ChangeReport(collected, sections)
+
+
+@dataclass
+class ChangeReport:
+    """A test's data changes: server name -> changes, and a (title, text) section per
+    server that changed something."""
+
+    changes: dict[str, data_changes.Changes]
+    sections: list[tuple[str, str]]
+
+    def text(self) -> str:
+        """The sections as one text, each under a ``---- title ----`` line."""
+        return "".join(f"\n---- {title} ----\n{body}\n" for title, body in self.sections)
+
+    def to_json(self) -> str:
+        """Every server's changes as JSON (the pytest plugin's ``fire_data_changes`` property)."""
+        return data_changes.to_json(self.changes)
+
+
+def check_mode(mode: str) -> str:
+    """`mode` if it is one of `data_changes.MODES`; else a `FireError` naming them."""
+    if mode not in data_changes.MODES:
+        modes = ", ".join(data_changes.MODES)
+        raise FireError(f"fire_data_changes must be one of {modes}, not {mode!r}")
+    return mode
+
+
+def reports_changes(mode: str, failed: bool) -> bool:
+    """Whether a test's data changes are shown: ``always``, or ``fail`` for a failed test."""
+    return mode == "always" or (mode == "fail" and failed)
+
+
+def scope_arguments(mode: str, **options: Any) -> dict[str, Any]:
+    """The arguments of a test scope's ``begin_scope`` (besides its kind): `options`, and
+    whether to capture data changes (not with the data-change mode ``off``)."""
+    return {"data_changes": mode != "off", **options}
+
+
+class Scopes:
+    """The scopes of one kind a runner opened for one test (or class, or module).
+
+    Ended together, last opened first; a test scope's end is not waited for: its answer
+    comes with the next request to that server (`Runner.next_test`), where a failure
+    names `of`, what the scope was for.
+    """
+
+    def __init__(self, kind: str, of: str | None = None) -> None:
+        self.kind = kind
+        self.of = of
+        self.opened: list[Remote] = []
+
+    def begin(self, remotes: Iterable[Remote], **options: Any) -> None:
+        """Open a scope on each of `remotes`; those opened before a failure stay to end."""
+        for remote in remotes:
+            remote.begin_scope(self.kind, **options)
+            self.opened.append(remote)
+
+    def end(self) -> None:
+        """End every scope opened; raise the first failure once all were tried."""
+        errors: list[Exception] = []
+        for remote in reversed(self.opened):
+            try:
+                remote.end_scope(wait=self.kind != "test", of=self.of)
+            except Exception as exc:
+                errors.append(exc)
+        self.opened.clear()
+        if errors:
+            raise errors[0]
+
+
+class RunnerHolder:
+    """Where a process keeps the runner its `FireTestCase` classes share.
+
+    Made on first use and closed at the process's exit; a test runner that manages the
+    servers for its run (the pytest plugin) puts its own in for the run (`use`).
+    """
+
+    def __init__(self) -> None:
+        self._runner: Runner | None = None
+
+    def get(self) -> Runner:
+        """The process's runner (made now if there is none)."""
+        if self._runner is None:
+            self._runner = Runner()
+            atexit.register(self._runner.close)
+        return self._runner
+
+    def use(self, runner: Runner | None) -> Runner | None:
+        """Make `runner` the process's runner; returns the one it replaces, to put back."""
+        previous, self._runner = self._runner, runner
+        return previous
+
+
+def _spawn_key(spec: ServerSpec) -> tuple[str, str]:
+    return (spec.name, str(spec.program))

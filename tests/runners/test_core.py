@@ -7,15 +7,7 @@ from typing import Any
 import pytest
 
 from fire.errors import FireError
-from fire.runners.core import (
-    RunConfig,
-    Runner,
-    RunnerHolder,
-    Scopes,
-    check_mode,
-    reports_changes,
-    scope_arguments,
-)
+from fire.runners import core
 
 
 class StandIn:
@@ -56,7 +48,7 @@ def asked(remote: StandIn) -> list[str]:
 
 def test_scopes_end_last_opened_first_and_raise_the_first_failure_after_all() -> None:
     first, second = StandIn("first", fails="end_scope"), StandIn("second", fails="end_scope")
-    scopes = Scopes("class")
+    scopes = core.Scopes("class")
     scopes.begin([first, second])
     with pytest.raises(FireError, match="second: end_scope failed"):
         scopes.end()
@@ -66,7 +58,7 @@ def test_scopes_end_last_opened_first_and_raise_the_first_failure_after_all() ->
 
 def test_a_test_scope_ends_without_waiting_naming_what_it_was_for() -> None:
     remote = StandIn("shop")
-    scopes = Scopes("test", of="test t.py::test_x")
+    scopes = core.Scopes("test", of="test t.py::test_x")
     scopes.begin([remote], transactional=False)
     scopes.end()
     assert remote.calls == [
@@ -77,7 +69,7 @@ def test_a_test_scope_ends_without_waiting_naming_what_it_was_for() -> None:
 
 def test_a_begin_that_fails_leaves_the_opened_scopes_to_end() -> None:
     opened, refused = StandIn("opened"), StandIn("refused", fails="begin_scope")
-    scopes = Scopes("test")
+    scopes = core.Scopes("test")
     with pytest.raises(FireError):
         scopes.begin([opened, refused])
     assert scopes.opened == [opened]
@@ -86,7 +78,7 @@ def test_a_begin_that_fails_leaves_the_opened_scopes_to_end() -> None:
 def test_the_next_test_is_asked_for_ahead_and_the_others_checked() -> None:
     shop, billing = StandIn("shop"), StandIn("billing")
     ended = {"shop": shop, "billing": billing}
-    result = Runner().next_test(ended, {"shop": shop}, data_changes=True)
+    result = core.Runner().next_test(ended, {"shop": shop}, data_changes=True)
     assert result == ["shop"]
     assert shop.calls == [("begin_next_scope", ("test", {"data_changes": True}))]
     assert asked(billing) == ["sync"]
@@ -95,14 +87,14 @@ def test_the_next_test_is_asked_for_ahead_and_the_others_checked() -> None:
 @pytest.mark.parametrize("rule", [{"may_skip": True}, {"transactional": True}])
 def test_a_test_that_may_not_run_or_commits_is_never_asked_for_ahead(rule: Any) -> None:
     shop = StandIn("shop")
-    assert Runner().next_test({"shop": shop}, {"shop": shop}, **rule) == []
+    assert core.Runner().next_test({"shop": shop}, {"shop": shop}, **rule) == []
     assert asked(shop) == ["sync"]
 
 
 def test_a_server_that_cannot_be_asked_stops_the_asking() -> None:
     refused, later = StandIn("refused", fails="begin_next_scope"), StandIn("later")
     upcoming = {"refused": refused, "later": later}
-    assert Runner().next_test({}, upcoming) == []
+    assert core.Runner().next_test({}, upcoming) == []
     assert asked(later) == []
 
 
@@ -115,7 +107,7 @@ def test_the_change_report_has_a_section_per_server_that_changed_data() -> None:
     }
     untouched = {"default": {"vendor": "sqlite", "tables": {}}}
     remotes = {"shop": StandIn("shop", changes=changed), "idle": StandIn("idle", changes=untouched)}
-    report = Runner().change_report(remotes)
+    report = core.Runner().change_report(remotes)
     assert list(report.changes) == ["shop", "idle"]
     assert [title for title, _ in report.sections] == ["fire data changes: shop (sqlite)"]
     assert report.text().startswith("\n---- fire data changes: shop (sqlite) ----\n")
@@ -123,26 +115,26 @@ def test_the_change_report_has_a_section_per_server_that_changed_data() -> None:
 
 
 def test_the_modes_say_when_a_report_is_made() -> None:
-    assert [reports_changes(mode, True) for mode in ("fail", "always", "off")] == [
+    assert [core.reports_changes(mode, True) for mode in ("fail", "always", "off")] == [
         True,
         True,
         False,
     ]
-    assert [reports_changes(mode, False) for mode in ("fail", "always", "off")] == [
+    assert [core.reports_changes(mode, False) for mode in ("fail", "always", "off")] == [
         False,
         True,
         False,
     ]
-    assert scope_arguments("off", transactional=True) == {
+    assert core.scope_arguments("off", transactional=True) == {
         "data_changes": False,
         "transactional": True,
     }
     with pytest.raises(FireError, match="must be one of fail, always, off, not 'never'"):
-        check_mode("never")
+        core.check_mode("never")
 
 
 def test_the_run_s_servers_by_name_and_the_names_it_has_not() -> None:
-    runner = Runner(RunConfig(attached={"shop": "/tmp/shop.sock"}))
+    runner = core.Runner(core.RunConfig(attached={"shop": "/tmp/shop.sock"}))
     assert runner.names == ["shop"]
     assert runner.run_address("shop") == "/tmp/shop.sock"
     assert runner.run_address("billing") is None
@@ -152,10 +144,10 @@ def test_the_run_s_servers_by_name_and_the_names_it_has_not() -> None:
 
 
 def test_the_holder_makes_one_runner_and_puts_back_the_one_replaced() -> None:
-    holder = RunnerHolder()
+    holder = core.RunnerHolder()
     own = holder.get()
     assert holder.get() is own
-    run = Runner()
+    run = core.Runner()
     assert holder.use(run) is own
     assert holder.get() is run
     holder.use(own)

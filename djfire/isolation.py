@@ -40,6 +40,9 @@ call that wrote is refused, and a request is named in the server's output.
 a savepoint of its own, as if the test's work had committed (``on_commit="run"``), or
 are kept for inspection (``on_commit="capture"``).
 
+A ``"test"`` scope empties the mail outbox as it opens and closes, and every scope puts
+the local-memory caches back at its end as they were at its begin (`djfire.caches`).
+
 The scope's atomics are marked the way Django's `TestCase` marks its own, and the
 per-call savepoints (`djfire.savepoints`) are no atomic blocks, so
 ``transaction.atomic(durable=True)`` works inside a test.
@@ -63,6 +66,7 @@ from django.db.transaction import Atomic
 from fire import FireError, ServerBusy
 from fire.extensions import Later, Session
 
+from .caches import LocalCaches
 from .changes import ChangeCapture
 from .databases import SharedConnections
 from .releases import release_references
@@ -109,6 +113,8 @@ class _Scope:
     ahead: bool = False
     #: (kind, transactional, on_commit, savepoints, data_changes), what a take must match.
     arguments: tuple[Any, ...] = ()
+    #: The local-memory caches' entries when the scope began, put back at its end.
+    caches: list[Any] | None = None
 
 
 @dataclass
@@ -143,9 +149,18 @@ class DjangoScopes:
 
     name = "scopes"
 
-    def __init__(self, shared: SharedConnections, capture: ChangeCapture | None = None) -> None:
+    def __init__(
+        self,
+        shared: SharedConnections,
+        capture: ChangeCapture | None = None,
+        caches: LocalCaches | None = None,
+        annotate: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self.shared = shared
         self.capture = capture
+        self.caches = caches
+        #: Adds notes to what a fire call raises (`djfire.stale`), or None.
+        self.annotate = annotate
         self.holder: Session | None = None
         self.since = 0.0
         #: Clients waiting in begin_scope, first come first.
@@ -314,6 +329,8 @@ class DjangoScopes:
             scope.ahead = False
             if scope.kind == "test":
                 mail.outbox.clear()  # what a late request sent is not this test's
+            if self.caches is not None and scope.caches is not None:
+                self.caches.put_back(scope.caches)  # nor what it cached
         return len(stack)
 
     def _begin_ahead(self, session: Session, arguments: tuple[Any, ...]) -> int:
@@ -379,6 +396,12 @@ class DjangoScopes:
                     self._close(scope)
                     raise
                 scope.capturing = True
+            if self.caches is not None:
+                if stack:
+                    scope.caches = self.caches.copy()
+                else:  # what was cached outside every test is not this one's
+                    scope.caches = self.caches.baseline
+                    self.caches.put_back(scope.caches)
             stack.append(scope)
             if self.holder is None:
                 self.holder, self.since = session, time.time()
@@ -554,6 +577,8 @@ class DjangoScopes:
                     )
             if scope.kind == "test":
                 mail.outbox.clear()
+            if self.caches is not None and scope.caches is not None:
+                attempt(functools.partial(self.caches.put_back, scope.caches))
         if failures:
             for other in failures[1:]:
                 failures[0].add_note(f"(fire: closing the scope also failed: {other!r})")
@@ -650,6 +675,10 @@ class DjangoScopes:
                 else:
                     with self._isolated(holder, _never):
                         yield
+        except Exception as exc:
+            if self.annotate is not None:
+                self.annotate(exc)
+            raise
         finally:
             if self.holder is None and self.waiting:
                 self._serve_waiters()

@@ -97,7 +97,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        import django
+        from django.conf import settings
+        from django.core.signals import got_request_exception
+
+        from djfire.caches import LocalCaches
         from djfire.changes import ChangeCapture
+        from djfire.checks import check_django_version, live_server_warnings
         from djfire.connection_lock import DEFAULT_LOCK_TIMEOUT
         from djfire.databases import (
             SharedConnections,
@@ -107,12 +113,14 @@ class Command(BaseCommand):
         from djfire.helpers import DjangoHelpers
         from djfire.isolation import DjangoScopes
         from djfire.live_server import LiveServer
+        from djfire.stale import KeptDatabases
         from djfire.values import django_value_rules
         from fire import FireError, Server
         from fire.extensions import is_loopback, prepare_socket_path
         from fire.net.curve import server_keys
         from fire.runners.supervise import ready_line
 
+        notices = [check_django_version(django.VERSION, sys.executable)]
         verbosity = options["verbosity"]
         if verbosity >= 2:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -123,6 +131,10 @@ class Command(BaseCommand):
                 f"refusing to serve HTTP on {http[0]}: --http binds to loopback unless "
                 "--allow-remote is given"
             )
+        if http is not None:
+            notices += live_server_warnings(settings, http[0])
+        for notice in filter(None, notices):
+            self.stderr.write(f"runfireserver: warning: {notice}")
         keepdb = options["keepdb"]
         limits = {"max_message_size": options["max_message_size"]}
         try:
@@ -163,10 +175,12 @@ class Command(BaseCommand):
                 for alias, skipped in capture.skipped().items():
                     for table, reason in skipped.items():
                         self.stdout.write(f"data changes: {alias}: {table} not watched ({reason})")
-            scopes = DjangoScopes(shared, capture)
+            kept = KeptDatabases.of(shared.aliases) if keepdb else None
+            if kept is not None:
+                got_request_exception.connect(kept.on_request_exception, weak=False)
+            annotate = kept.annotate if kept is not None else None
+            scopes = DjangoScopes(shared, capture, LocalCaches(), annotate)
             if http is not None:
-                from django.conf import settings
-
                 live = LiveServer(http[0], http[1], shared, scopes.around_http_request)
                 settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, live.host, "localhost"]
                 live.start()

@@ -18,4 +18,5 @@ urlpatterns = [
     path("thread/", views.thread),
     path("probe-then-create/", views.probe_then_create),
     path("count-in-asyncio-run/", views.count_in_asyncio_run),
+    path("visits/", views.count_visits),
 ]

@@ -119,3 +119,11 @@ def count_in_asyncio_run(request):
     from shop.tasks import count_in_asyncio_run
 
     return JsonResponse({"count": count_in_asyncio_run("made in asyncio.run")}, status=201)
+
+
+def count_visits(request):
+    """Counts its visits in the default cache (djfire puts the cache back after each test)."""
+    from django.core.cache import cache
+
+    cache.add("visits", 0)
+    return JsonResponse({"visits": cache.incr("visits")})

@@ -1,15 +1,17 @@
 """`Loopback`: a server's dispatcher in this process, and transports that call it directly.
 
-No socket, no thread, no process: `LoopbackTransport.send` hands the request to the
-dispatcher (`fire.server.dispatch.Dispatcher`) and keeps the replies it returns for
-whichever connection they are for, `receive` gives them back. Everything between the
+No socket, no thread, no process: a `Loopback` makes a server's dispatcher
+(`fire.server.dispatch.Dispatcher`) whose replies it keeps for whichever connection they
+are for; `LoopbackTransport.send` hands a request to the dispatcher, `receive` gives the
+replies back. Everything between the
 bytes of a request and the bytes of its reply is the real thing (handshake, sessions,
 references, shapes, operations, extensions, errors), so the client's and the server's
 logic can be tested in memory::
 
-    loopback = Loopback(Dispatcher())
+    loopback = Loopback(Dispatcher)  # Loopback(Dispatcher, values=rules, ...)
     with fire.Remote(transport=loopback.transport()) as remote:
         assert remote.module("operator").add(1, 2) == 3
+    loopback.close()
 
 What it leaves out is the socket's part: messages are never cut into frames (a request
 is not bounded by the server's ``max_message_size``, which applies to chunks), there is
@@ -26,8 +28,8 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from ..errors import ServerUnavailable
 from ..wire.protocol import DEFAULT_MAX_MESSAGE_SIZE
@@ -41,23 +43,33 @@ _TICK_EVERY = 0.01
 class Dispatcher(Protocol):
     """What a loopback drives: `fire.server.dispatch.Dispatcher` (net imports no server)."""
 
-    def handle(self, identity: bytes, message: bytes) -> list[tuple[bytes, bytes]]: ...
+    def handle(self, identity: bytes, message: bytes) -> None: ...
 
-    def tick(self) -> list[tuple[bytes, bytes]]: ...
+    def tick(self) -> None: ...
 
-    def disconnected(self, identity: bytes) -> list[tuple[bytes, bytes]]: ...
+    def disconnected(self, identity: bytes) -> None: ...
+
+    def close_sessions(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Loopback:
-    """A dispatcher in this process, and the connections to it (`transport`)."""
+    """A server's dispatcher in this process, and the connections to it (`transport`).
 
-    def __init__(self, dispatcher: Dispatcher, name: str = "loopback") -> None:
-        self.dispatcher = dispatcher
+    ``make(send, **options)`` makes the dispatcher (`fire.server.dispatch.Dispatcher`
+    and its options), ``send(identity, reply)`` being how it hands its replies over.
+    """
+
+    def __init__(
+        self, make: Callable[..., Dispatcher], *, name: str = "loopback", **options: Any
+    ) -> None:
         self.name = name
         self._lock = threading.Lock()
         #: identity -> replies not yet received, for each open transport.
         self._inboxes: dict[bytes, deque[bytes]] = {}
         self._identities = itertools.count(1)
+        self.dispatcher = make(self._deliver, **options)
 
     def transport(self, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> LoopbackTransport:
         """A new connection: give it to ``fire.Remote(transport=...)``."""
@@ -66,24 +78,30 @@ class Loopback:
             self._inboxes[identity] = deque()
         return LoopbackTransport(self, identity, max_message_size)
 
+    def close(self) -> None:
+        """Stop the server: close every session, then the dispatcher."""
+        with self._lock:
+            self.dispatcher.close_sessions()
+            self.dispatcher.close()
+
     def _handle(self, identity: bytes, message: bytes) -> None:
         with self._lock:
-            self._deliver(self.dispatcher.handle(identity, message))
+            self.dispatcher.handle(identity, message)
 
     def _tick(self) -> None:
         with self._lock:
-            self._deliver(self.dispatcher.tick())
+            self.dispatcher.tick()
 
     def _disconnect(self, identity: bytes) -> None:
         with self._lock:
             self._inboxes.pop(identity, None)
-            self._deliver(self.dispatcher.disconnected(identity))
+            self.dispatcher.disconnected(identity)
 
-    def _deliver(self, replies: Iterable[tuple[bytes, bytes]]) -> None:
-        for identity, reply in replies:
-            inbox = self._inboxes.get(identity)
-            if inbox is not None:  # a connection closed since: dropped, as ZeroMQ drops it
-                inbox.append(reply)
+    def _deliver(self, identity: bytes, reply: bytes) -> None:
+        """The dispatcher's ``send``: called under the lock, from one of the above."""
+        inbox = self._inboxes.get(identity)
+        if inbox is not None:  # a connection closed since: dropped, as ZeroMQ drops it
+            inbox.append(reply)
 
 
 class LoopbackTransport:

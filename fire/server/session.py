@@ -10,7 +10,6 @@ import msgpack
 
 from ..errors import FireError
 from ..wire.codec import EXT_ARGREF, EXT_REF, Codec
-from ..wire.handshake import Handshake
 from ..wire.protocol import DEFAULT_MAX_MESSAGE_SIZE
 from ..wire.values import ValueRules
 from .shapes import ShapeTable
@@ -21,21 +20,18 @@ _GONE = object()
 
 
 class Session:
-    """Everything the server keeps for one connected client, keyed by its ZeroMQ identity."""
+    """Everything the server keeps for one connected client, keyed by its identity."""
 
     def __init__(
         self,
         identity: bytes,
         shapes: ShapeTable,
-        fd: int | None,
         values: ValueRules | None = None,
     ) -> None:
         self.identity = identity
         #: The server's value rules (which iterables are read whole).
         self.values = values or ValueRules()
-        #: The connection's handshake (`fire.wire.handshake`): open while the session lives.
-        self.handshake = Handshake()
-        self.fd = fd
+        #: The protocol version the handshake chose (`fire.wire.handshake`).
         self.version: int | None = None
         self.client: dict[str, Any] = {}
         #: The largest reply the client takes (its ``max_message_size``, said in hello).

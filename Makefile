@@ -49,6 +49,7 @@ test-py313-django61:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench

@@ -14,12 +14,12 @@ import msgpack
 from tblib import Traceback
 
 from ..errors import (
-    AuthenticationError,
     FireError,
     ProtocolError,
     RemoteError,
     ServerBusy,
     ServerUnavailable,
+    error_from_wire,
     remote_exception_class,
 )
 from ..net.addresses import parse_address
@@ -42,13 +42,6 @@ _plain = plain_codec()
 #: A reply's status, body and shapes (`protocol.decode_reply` without the request id).
 _Reply = tuple[Status, bytes, bytes | None]
 _NO_RELEASES: list[int] = []  # shared and never changed: see Remote._request
-_FIRE_ERRORS: dict[str, type[FireError]] = {
-    "ProtocolError": ProtocolError,
-    "AuthenticationError": AuthenticationError,
-    "HandshakeRequired": ServerUnavailable,
-    "ServerUnavailable": ServerUnavailable,
-    "ServerBusy": ServerBusy,
-}
 
 
 class Remote:
@@ -424,13 +417,7 @@ class Remote:
                 kinds[shape_id] = CallableProxy if content[2] & CALLABLE else Proxy
 
     def _raise_fire_error(self, value: Any) -> None:
-        kind, message = value if isinstance(value, list) and len(value) == 2 else ("", str(value))
-        error = _FIRE_ERRORS.get(kind, FireError)
-        if error is ServerUnavailable:
-            raise ServerUnavailable(
-                f"{message} (server {self.name!r} at {self.address})", str(self.address)
-            )
-        raise error(f"{message} (server {self.name!r})")
+        raise error_from_wire(value, self.name, str(self.address))
 
     def _raise_remote(self, described: dict[str, Any]) -> None:
         cls = remote_exception_class(described["hierarchy"])

@@ -14,6 +14,7 @@ from servers import ServerProcess, custom_server_argv, wait_for
 from zmq.utils.monitor import recv_monitor_message
 
 import fire
+from fire.errors import HandshakeRequired, ProtocolError
 from fire.wire import protocol
 from fire.wire.codec import plain_codec
 from fire.wire.protocol import Status
@@ -67,7 +68,7 @@ def test_non_msgpack_bytes_get_an_error_reply(raw: RawClient, remote: fire.Remot
     request_id, status, body = raw.reply()
     assert request_id is None
     assert status is Status.FIRE_ERROR
-    assert body[0] == "ProtocolError"
+    assert body[0] == ProtocolError.wire_kind
     assert "malformed request: not msgpack" in body[1]
     assert_still_serving(remote)
 
@@ -80,7 +81,7 @@ def test_frames_that_join_into_no_request_get_an_error_reply(
     raw.send(frame, frame, frame)
     _, status, body = raw.reply()
     assert status is Status.FIRE_ERROR
-    assert body[0] == "ProtocolError"
+    assert body[0] == ProtocolError.wire_kind
     assert body[1].startswith("malformed request: not msgpack (")
     assert_still_serving(remote)
 
@@ -104,7 +105,7 @@ def test_request_before_handshake_is_told_to_handshake(raw: RawClient) -> None:
     request_id, status, body = raw.request(5, "ping", [])
     assert request_id == 5
     assert status is Status.FIRE_ERROR
-    assert body[0] == "HandshakeRequired"
+    assert body[0] == HandshakeRequired.wire_kind
     assert raw.hello()["protocol"] == protocol.PROTOCOL_VERSIONS[1]
     assert raw.request(6, "ping", []) == (6, Status.OK, "pong")
 
@@ -116,7 +117,7 @@ def test_request_before_handshake_is_told_to_handshake(raw: RawClient) -> None:
 def test_malformed_hello_is_refused(raw: RawClient, hello: list[Any]) -> None:
     _, status, body = raw.request(1, "hello", hello)
     assert status is Status.FIRE_ERROR
-    assert body[0] in ("ProtocolError", "HandshakeRequired")
+    assert body[0] in (ProtocolError.wire_kind, HandshakeRequired.wire_kind)
     assert raw.hello()["protocol"] == protocol.PROTOCOL_VERSIONS[1]
 
 
@@ -124,7 +125,7 @@ def test_arguments_that_are_not_a_list_are_refused(raw: RawClient, remote: fire.
     raw.hello()
     request_id, status, body = raw.request(2, "ping", "not a list")
     assert (request_id, status) == (2, Status.FIRE_ERROR)
-    assert body[0] == "ProtocolError"
+    assert body[0] == ProtocolError.wire_kind
     assert "arguments must be a list" in body[1]
     assert raw.request(3, "ping", []) == (3, Status.OK, "pong")
     assert_still_serving(remote)
@@ -144,7 +145,7 @@ def test_unknown_operation_gets_an_error_reply(raw: RawClient) -> None:
     assert raw.request(2, "exec", ["print(1)"]) == (
         2,
         Status.FIRE_ERROR,
-        ["ProtocolError", "unknown operation 'exec'"],
+        [ProtocolError.wire_kind, "unknown operation 'exec'"],
     )
 
 
@@ -186,7 +187,7 @@ def test_a_request_over_max_message_size_is_answered_and_its_releases_kept(
         message = protocol.encode_request(4, "ping", arguments, list(range(1, refs + 1)))
         raw.send(*protocol.split(message))
         request_id, status, body = raw.reply()
-        assert (request_id, status, body[0]) == (4, Status.FIRE_ERROR, "ProtocolError")
+        assert (request_id, status, body[0]) == (4, Status.FIRE_ERROR, ProtocolError.wire_kind)
         assert body[1] == (
             f"a request of {len(message):,} bytes is over this server's max_message_size of "
             f"{limit:,} bytes: send less, or raise the limit (the server command's "

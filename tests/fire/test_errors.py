@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 import fire
-from fire.errors import RemoteError, remote_exception_class
+from fire.errors import (
+    WIRE_ERRORS,
+    FireError,
+    ProtocolError,
+    RemoteError,
+    ServerUnavailable,
+    error_from_wire,
+    error_to_wire,
+    remote_exception_class,
+)
 
 
 def hierarchy(*classes: str) -> list[list[object]]:
@@ -100,3 +109,48 @@ def test_empty_hierarchy_falls_back_to_exception() -> None:
     cls = remote_exception_class([])
     assert issubclass(cls, RemoteError)
     assert cls.remote_type == "builtins.Exception"
+
+
+# -- fire errors on the wire (fire.errors.WIRE_ERRORS) ------------------------------------------
+
+
+def test_the_wire_kinds_never_change() -> None:
+    """Kinds are protocol: an older peer reads these names. The one place they are spelled
+    outside fire.errors, to see a rename fail here."""
+    assert {kind: cls.__name__ for kind, cls in WIRE_ERRORS.items()} == {
+        "FireError": "FireError",
+        "ServerUnavailable": "ServerUnavailable",
+        "HandshakeRequired": "HandshakeRequired",
+        "ServerBusy": "ServerBusy",
+        "ProtocolError": "ProtocolError",
+        "AuthenticationError": "AuthenticationError",
+    }
+
+
+@pytest.mark.parametrize("cls", list(WIRE_ERRORS.values()), ids=lambda cls: cls.__name__)
+def test_every_error_comes_back_as_its_class(cls: type[FireError]) -> None:
+    error = error_from_wire(error_to_wire(cls("it went wrong")), "shop", "/tmp/shop.sock")
+    assert type(error) is cls
+    if isinstance(error, ServerUnavailable):
+        assert str(error) == "it went wrong (server 'shop' at /tmp/shop.sock)"
+        assert error.address == "/tmp/shop.sock"
+    else:
+        assert str(error) == "it went wrong (server 'shop')"
+
+
+def test_a_subclass_without_a_kind_travels_as_its_base() -> None:
+    class TooLarge(ProtocolError):
+        pass
+
+    class ExtensionError(FireError):
+        pass
+
+    assert error_to_wire(TooLarge("big")) == [ProtocolError.wire_kind, "big"]
+    assert error_to_wire(ExtensionError("no")) == [FireError.wire_kind, "no"]
+
+
+@pytest.mark.parametrize("body", [["NewerServersError", "what"], "just text", [1, 2, 3], None])
+def test_an_unknown_kind_or_shape_comes_back_as_a_fire_error(body: object) -> None:
+    error = error_from_wire(body, "shop", "/tmp/shop.sock")
+    assert type(error) is FireError
+    assert str(error).endswith("(server 'shop')")

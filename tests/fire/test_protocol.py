@@ -133,7 +133,7 @@ def test_reply_round_trip(status: Status, shapes: bytes | None) -> None:
 
 def test_reply_without_request_id() -> None:
     # The server answers frames it could not parse with request id None.
-    body = codec.pack(["ProtocolError", "malformed request: not msgpack"])
+    body = codec.pack([ProtocolError.wire_kind, "malformed request: not msgpack"])
     assert decode_reply(encode_reply(None, Status.FIRE_ERROR, body, None))[:2] == (
         None,
         Status.FIRE_ERROR,

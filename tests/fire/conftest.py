@@ -1,8 +1,12 @@
-"""Real fire servers in real processes, and connections to them.
+"""Fire servers in memory and in real processes, and connections to them.
 
-One server process is shared by the whole session (`shared_server`) for the tests that
-leave it as they found it; tests that kill, stop, signal or overload a server start
-their own through `server_factory`.
+Tests of the client's and the server's logic (proxies, references, errors, sessions)
+run in memory: a server's `Dispatcher` in the test process, reached through a
+`Loopback` transport (`memory_remote`, `connect_memory`); a module of them makes
+``remote`` the in-memory one. Tests of what needs a socket or a process (framing,
+CURVE, timeouts, kill -9, the command line) use real servers: one process is shared by
+the whole session (`shared_server`) for the tests that leave it as they found it; tests
+that kill, stop, signal or overload a server start their own through `server_factory`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from servers import (
 )
 
 import fire
+from fire.net.loopback import Loopback
+from fire.server.dispatch import Dispatcher
 
 HERE = Path(__file__).resolve().parent
 
@@ -46,6 +52,43 @@ def shared_server() -> Iterator[ServerProcess]:
     finally:
         server.kill()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def connect_memory() -> Iterator[Callable[..., fire.Remote]]:
+    """Connect in memory: ``connect_memory(server=None, **remote_options)``.
+
+    `server` is a `Loopback` (``Loopback(Dispatcher, values=…)``); without one, the
+    connections of a test share one plain server. Every connection is closed, and every
+    server stopped, after the test.
+    """
+    servers: list[Loopback] = []
+    remotes: list[fire.Remote] = []
+    plain: list[Loopback] = []
+
+    def connect(server: Loopback | None = None, **options: Any) -> fire.Remote:
+        if server is None:
+            if not plain:
+                plain.append(Loopback(Dispatcher))
+            server = plain[0]
+        if server not in servers:
+            servers.append(server)
+        options.setdefault("timeout", 10)
+        remote = fire.Remote(transport=server.transport(), **options)
+        remotes.append(remote)
+        return remote
+
+    yield connect
+    for remote in remotes:
+        remote.close()
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def memory_remote(connect_memory: Callable[..., fire.Remote]) -> fire.Remote:
+    """A connection named "shared" to a server in memory (its own `Dispatcher`)."""
+    return connect_memory(name="shared")
 
 
 @pytest.fixture

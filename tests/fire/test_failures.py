@@ -6,8 +6,12 @@ timeout) from "after the timeout" and from a hang.
 
 from __future__ import annotations
 
+import gc
 import signal
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import zmq
-from servers import ServerProcess, serve_argv
+from servers import ServerProcess, serve_argv, server_env, wait_for
 
 import fire
 from fire.net.curve import ClientKeys
@@ -155,3 +159,59 @@ def test_closed_tcp_port_is_unavailable_quickly() -> None:
     with bounded(AT_ONCE), pytest.raises(fire.ServerUnavailable) as raised:
         fire.connect(f"tcp://127.0.0.1:{port}", timeout=LONG_TIMEOUT, curve=SOME_KEYS)
     assert f"tcp://127.0.0.1:{port}" in str(raised.value)
+
+
+# -- references when a client is killed or a server stopped -------------------------
+
+
+KILLED_CLIENT = textwrap.dedent("""
+    import sys, time, fire
+    remote = fire.connect(sys.argv[1])
+    helpers = remote.module("remote_helpers")
+    things = [helpers.Thing(str(i)) for i in range(40)]
+    print(remote.info()["refs"], flush=True)
+    time.sleep(60)
+""")
+
+
+def test_killed_client_references_are_freed(
+    shared_server: ServerProcess, remote: fire.Remote
+) -> None:
+    baseline = remote.info()
+    client = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CLIENT, str(shared_server.path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=server_env(),
+    )
+    try:
+        assert client.stdout is not None
+        assert int(client.stdout.readline()) == 41  # the module and 40 things
+        during = remote.info()
+        assert during["total_refs"] == baseline["total_refs"] + 41
+    finally:
+        client.kill()
+        client.wait(timeout=30)
+        if client.stdout is not None:
+            client.stdout.close()
+    assert wait_for(lambda: remote.info()["total_refs"] == baseline["total_refs"])
+    # Not == baseline: a session an earlier test closed may only now be noticed gone.
+    assert remote.info()["sessions"] < during["sessions"]
+
+
+def test_releases_survive_a_failed_request(own_server: ServerProcess) -> None:
+    with fire.connect(own_server.path, timeout=1) as remote:
+        helpers = remote.module("remote_helpers")
+        before = remote.info()["refs"]
+        things = [helpers.Thing(str(i)) for i in range(10)]
+        del things
+        gc.collect()
+        own_server.send(signal.SIGSTOP)
+        try:
+            remote.ping()
+        except fire.ServerUnavailable:
+            pass
+        else:
+            raise AssertionError("a stopped server answered")
+        own_server.send(signal.SIGCONT)
+        assert remote.info()["refs"] == before

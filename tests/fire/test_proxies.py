@@ -1,4 +1,4 @@
-"""Proxies against a real server: every operation, and how many round trips each costs."""
+"""Proxies against a server in memory: every operation, and how many round trips each costs."""
 
 from __future__ import annotations
 
@@ -6,13 +6,23 @@ import copy
 import gc
 import pickle
 import traceback
+from collections.abc import Callable
 from typing import Any
 from unittest import mock
 
 import pytest
-from servers import ExchangeCounter, ServerProcess
+from servers import ExchangeCounter
 
 import fire
+from fire.net.loopback import Loopback
+from fire.server.dispatch import Dispatcher
+
+
+@pytest.fixture
+def remote(memory_remote: fire.Remote) -> fire.Remote:
+    """In memory (conftest.memory_remote): this module checks logic, not sockets."""
+    return memory_remote
+
 
 # -- attributes -------------------------------------------------------------------------
 
@@ -347,8 +357,10 @@ def test_proxy_argument_resolves_to_the_real_object(helpers: Any) -> None:
     assert helpers.is_class(helpers.Widget) is True  # a pending path resolves too
 
 
-def test_proxy_of_another_connection_is_refused(shared_server: ServerProcess, helpers: Any) -> None:
-    with fire.connect(shared_server.path, name="other") as other:
+def test_proxy_of_another_connection_is_refused(
+    connect_memory: Callable[..., fire.Remote], helpers: Any
+) -> None:
+    with connect_memory(name="other") as other:
         foreign = other.module("remote_helpers").Thing("foreign")
         with pytest.raises(
             TypeError, match="proxy from fire server 'other' was passed to server 'shared'"
@@ -357,8 +369,10 @@ def test_proxy_of_another_connection_is_refused(shared_server: ServerProcess, he
     assert helpers.is_thing(helpers.Thing("still works")) is True
 
 
-def test_proxy_of_another_server_is_refused(helpers: Any, own_server: ServerProcess) -> None:
-    with fire.connect(own_server.path, name="elsewhere") as elsewhere:
+def test_proxy_of_another_server_is_refused(
+    helpers: Any, connect_memory: Callable[..., fire.Remote]
+) -> None:
+    with connect_memory(Loopback(Dispatcher), name="elsewhere") as elsewhere:
         foreign = elsewhere.module("remote_helpers").Thing("foreign")
         with pytest.raises(TypeError, match="proxy from fire server 'elsewhere'") as raised:
             helpers.names_of([foreign])

@@ -1,17 +1,29 @@
-"""Reference lifetime: releases ride on the next request; a gone client's references are freed."""
+"""Reference lifetime: releases ride on the next request; a gone client's references are freed.
+
+In memory (a server's dispatcher in this process); a killed client and a stopped server
+are in test_failures.py.
+"""
 
 from __future__ import annotations
 
 import gc
-import signal
-import subprocess
-import sys
-import textwrap
+import threading
+from collections.abc import Callable
 from typing import Any
 
-from servers import ExchangeCounter, ServerProcess, server_env, wait_for
+import pytest
+from servers import ExchangeCounter
 
 import fire
+from fire.extensions import Scopes
+from fire.net.loopback import Loopback
+from fire.server.dispatch import Dispatcher
+
+
+@pytest.fixture
+def remote(memory_remote: fire.Remote) -> fire.Remote:
+    """In memory (conftest.memory_remote): this module checks logic, not sockets."""
+    return memory_remote
 
 
 def test_dropped_proxies_are_released_with_the_next_request(
@@ -44,102 +56,45 @@ def test_refs_stay_while_proxies_live(remote: fire.Remote, helpers: Any) -> None
 
 
 def test_closed_client_references_are_freed(
-    shared_server: ServerProcess, remote: fire.Remote
+    connect_memory: Callable[..., fire.Remote], remote: fire.Remote
 ) -> None:
     baseline = remote.info()["total_refs"]
-    other = fire.connect(shared_server.path)
+    other = connect_memory()
     helpers = other.module("remote_helpers")
     things = [helpers.Thing(f"o{i}") for i in range(50)]
     assert remote.info()["total_refs"] >= baseline + 50
     other.close()
-    assert wait_for(lambda: remote.info()["total_refs"] == baseline)
+    assert remote.info()["total_refs"] == baseline
     del things, helpers  # dropping proxies of a closed connection is harmless
     gc.collect()
 
 
-KILLED_CLIENT = textwrap.dedent("""
-    import sys, time, fire
-    remote = fire.connect(sys.argv[1])
-    helpers = remote.module("remote_helpers")
-    things = [helpers.Thing(str(i)) for i in range(40)]
-    print(remote.info()["refs"], flush=True)
-    time.sleep(60)
-""")
-
-
-def test_killed_client_references_are_freed(
-    shared_server: ServerProcess, remote: fire.Remote
-) -> None:
-    baseline = remote.info()
-    client = subprocess.Popen(
-        [sys.executable, "-c", KILLED_CLIENT, str(shared_server.path)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=server_env(),
-    )
-    try:
-        assert client.stdout is not None
-        assert int(client.stdout.readline()) == 41  # the module and 40 things
-        during = remote.info()
-        assert during["total_refs"] == baseline["total_refs"] + 41
-    finally:
-        client.kill()
-        client.wait(timeout=30)
-        if client.stdout is not None:
-            client.stdout.close()
-    assert wait_for(lambda: remote.info()["total_refs"] == baseline["total_refs"])
-    # Not == baseline: a session an earlier test closed may only now be noticed gone.
-    assert remote.info()["sessions"] < during["sessions"]
-
-
-def test_releases_survive_a_failed_request(own_server: ServerProcess) -> None:
-    with fire.connect(own_server.path, timeout=1) as remote:
-        helpers = remote.module("remote_helpers")
-        before = remote.info()["refs"]
-        things = [helpers.Thing(str(i)) for i in range(10)]
-        del things
-        gc.collect()
-        own_server.send(signal.SIGSTOP)
-        try:
-            remote.ping()
-        except fire.ServerUnavailable:
-            pass
-        else:
-            raise AssertionError("a stopped server answered")
-        own_server.send(signal.SIGCONT)
-        assert remote.info()["refs"] == before
-
-
-SERVER_WITH_A_RELEASER = """
-import sys, threading, fire
-
 class Releaser:
-    '''Drops released objects on a thread of its own, as an extension guarding them may.'''
+    """Drops released objects on a thread of its own, as an extension guarding them may."""
+
     name = "releaser"
-    def __init__(self):
-        self.dropped = []
-    def operations(self):
+
+    def __init__(self) -> None:
+        self.dropped: list[str] = []
+
+    def operations(self) -> dict[str, Callable[..., Any]]:
         return {"dropped": lambda session: list(self.dropped)}
-    def release_references(self, session, objects):
-        def drop():
+
+    def release_references(self, session: Any, objects: list[Any]) -> None:
+        def drop() -> None:
             self.dropped.extend(sorted(type(o).__name__ for o in objects))
             objects.clear()
+
         thread = threading.Thread(target=drop)
         thread.start()
         thread.join()
 
-server = fire.Server(sys.argv[1], extensions=[fire.extensions.Scopes(), Releaser()])
-server.bind()
-print(f"fire server ready at {server.endpoint}", flush=True)
-server.serve_forever()
-"""
-
 
 def test_an_extension_drops_released_objects_where_it_says(
-    server_factory: Any, tmp_dir: Any
+    connect_memory: Callable[..., fire.Remote],
 ) -> None:
-    server = server_factory(["-c", SERVER_WITH_A_RELEASER, str(tmp_dir / "releaser.sock")])
-    with fire.connect(server.path, timeout=10) as remote:
+    server = Loopback(Dispatcher, extensions=[Scopes(), Releaser()])
+    with connect_memory(server) as remote:
         helpers = remote.module("remote_helpers")
         things = [helpers.Thing(str(i)) for i in range(3)]
         before = remote.info()["refs"]
@@ -148,7 +103,7 @@ def test_an_extension_drops_released_objects_where_it_says(
         assert remote.info()["refs"] == before - 3  # gone from the session at once
         assert remote.call_extension("dropped") == ["Thing", "Thing", "Thing"]
         kept = helpers.Thing("kept")
-    with fire.connect(server.path, timeout=10) as other:
-        assert wait_for(lambda: other.call_extension("dropped").count("Thing") == 4)
+    with connect_memory(server) as other:
+        assert other.call_extension("dropped").count("Thing") == 4
         assert "module" in other.call_extension("dropped")  # a closing session's references too
     del kept

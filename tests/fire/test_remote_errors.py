@@ -1,4 +1,8 @@
-"""Exceptions raised by remote code, re-raised locally with their type, args and frames."""
+"""Exceptions raised by remote code, re-raised locally with their type, args and frames.
+
+In memory (a server's dispatcher in this process): what is checked is the description
+of an exception and its rebuilding, not the socket that carries it.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,12 @@ from servers import ExchangeCounter
 import fire
 
 HELPERS_FILE = inspect.getsourcefile(remote_helpers)
+
+
+@pytest.fixture
+def remote(memory_remote: fire.Remote) -> fire.Remote:
+    """In memory (conftest.memory_remote): this module checks logic, not sockets."""
+    return memory_remote
 
 
 def line_of(marker: str) -> int:

@@ -1,49 +1,42 @@
 """`ValueRules` belong to one server: its descriptors pipeline, its iterables come whole.
 
-The server with rules runs in its own process; the shared server (no rules) shows what
-the same objects cost without them, and two shape tables in this process show that
-rules given to one server are not seen by another.
+In memory: a server with rules, and one without to show what the same objects cost
+without them; two shape tables in this process show that rules given to one server are
+not seen by another.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import remote_helpers
-from servers import ExchangeCounter, ServerProcess
+from servers import ExchangeCounter
 
 import fire
 from fire.extensions import ValueRules
+from fire.net.loopback import Loopback
+from fire.server.dispatch import Dispatcher
 from fire.server.shapes import ShapeTable
 
-SERVER_WITH_RULES = """
-import sys
-import fire
-import remote_helpers as h
-from fire.runners.supervise import ready_line
-from fire.extensions import ValueRules
 
-rules = ValueRules(
-    reference_descriptors={h.RelatedDescriptor: lambda descriptor: h.Related},
-    materialized_iterables=(h.Rows,),
-)
-server = fire.Server(sys.argv[1], values=rules)
-server.bind()
-print(ready_line(server.endpoint), flush=True)
-server.serve_forever()
-"""
+@pytest.fixture
+def remote(memory_remote: fire.Remote) -> fire.Remote:
+    """In memory (conftest.memory_remote): this module checks logic, not sockets."""
+    return memory_remote
 
 
 @pytest.fixture
 def ruled(
-    server_factory: Callable[..., ServerProcess], tmp_dir: Path
-) -> Iterator[tuple[fire.Remote, ExchangeCounter]]:
-    server = server_factory(["-c", SERVER_WITH_RULES, str(tmp_dir / "ruled.sock")])
-    with fire.connect(server.path, timeout=10, name="ruled") as remote:
-        yield remote, ExchangeCounter(remote)
+    connect_memory: Callable[..., fire.Remote],
+) -> tuple[fire.Remote, ExchangeCounter]:
+    rules = ValueRules(
+        reference_descriptors={remote_helpers.RelatedDescriptor: lambda d: remote_helpers.Related},
+        materialized_iterables=(remote_helpers.Rows,),
+    )
+    remote = connect_memory(Loopback(Dispatcher, values=rules), name="ruled")
+    return remote, ExchangeCounter(remote)
 
 
 def test_a_reference_descriptor_of_the_server_is_pipelined_to_its_result(

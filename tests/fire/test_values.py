@@ -1,4 +1,5 @@
-"""Values against a real server: plain data by value both ways, everything else by reference."""
+"""Values through a server in memory: plain data by value both ways, everything else by
+reference (the codec's bytes are the same over a socket: test_large_messages.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from plain_data import assert_same, plain
-from servers import ExchangeCounter, ServerProcess
+from servers import ExchangeCounter
 
 import fire
+from fire.net.loopback import Loopback
+from fire.server.dispatch import Dispatcher
 
 SAMPLE = {
     "none": None,
@@ -42,9 +45,18 @@ SAMPLE = {
 
 
 @pytest.fixture(scope="module")
-def module_remote(shared_server: ServerProcess) -> Iterator[fire.Remote]:
-    with fire.connect(shared_server.path, timeout=10) as connection:
+def module_remote() -> Iterator[fire.Remote]:
+    """One connection in memory for every example hypothesis makes."""
+    server = Loopback(Dispatcher)
+    with fire.Remote(transport=server.transport(), timeout=10) as connection:
         yield connection
+    server.close()
+
+
+@pytest.fixture
+def remote(memory_remote: fire.Remote) -> fire.Remote:
+    """In memory (conftest.memory_remote): this module checks logic, not sockets."""
+    return memory_remote
 
 
 def test_plain_data_round_trips_through_the_server(helpers: Any) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
 
@@ -20,13 +24,34 @@ NOTE = (
 )
 
 
+@contextlib.contextmanager
+def _kept_databases_dropped(backend: str, suffix: str) -> Iterator[None]:
+    """Drop this test's kept PostgreSQL test databases at its end, whatever happened
+    (PostgreSQL is shared by runs: a kept database must not outlive the test)."""
+    try:
+        yield
+    finally:
+        if backend == "postgres":
+            with psycopg.connect(
+                host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
+            ) as admin:
+                for name in (f"test_djfire_shop_{suffix}", f"test_djfire_shop_other_{suffix}"):
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
 @pytest.mark.parametrize(
     "backend", ["sqlite-file", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
 def test_a_missing_column_in_a_kept_database_names_it_and_the_fix(
     backend: str, tmp_path: Path
 ) -> None:
-    keep = ("--keepdb", "--db-suffix", "stale")
+    suffix = f"stale{os.getpid()}"  # this run's own (another run may share PostgreSQL)
+    with _kept_databases_dropped(backend, suffix):
+        _check_stale_note(backend, tmp_path, suffix)
+
+
+def _check_stale_note(backend: str, tmp_path: Path, suffix: str) -> None:
+    keep = ("--keepdb", "--db-suffix", suffix)
     first = spawn_shop(backend, *keep, "--no-data-changes", data_dir=str(tmp_path))
     try:
         with fire.connect(first.address, timeout=20) as shop:
@@ -61,7 +86,7 @@ def test_a_missing_column_in_a_kept_database_names_it_and_the_fix(
         assert any(note in line for line in again.output)
     finally:
         assert again.stop() == 0
-    last = spawn_shop(backend, "--db-suffix", "stale", data_dir=str(tmp_path))  # rebuilt
+    last = spawn_shop(backend, "--db-suffix", suffix, data_dir=str(tmp_path))  # rebuilt
     try:
         with fire.connect(last.address, timeout=20) as shop, shop.scope():
             assert shop.module("shop.factories").ProductFactory(name="lamp").price is not None

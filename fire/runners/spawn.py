@@ -260,11 +260,14 @@ class SpawnedServer:
         #: The test database suffix: the spec's, then the worker's (``shop_gw0``).
         self.suffix = "_".join(part for part in (spec.suffix, suffix) if part) or None
         label = f"{spec.name}-{self.suffix}" if self.suffix else spec.name
+        #: The directory this server made for its socket (removed by `stop`).
+        self._folder: str | None = None
         if spec.is_remote:
             self.address = f"tcp://{_bracketed(spec.listen_host())}:0"
         else:
-            folder = socket_dir or tempfile.mkdtemp(prefix="fire-", dir="/tmp")
-            self.address = os.path.join(folder, f"{label}.sock")
+            if socket_dir is None:  # /tmp: a Unix socket's path has ~100 bytes at most
+                socket_dir = self._folder = tempfile.mkdtemp(prefix="fire-", dir="/tmp")
+            self.address = os.path.join(socket_dir, f"{label}.sock")
         self.url: str | None = None
         self.output: list[str] = []
         self.pid: int | None = None
@@ -273,7 +276,8 @@ class SpawnedServer:
         self._gateway: Any = None
         self._channel: Any = None
         self._ready = threading.Event()
-        self._ended = threading.Event()
+        self._ended = threading.Event()  # the server exited, or the supervisor finished
+        self._finished = threading.Event()  # the supervisor finished (its files removed)
         self._returncode: int | None = None
 
     def command(self) -> list[str]:
@@ -376,6 +380,7 @@ class SpawnedServer:
         """Messages of the supervisor (execnet's receiver thread); None: the channel closed."""
         if message is None:
             self._ended.set()
+            self._finished.set()
             return
         kind, *values = message
         if kind == "output":
@@ -392,20 +397,26 @@ class SpawnedServer:
             self._ended.set()
 
     def stop(self, timeout: float = 40.0) -> int | None:
-        """Stop the server (SIGTERM: it tears its test databases down), then the gateway."""
+        """Stop the server (SIGTERM: it tears its test databases down), then the gateway.
+
+        Waits for the supervisor to finish (it removes its key files), then removes the
+        socket's directory this server made; also when the server never started.
+        """
         channel, gateway = self._channel, self._gateway
-        if channel is None:
-            return self._returncode
         self._channel = self._gateway = None
         try:
-            if not channel.isclosed():
-                channel.send("stop")
-            self._ended.wait(timeout)
+            if channel is not None:
+                if not channel.isclosed():
+                    channel.send("stop")
+                self._finished.wait(timeout)
         except (OSError, EOFError, ValueError):  # the gateway is gone already
             pass
         finally:
             if gateway is not None:
                 gateway.exit()
+            if self._folder is not None:
+                shutil.rmtree(self._folder, ignore_errors=True)
+                self._folder = None
         return self._returncode
 
 

@@ -185,10 +185,11 @@ def _relay(channel: Any, process: subprocess.Popen[bytes]) -> None:
 
 def supervise(channel: Any) -> None:
     request = channel.receive()
-    directory = tempfile.mkdtemp(prefix="fire-keys-")  # 0700
+    # 0700; removed before the last message, so that a stopped supervisor left nothing
+    directory = tempfile.mkdtemp(prefix="fire-keys-") if request["keys"] else None
     try:
         argv = [request.get("python") or sys.executable, *request["argv"]]
-        if request["keys"]:
+        if directory is not None:
             argv += _write_keys(directory, request["keys"])
         environ = {**os.environ, **request["env"], "PYTHONUNBUFFERED": "1"}
         channel.send(("host", socket.gethostname(), " ".join(argv)))
@@ -218,9 +219,15 @@ def supervise(channel: Any) -> None:
         finally:
             code = stop(process)
             relay.join(5)
+            _remove(directory)
             if not channel.isclosed():
                 channel.send(("stopped", code))
     finally:
+        _remove(directory)
+
+
+def _remove(directory: str | None) -> None:
+    if directory is not None:
         shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -603,3 +603,30 @@ def test_the_next_test_s_scope_is_asked_for_only_when_it_uses_the_server(
     )
     result = pytester.runpytest(f"--fire-servers=shop={sqlite_shop.address}", "-p", "no:randomly")
     result.assert_outcomes(passed=4)
+
+
+def test_a_run_leaves_no_temporary_directories(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    """Passing, failing, or with a server that failed to start: every directory the run
+    made (the socket's, the supervisor's keys) is gone when it ends (issue 23)."""
+    import tempfile
+
+    made: list[str] = []
+    mkdtemp = tempfile.mkdtemp
+
+    def recording(*args, **kwargs):
+        made.append(mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recording)
+    pytester.makepyfile(
+        test_shop=SHOP_TESTS
+        + "\ndef test_fails(fire_remotes):\n    assert fire_remotes['shop'] is None\n"
+    )
+    pytester.runpytest(f"--fire-spawn=shop={MANAGE}").assert_outcomes(passed=2, failed=1)
+    assert made
+    pytester.runpytest(f"--fire-spawn=shop={MANAGE}:settings=no_such_settings")
+    assert len(made) >= 2
+    left = [folder for folder in made if os.path.exists(folder)]
+    assert left == [], f"the run left {left}"

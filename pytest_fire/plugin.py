@@ -179,6 +179,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
     terminalreporter.section("fire servers spawned")
     for name, server in runner.spawned.items():
+        if server.failure is not None:  # its last lines: the cause is in them
+            tail = [line.rstrip() for line in server.output[-10:] if line.strip()]
+            said = "its last output:" if tail else "it printed nothing"
+            terminalreporter.write_line(f"{name}: {server.address}: {server.failure}; {said}")
+            for line in tail:
+                terminalreporter.write_line(f"    {line}")
+            continue
         try:
             described = _describe(runner.remote(name).info())
         except FireError as exc:

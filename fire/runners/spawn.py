@@ -270,6 +270,8 @@ class SpawnedServer:
             self.address = os.path.join(socket_dir, f"{label}.sock")
         self.url: str | None = None
         self.output: list[str] = []
+        #: Why the server did not start ("exited (COMMAND)"), None unless it failed to.
+        self.failure: str | None = None
         self.pid: int | None = None
         self.host: str | None = None
         self.client_keys: ClientKeys | None = None
@@ -325,10 +327,13 @@ class SpawnedServer:
         while not self._ready.wait(0.05):
             if self._ended.is_set() or time.monotonic() > deadline:
                 what = "exited" if self._ended.is_set() else "did not start"
+                self.failure = f"{what} ({self.describe()})"
                 self.stop()
+                output = "".join(self.output[-60:])
                 raise FireError(
-                    f"fire server {self.spec.name!r} {what} ({self.describe()}); "
-                    f"its output:\n" + "".join(self.output[-60:]) + self._hint()
+                    f"fire server {self.spec.name!r} {self.failure}; "
+                    + (f"its output:\n{output}" if output.strip() else "it printed nothing")
+                    + self._hint()
                 )
         return self
 

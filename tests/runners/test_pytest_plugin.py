@@ -249,6 +249,29 @@ def test_a_server_that_fails_to_start_shows_its_output(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(
         ["*fire server 'shop' is not available (the first test that needed it shows why)*"]
     )
+    # The summary shows the output's last lines too, not "its output:)" and nothing.
+    result.stdout.fnmatch_lines(
+        [
+            "*= fire servers spawned =*",
+            "shop: *shop.sock: exited (*runfireserver*); its last output:",
+            "    *No module named 'no_such_settings'*",
+        ]
+    )
+
+
+def test_a_server_that_fails_to_start_silently_says_it_printed_nothing(
+    pytester: pytest.Pytester,
+):
+    pytester.makepyfile(test_shop=SHOP_TESTS)
+    result = pytester.runpytest(f"--fire-spawn=shop={MANAGE}:python=/bin/true")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*fire server 'shop' exited (/bin/true *runfireserver*); it printed nothing",
+            "*= fire servers spawned =*",
+            "shop: *shop.sock: exited (/bin/true *runfireserver*); it printed nothing",
+        ]
+    )
 
 
 def test_a_service_without_djfire_installed_is_told_what_to_add(pytester: pytest.Pytester):

@@ -58,4 +58,5 @@ RUNFIRESERVER = Launcher(
     settings_variable="DJANGO_SETTINGS_MODULE",
     start_command="python manage.py runfireserver {address}",
     hints=_Hints(),
+    program="manage.py",
 )

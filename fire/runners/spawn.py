@@ -98,6 +98,8 @@ class Launcher:
         hints: text in the server's output -> the fix to add to the start-up error
             (``{settings}`` is replaced by the spec's settings, or "the service's
             settings").
+        program: the program's usual file name in a service's directory (djfire:
+            ``manage.py``), named when a spec gives the directory instead.
     """
 
     name: str
@@ -109,6 +111,7 @@ class Launcher:
     settings_variable: str | None = None
     start_command: str | None = None
     hints: Mapping[str, str] = field(default_factory=dict)
+    program: str | None = None
 
 
 @cache
@@ -241,8 +244,25 @@ def parse_spawn_spec(text: str, base: Path | None = None) -> ServerSpec:
         path = Path(program)
         spec.program = (path if path.is_absolute() else (base or Path.cwd()) / path).resolve()
         if not Path(spec.program).is_file():
-            raise FireError(f"fire server {spec.name!r}: {spec.program} does not exist")
+            raise FireError(f"fire server {spec.name!r}: {_not_a_program(spec)}")
     return spec
+
+
+def _not_a_program(spec: ServerSpec) -> str:
+    """What is at a spec's program path instead of a file, and the file it may mean."""
+    path, usual = Path(spec.program), spec.launcher.program
+    if not path.exists():
+        return f"{path} does not exist"
+    if not path.is_dir():
+        return f"{path} is not a file"
+    if usual and (path / usual).is_file():
+        return f"{path} is a directory; its {usual} is {path / usual}: give that"
+    found = sorted(child.name + ("/" if child.is_dir() else "") for child in path.iterdir())
+    listed = ", ".join(found[:10]) + (f" and {len(found) - 10} more" if len(found) > 10 else "")
+    wanted = f"the {usual}" if usual else "the program"
+    return f"{path} is a directory, not {wanted} to run; it holds " + (
+        listed if found else "nothing"
+    )
 
 
 class SpawnedServer:

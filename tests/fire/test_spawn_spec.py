@@ -150,3 +150,23 @@ def test_data_changes_off_starts_the_server_without_its_capture(manage: Path) ->
         parse_spawn_spec(f"shop={manage}:data_changes=no")
     plain = ServerSpec("plain", manage, PLAIN, data_changes=False)
     assert "--no-data-changes" not in SpawnedServer(plain, socket_dir=str(manage.parent)).command()
+
+
+def test_a_directory_given_for_the_program_says_what_is_there(manage: Path) -> None:
+    """Issue 23: not "does not exist" for a directory, but its manage.py, or what it holds."""
+    with pytest.raises(FireError) as raised:
+        parse_spawn_spec(f"shop={manage.parent}")
+    assert str(raised.value) == (
+        f"fire server 'shop': {manage.parent} is a directory; its manage.py is {manage}: give that"
+    )
+    manage.unlink()
+    (manage.parent / "settings.py").write_text("")
+    (manage.parent / "shop").mkdir()
+    with pytest.raises(FireError) as raised:
+        parse_spawn_spec(f"shop={manage.parent}")
+    assert str(raised.value) == (
+        f"fire server 'shop': {manage.parent} is a directory, not the manage.py to run; "
+        "it holds settings.py, shop/"
+    )
+    with pytest.raises(FireError, match=r"manage.py does not exist$"):
+        parse_spawn_spec(f"shop={manage}")

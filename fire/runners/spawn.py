@@ -245,7 +245,36 @@ def parse_spawn_spec(text: str, base: Path | None = None) -> ServerSpec:
         spec.program = (path if path.is_absolute() else (base or Path.cwd()) / path).resolve()
         if not Path(spec.program).is_file():
             raise FireError(f"fire server {spec.name!r}: {_not_a_program(spec)}")
+        if spec.gateway:
+            spec.gateway = _popen_python(spec, text)
     return spec
+
+
+def _popen_python(spec: ServerSpec, text: str) -> str:
+    """A ``popen`` gateway's relative ``python=`` resolved against the program's directory.
+
+    execnet would start it from the runner's current directory: another project's
+    interpreter, or none. Resolved as ``python=`` without a gateway is (where the server
+    starts), not through symlinks (a virtualenv's python is one); a bare name stays a
+    name looked up on PATH.
+    """
+    assert spec.gateway is not None
+    parts = spec.gateway.split("//")
+    if parts[0] != "popen":
+        return spec.gateway
+    for index, part in enumerate(parts):
+        key, sep, value = part.partition("=")
+        if key != "python" or not sep or "/" not in value or os.path.isabs(value):
+            continue
+        resolved = os.path.normpath(Path(spec.program).parent / value)
+        if not os.path.isfile(resolved):
+            raise FireError(
+                f"spawn spec {text!r}: the gateway's python={value} is relative, so it is "
+                f"taken from the directory of {spec.program} (where the server starts): "
+                f"{resolved} does not exist; give the interpreter's absolute path"
+            )
+        parts[index] = f"python={resolved}"
+    return "//".join(parts)
 
 
 def _not_a_program(spec: ServerSpec) -> str:

@@ -170,3 +170,27 @@ def test_a_directory_given_for_the_program_says_what_is_there(manage: Path) -> N
     )
     with pytest.raises(FireError, match=r"manage.py does not exist$"):
         parse_spawn_spec(f"shop={manage}")
+
+
+def test_a_popen_gateway_s_relative_python_is_the_project_s(
+    manage: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 23: not the runner's current directory's (another interpreter, silently)."""
+    python = manage.parent / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.symlink_to(sys.executable)  # as in a virtualenv: the link is kept, not followed
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    spec = parse_spawn_spec(f"shop={manage}:gateway=popen//python=.venv/bin/python//id=x")
+    assert spec.gateway == f"popen//python={python}//id=x"
+    named = parse_spawn_spec(f"shop={manage}:gateway=popen//python=python3.12")
+    assert named.gateway == "popen//python=python3.12"  # a name: looked up on PATH
+    with pytest.raises(FireError) as raised:
+        parse_spawn_spec(f"shop={manage}:gateway=popen//python=../venv/bin/python")
+    assert str(raised.value) == (
+        f"spawn spec 'shop={manage}:gateway=popen//python=../venv/bin/python': the gateway's "
+        f"python=../venv/bin/python is relative, so it is taken from the directory of "
+        f"{manage} (where the server starts): {tmp_path}/venv/bin/python does not exist; "
+        "give the interpreter's absolute path"
+    )

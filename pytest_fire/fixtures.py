@@ -139,11 +139,29 @@ def fire_remotes(request: pytest.FixtureRequest) -> Iterator[dict[str, Remote]]:
     """
     runner = activate(request.config)
     options = marker_options(request.node)
-    remotes = _chosen(runner, options)
+    remotes = _Remotes(_chosen(runner, options), request)
     with _scoped(
         remotes, "test", f"test {request.node.nodeid}", **_test_scope(runner, options)
     ) as scoped:
         yield scoped
+
+
+class UnknownServer(KeyError):
+    """``fire_remotes[name]`` of a server the test does not have: the message says why."""
+
+    def __str__(self) -> str:  # KeyError's would show the message's repr
+        return str(self.args[0])
+
+
+class _Remotes(dict[str, "Remote"]):
+    """``fire_remotes``: a dict whose missing name says which servers there are."""
+
+    def __init__(self, remotes: dict[str, Remote], request: pytest.FixtureRequest) -> None:
+        super().__init__(remotes)
+        self._request = request
+
+    def __missing__(self, name: str) -> Remote:
+        raise UnknownServer(_not_in_this_test(name, list(self), self._request))
 
 
 #: Marks that may skip a test (or not run it): such a test is never asked for ahead.
@@ -237,7 +255,12 @@ def _not_in_this_test(name: str, present: list[str], request: pytest.FixtureRequ
     if name not in configured:
         close = difflib.get_close_matches(name, configured, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"no fire server named {name!r} (configured: {', '.join(configured)}){hint}"
+        return (
+            f"no fire server named {name!r} (configured: {', '.join(configured) or 'none'})"
+            f"{hint}; to add one: --fire-servers {name}=ADDRESS (a running server) or "
+            f"--fire-spawn {name}=PATH/TO/manage.py, or the FIRE_SERVERS variable, or the "
+            "fire_servers / fire_spawn ini options"
+        )
     return (
         f"fire server {name!r} is configured but not among this test's servers "
         f"({', '.join(present)}): @pytest.mark.fire(servers=...) on the test, its class "

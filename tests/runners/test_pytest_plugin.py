@@ -313,15 +313,29 @@ def test_a_misspelt_or_left_out_server_name_says_which(pytester: pytest.Pytester
 
         def test_left_out(fire_remote):
             fire_remote("other")
+
+        def test_not_configured(fire_remotes):
+            try:
+                fire_remotes["billing"]
+            except KeyError as error:
+                assert type(error).__name__ == "UnknownServer"
+                raise
         """
     )
     other = "other=/tmp/no-such-fire.sock"  # configured, never used
     result = pytester.runpytest(f"--fire-servers=shop={sqlite_shop.address},{other}")
-    result.assert_outcomes(failed=2)
+    result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines(
         [
-            "*no fire server named 'shp' (configured: shop, other); did you mean 'shop'?",
+            "*no fire server named 'shp' (configured: shop, other); did you mean 'shop'?; to "
+            "add one: --fire-servers shp=ADDRESS (a running server) or --fire-spawn "
+            "shp=PATH/TO/manage.py, or the FIRE_SERVERS variable, or the fire_servers / "
+            "fire_spawn ini options",
             "*fire server 'other' is configured but not among this test's servers (shop)*",
+            "E   *UnknownServer: no fire server named 'billing' (configured: shop, other); to "
+            "add one: --fire-servers billing=ADDRESS (a running server) or --fire-spawn "
+            "billing=PATH/TO/manage.py, or the FIRE_SERVERS variable, or the fire_servers / "
+            "fire_spawn ini options",
         ]
     )
 

@@ -35,7 +35,40 @@ _MAX_BATCH = 4096
 def _module(session: Session, name: object) -> Any:  # whatever the client sent
     if not isinstance(name, str) or not name:
         raise FireError("module() takes a dotted module name")
-    return importlib.import_module(name)
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""  # the name asked for or its package, not an import inside
+        if missing and (name == missing or name.startswith(missing + ".")):
+            close = _close_modules(missing)
+            if close:
+                exc.add_note(f"(fire: did you mean {' or '.join(map(repr, close))}?)")
+        raise
+
+
+def _close_modules(missing: str) -> list[str]:
+    """Importable modules named like `missing`: its package's, or top-level ones.
+
+    Only on the error path: it lists the package's directory, or every entry of sys.path.
+    """
+    import difflib
+    import pkgutil
+    import sys
+
+    package, _, last = missing.rpartition(".")
+    if package:
+        try:
+            path = getattr(importlib.import_module(package), "__path__", None)
+        except ImportError:
+            return []
+        if path is None:
+            return []
+        names = [module.name for module in pkgutil.iter_modules(path)]
+    else:
+        names = [module.name for module in pkgutil.iter_modules()]
+        names += [*sys.builtin_module_names, *(n for n in sys.modules if "." not in n)]
+    close = difflib.get_close_matches(last, sorted(set(names)), n=3)
+    return [f"{package}.{found}" if package else found for found in close]
 
 
 def _getattr(session: Session, target: Any, name: str) -> Any:

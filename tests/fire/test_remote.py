@@ -31,6 +31,21 @@ def test_module_proxy(remote: fire.Remote) -> None:
         remote.module("")
 
 
+def test_a_misspelt_module_gets_the_close_names_the_server_can_import(
+    remote: fire.Remote,
+) -> None:
+    """Issue 23: a typo in module("…") names what the server has, in a note."""
+    with pytest.raises(ModuleNotFoundError) as raised:
+        remote.module("email.mime.txt")
+    assert "(fire: did you mean 'email.mime.text'?)" in raised.value.__notes__
+    with pytest.raises(ModuleNotFoundError) as raised:
+        remote.module("textwarp.sub")  # the package itself misspelt
+    assert any(n.startswith("(fire: did you mean 'textwrap'") for n in raised.value.__notes__)
+    with pytest.raises(ModuleNotFoundError) as raised:
+        remote.module("zzqqxx")
+    assert not any(n.startswith("(fire: did you mean") for n in raised.value.__notes__)
+
+
 def test_a_module_proxy_is_fetched_once_per_connection(
     remote: fire.Remote, exchanges: ExchangeCounter
 ) -> None:

@@ -7,6 +7,8 @@ during a test sees the test's uncommitted rows.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,8 @@ __all__ = [
     "create_test_databases",
     "destroy_test_databases",
 ]
+
+log = logging.getLogger("djfire.databases")
 
 
 def _mirrors() -> dict[str, str]:
@@ -195,6 +199,38 @@ def destroy_test_databases(databases: ServedDatabases, *, verbosity: int) -> Non
         databases.claims.release()
 
 
+def _lost(conn: Any) -> bool:
+    """Whether `conn`'s DB-API connection is gone (psycopg's ``closed``; or closed by
+    Django inside a transaction after an error)."""
+    if conn.connection is None:
+        return bool(conn.closed_in_transaction)
+    return bool(getattr(conn.connection, "closed", False))
+
+
+def forget(conn: Any) -> None:
+    """Close `conn` for real and put its transaction bookkeeping back to none.
+
+    Bypasses the server's guarded ``close`` (`djfire.threads`), which does nothing inside
+    a transaction: the transaction is gone with the connection. The wrapper object stays
+    the one every thread shares.
+    """
+    raw, conn.connection = conn.connection, None
+    if raw is not None:
+        with contextlib.suppress(Exception):
+            raw.close()
+    conn.in_atomic_block = False
+    conn.savepoint_ids = []
+    conn.atomic_blocks = []
+    conn.savepoint_state = 0
+    conn.needs_rollback = False
+    conn.rollback_exc = None
+    conn.closed_in_transaction = False
+    conn.commit_on_exit = True
+    conn.run_on_commit = []
+    conn.errors_occurred = False
+    conn.health_check_done = False
+
+
 class SharedConnections:
     """One connection per alias for every thread, and the lock that serializes their use."""
 
@@ -223,6 +259,44 @@ class SharedConnections:
 
     def vendors(self) -> dict[str, str]:
         return {alias: conn.vendor for alias, conn in self.by_alias.items()}
+
+    def lost(self) -> list[str]:
+        """The aliases whose database connection is gone (its backend terminated, the
+        server restarted): without a query, so it also answers inside a broken transaction."""
+        return [alias for alias, conn in self.by_alias.items() if _lost(conn)]
+
+    def check_health(self) -> list[str]:
+        """Reconnect every connection that is lost or fails Django's health check
+        (``is_usable()``, as ``CONN_HEALTH_CHECKS`` does); returns the aliases reconnected.
+
+        Called with the connections held, before an outermost scope opens: outside every
+        transaction, so a connection that died between two tests costs no test. A
+        reconnect fires ``connection_created`` (the data-change capture makes its
+        temporary tables again, `djfire.changes`).
+        """
+        reconnected = []
+        for alias, conn in self.by_alias.items():
+            if conn.connection is None and not conn.in_atomic_block:
+                continue  # never opened, or closed: the next query connects
+            if _lost(conn) or conn.in_atomic_block or not conn.is_usable():
+                log.warning(
+                    "the database connection of alias %r was lost (its backend was "
+                    "terminated, or the database restarted): reconnecting",
+                    alias,
+                )
+                forget(conn)
+                conn.ensure_connection()
+                reconnected.append(alias)
+        return reconnected
+
+    def forget_lost(self) -> list[str]:
+        """Forget the transactions of the lost connections (gone with them): their
+        atomic and savepoint bookkeeping back to none, the connection closed. The next
+        query, or `check_health`, reconnects. Returns the aliases forgotten."""
+        aliases = self.lost()
+        for alias in aliases:
+            forget(self.by_alias[alias])
+        return aliases
 
     def close(self) -> None:
         self._unshare()

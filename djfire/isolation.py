@@ -115,6 +115,9 @@ class _Scope:
     arguments: tuple[Any, ...] = ()
     #: The local-memory caches' entries when the scope began, put back at its end.
     caches: list[Any] | None = None
+    #: Each alias's DB-API connection when the scope's atomics opened: another one at its
+    #: end means the scope's transaction was lost with its connection (nothing to undo).
+    raw: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -373,6 +376,10 @@ class DjangoScopes:
                 )
             if stack and stack[0].transactional:
                 raise FireError("scopes cannot nest inside a transactional scope")
+            if not stack and self.holder is None:
+                # As Django's CONN_HEALTH_CHECKS: a connection that died between two
+                # tests (or with the last one) is made again, never the next test's fault.
+                self.shared.check_health()
             scope = _Scope(
                 kind, transactional, on_commit, savepoints, ahead=ahead, arguments=arguments
             )
@@ -386,6 +393,7 @@ class DjangoScopes:
                         atomic = _test_atomic(alias)
                         atomic.__enter__()
                         scope.atomics.append(atomic)
+                        scope.raw[alias] = self.shared.by_alias[alias].connection
                 except BaseException:
                     self._close(scope)
                     raise
@@ -562,9 +570,19 @@ class DjangoScopes:
             for override in reversed(scope.overrides):
                 attempt(override.disable)
             self._restore_wrappers(scope)
+            lost = self.shared.forget_lost()
+            if lost:
+                log.warning(
+                    "a %s scope ends with its database connection lost (alias %s): its "
+                    "transaction is gone with it; the server reconnects before the next scope",
+                    scope.kind,
+                    ", ".join(map(repr, lost)),
+                )
             for alias, atomic in reversed(
                 list(zip(self.shared.aliases, scope.atomics, strict=False))
             ):
+                if self.shared.by_alias[alias].connection is not scope.raw.get(alias):
+                    continue  # lost (and forgotten) since the scope began: nothing to undo
                 attempt(functools.partial(_roll_back, alias, atomic))
             if scope.transactional and scope.capturing and self.capture is not None:
                 attempt(self.capture.stop)
@@ -678,6 +696,9 @@ class DjangoScopes:
         except Exception as exc:
             if self.annotate is not None:
                 self.annotate(exc)
+            lost = self.shared.lost()
+            if lost:
+                exc.add_note(_lost_connection(lost))
             raise
         finally:
             if self.holder is None and self.waiting:
@@ -738,8 +759,16 @@ class DjangoScopes:
     def _isolated(self, holder: Session | None, failed: Callable[[], bool]) -> Iterator[None]:
         stack = self._stack(holder)
         scope = stack[-1] if stack else None
-        if scope is None or scope.transactional or not self.shared.in_transaction():
+        if scope is None or scope.transactional:
             yield
+            return
+        if not self.shared.in_transaction():
+            # The scope's transaction was lost with its connection (a class scope around
+            # the test that lost it): nothing may commit, so each call is rolled back.
+            with self._outside_scope(
+                "a call in a scope whose connection was lost", refuse_writes=False
+            ):
+                yield
             return
         connections = self.shared.by_alias
         saved = {alias: conn.run_on_commit for alias, conn in connections.items()}
@@ -803,7 +832,15 @@ class DjangoScopes:
                 "--fire-data-changes=off)"
             )
         assert self.capture is not None
-        return self.capture.read()
+        try:
+            return self.capture.read()
+        except Exception as exc:
+            lost = self.shared.lost()
+            if not lost:
+                raise
+            raise FireError(
+                "the test's data changes could not be read: " + _lost_connection(lost)
+            ) from exc
 
     # captured on_commit callbacks
     def captured_on_commit(self, session: Session) -> list[str]:
@@ -844,6 +881,15 @@ def _never_roll_back() -> None:
 def _roll_back(alias: str, atomic: Atomic) -> None:
     transaction.set_rollback(True, using=alias)
     atomic.__exit__(None, None, None)
+
+
+def _lost_connection(aliases: list[str]) -> str:
+    names = ", ".join(map(repr, aliases))
+    return (
+        f"fire: the server lost its database connection (alias {names}) during this test: "
+        "its backend was terminated or the database restarted. The test's transaction, and "
+        "every change it made, are gone with it; the server reconnects before the next test"
+    )
 
 
 def _shorten(sql: str, limit: int = 120) -> str:

@@ -19,7 +19,6 @@ def add_data_changes(item: pytest.Item, report: pytest.TestReport) -> None:
     runner = active_runner(item.config)
     if runner is None:
         return
-    from fire.errors import FireError
     from fire.runners.core import reports_changes
     from fire.runners.data_changes import DEFAULT_ROWS_PER_TABLE
 
@@ -33,9 +32,17 @@ def add_data_changes(item: pytest.Item, report: pytest.TestReport) -> None:
     rows = None if item.config.get_verbosity() >= 2 else DEFAULT_ROWS_PER_TABLE
     try:
         changes = runner.change_report(remotes, excluded_changes(item, runner), rows_per_table=rows)
-    except FireError as exc:
-        report.sections.append(("fire data changes", f"could not be read: {exc}"))
+    except Exception as exc:  # RemoteError, FireError, OSError, …
+        # A server that lost its database connection, died, or raised while reading them:
+        # a line in the report, never an INTERNALERROR that loses the run.
+        report.sections.append(("fire data changes", f"could not be read: {_said(exc)}"))
         return
     report.sections.extend(changes.sections)
     # On the item: JUnit XML reads the properties of the teardown report, made from it.
     item.user_properties.append(("fire_data_changes", changes.to_json()))
+
+
+def _said(exc: BaseException) -> str:
+    """`exc` and its notes (a remote error's note names the lost database connection)."""
+    notes = [note for note in getattr(exc, "__notes__", ()) if note.startswith("fire:")]
+    return "\n".join([f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc), *notes])

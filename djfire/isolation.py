@@ -838,9 +838,7 @@ class DjangoScopes:
             lost = self.shared.lost()
             if not lost:
                 raise
-            raise FireError(
-                "the test's data changes could not be read: " + _lost_connection(lost)
-            ) from exc
+            raise FireError(_lost_connection(lost).removeprefix("fire: ")) from exc
 
     # captured on_commit callbacks
     def captured_on_commit(self, session: Session) -> list[str]:

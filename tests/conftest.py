@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,3 +120,18 @@ def sqlite_shop() -> Iterator[SpawnedServer]:
     server = spawn_shop("sqlite")
     yield server
     server.stop()
+
+
+def make_venv(root: Path, pth_name: str, pth_text: str) -> Path:
+    """A virtualenv at `root` without pip, whose site-packages holds `pth_name` with
+    `pth_text` (what it sees of this environment's packages); returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+    python = root / "bin" / "python"
+    site_dir = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    Path(site_dir, pth_name).write_text(pth_text)
+    return python

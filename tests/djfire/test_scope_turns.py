@@ -77,6 +77,24 @@ def _holding(server: SpawnedServer, what: str) -> bool:
     return what in (scopes["connections"] or "")
 
 
+def _slow_view_holding(
+    server: SpawnedServer, url: str, seconds: float, method: str = "POST"
+) -> threading.Thread:
+    """A request to the slow view, in a thread, once it holds the server's connections."""
+    request = requests.post if method == "POST" else requests.get
+    slow = threading.Thread(
+        target=request,
+        args=(f"{url}/products/create-slowly/?seconds={seconds}",),
+        kwargs={"timeout": 30},
+    )
+    slow.start()
+    _until(
+        lambda: _holding(server, f"HTTP {method} /products/create-slowly/"),
+        "the slow view never held the connections",
+    )
+    return slow
+
+
 def _in_line(observer: fire.Remote, count: int) -> bool:
     """Whether `count` clients wait in line for the server (its info says)."""
     scopes = _scopes(observer)
@@ -128,16 +146,7 @@ def test_a_scope_end_waited_for_behind_a_slow_view_fails_then_everything_is_roll
         url = DjangoRemote(shop).live_url
         models = shop.module("shop.models")
         shop.begin_scope()
-        slow = threading.Thread(
-            target=requests.post,
-            args=(url + "/products/create-slowly/?seconds=2",),
-            kwargs={"timeout": 30},
-        )
-        slow.start()
-        _until(
-            lambda: _holding(impatient_server, "HTTP POST /products/create-slowly/"),
-            "the slow view never held the connections",
-        )
+        slow = _slow_view_holding(impatient_server, url, 2)
         with pytest.raises(
             ServerBusy, match=r"end_scope from .* waited 0.5 s .*create-slowly"
         ) as raised:
@@ -160,16 +169,7 @@ def test_a_client_with_a_short_timeout_is_told_what_holds_the_connections_within
         url = DjangoRemote(shop).live_url
         models = shop.module("shop.models")
         with shop.scope():
-            slow = threading.Thread(
-                target=requests.post,
-                args=(url + "/products/create-slowly/?seconds=4",),
-                kwargs={"timeout": 30},
-            )
-            slow.start()
-            _until(
-                lambda: _holding(sqlite_shop, "HTTP POST /products/create-slowly/"),
-                "the slow view never held the connections",
-            )
+            slow = _slow_view_holding(sqlite_shop, url, 4)
             with pytest.raises(
                 ServerBusy,
                 match=r"waited 1.5 s .*HTTP POST /products/create-slowly/ has held them for",
@@ -222,16 +222,7 @@ def test_a_call_from_another_thread_never_nests_the_test_s_scope(sqlite_shop: Sp
             # A view outside any scope holds the connections: the scope asked ahead opens
             # late, while another thread's call (which closes it) and the test's begin
             # (which takes it) both come.
-            slow = threading.Thread(
-                target=requests.get,
-                args=(url + "/products/create-slowly/?seconds=0.5",),
-                kwargs={"timeout": 30},
-            )
-            slow.start()
-            _until(
-                lambda: _holding(sqlite_shop, "HTTP GET /products/create-slowly/"),
-                "the slow view never held the connections",
-            )
+            slow = _slow_view_holding(sqlite_shop, url, 0.5, method="GET")
             shop.begin_next_scope()
             other = threading.Thread(target=models.Product.objects.count)
             other.start()
@@ -494,16 +485,7 @@ def test_the_loop_answers_at_once_while_clients_wait_and_a_request_holds_the_con
     ):
         url = DjangoRemote(holder).live_url
         holder.begin_scope()
-        first = threading.Thread(
-            target=requests.post,
-            args=(url + "/products/create-slowly/?seconds=3",),
-            kwargs={"timeout": 30},
-        )
-        first.start()
-        _until(
-            lambda: _holding(sqlite_shop, "HTTP POST /products/create-slowly/"),
-            "the slow view never held the connections",
-        )
+        first = _slow_view_holding(sqlite_shop, url, 3)
         with pytest.raises(ServerBusy):
             holder.end_scope()  # its rollback waits for the slow view
         depth: list[int] = []

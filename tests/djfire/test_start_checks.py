@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -18,7 +17,7 @@ from djfire.launch import RUNFIRESERVER
 from fire.errors import FireError
 from fire.runners.spawn import ServerSpec, SpawnedServer
 
-from ..conftest import MANAGE, TESTS
+from ..conftest import MANAGE, TESTS, make_venv
 from .test_command import run_manage
 
 
@@ -166,16 +165,8 @@ def venv_without_djfire(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A virtualenv that sees this one's Django, not its djfire (a plain path entry, so
     the editable install's .pth there is not read)."""
     root = tmp_path_factory.mktemp("venv") / "service"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    python = root / "bin" / "python"
-    site_dir = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    Path(site_dir, "django_only.pth").write_text(str(Path(django.__file__).parent.parent) + "\n")
-    return python
+    django_site = str(Path(django.__file__).parent.parent)
+    return make_venv(root, "django_only.pth", django_site + "\n")
 
 
 def test_a_service_without_djfire_installed_names_the_package_and_the_interpreter(

@@ -26,7 +26,7 @@ from djfire.launch import RUNFIRESERVER
 from fire.runners.spawn import ServerSpec, SpawnedServer, parse_spawn_spec
 from fire.testing import shared_remote
 
-from ..conftest import MANAGE
+from ..conftest import MANAGE, make_venv
 
 GONE_WITHIN = 60.0  # a generous bound for a process to be stopped: a wait, not a measure
 
@@ -67,16 +67,8 @@ def wait_gone(pid: int) -> bool:
 def second_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A second virtualenv, its own prefix and interpreter, that sees this one's packages."""
     root = tmp_path_factory.mktemp("venv") / "service"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    python = root / "bin" / "python"
-    site_dir = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
     lines = "".join(f"import site; site.addsitedir({path!r})\n" for path in site.getsitepackages())
-    Path(site_dir, "parent_venv.pth").write_text(lines)
+    make_venv(root, "parent_venv.pth", lines)
     return root
 
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture(scope="module")
 def pg_shop() -> Iterator[SpawnedServer]:
-    server = spawn_shop("postgres")
+    server = spawn_shop("postgres", suffix="lost")  # beside the session's own server
     yield server
     server.stop()
 

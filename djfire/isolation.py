@@ -200,7 +200,9 @@ class DjangoScopes:
         }
 
     def _stack(self, session: Session | None) -> list[_Scope]:
-        return session.state.setdefault("djfire_scopes", []) if session is not None else []
+        if session is None:
+            return []
+        return session.extension_state.setdefault("djfire_scopes", [])
 
     @staticmethod
     def _depth(stack: list[_Scope]) -> int:
@@ -239,7 +241,7 @@ class DjangoScopes:
         a client that waits 2 s for a reply gets the error naming what holds the
         connections, not "no reply within 2 s".
         """
-        bound = session.state.get("djfire_lock_wait")
+        bound = session.extension_state.get("djfire_lock_wait")
         if bound is None:
             bound = self.shared.lock.timeout
             timeout = session.client.get("timeout")
@@ -247,13 +249,13 @@ class DjangoScopes:
                 own = timeout - min(_REPLY_MARGIN, timeout / 4)
                 if own < bound:
                     bound = own
-                    session.state["djfire_lock_limit"] = (
+                    session.extension_state["djfire_lock_limit"] = (
                         f"this client's reply timeout of {timeout:g} s limits the wait (the "
                         f"server's own bound is {self.shared.lock.timeout:g} s): raise it "
                         "(fire.connect(timeout=SECONDS), the pytest ini option fire_timeout, "
                         "or FireTestCase.fire_timeout)"
                     )
-            session.state["djfire_lock_wait"] = bound
+            session.extension_state["djfire_lock_wait"] = bound
         return bound
 
     def _hold(
@@ -264,7 +266,7 @@ class DjangoScopes:
         When its client's own reply timeout is what cuts the wait, the error says so.
         """
         bound = self._lock_wait(session) if timeout is None else timeout
-        limit = session.state.get("djfire_lock_limit") if timeout is None else None
+        limit = session.extension_state.get("djfire_lock_limit") if timeout is None else None
         return self.shared.lock.hold(what, timeout=bound, limit=limit)
 
     def _held_by(self) -> str:

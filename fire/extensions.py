@@ -93,12 +93,12 @@ class Scopes:
         return {"begin_scope": self.begin_scope, "end_scope": self.end_scope}
 
     def begin_scope(self, session: Session, kind: str = "test", **options: Any) -> int:
-        stack = session.state.setdefault("scopes", [])
+        stack = session.extension_state.setdefault("scopes", [])
         stack.append(kind)
         return len(stack)
 
     def end_scope(self, session: Session) -> int:
-        stack = session.state.get("scopes")
+        stack = session.extension_state.get("scopes")
         if not stack:
             raise FireError("end_scope without begin_scope")
         stack.pop()

@@ -181,7 +181,7 @@ _children: Callable[[_ProxyState], dict[str, Proxy]] = _ProxyState.__dict__["__d
 
 class _NewProxy(_ProxyState):
     """A proxy being made (see `_ProxyState`); it is a `Proxy` (or `CallableProxy`, as
-    `kind` says) when ``__init__`` returns."""
+    `proxy_class` says) when ``__init__`` returns."""
 
     __slots__ = ()
 
@@ -193,7 +193,7 @@ class _NewProxy(_ProxyState):
         owner: _Reference | None,
         shape: int | None,
         shadow: tuple[str, ...],
-        kind: type[Proxy],
+        proxy_class: type[Proxy],
     ) -> None:
         self._fire_remote = remote
         self._fire_target = target
@@ -205,7 +205,7 @@ class _NewProxy(_ProxyState):
         self._fire_iteration = None
         self._fire_length_hint = None
         # Becomes a proxy, which cannot be constructed (Proxy.__new__ refuses); same slots.
-        self.__class__ = kind  # type: ignore[assignment]
+        self.__class__ = proxy_class  # type: ignore[assignment]
 
 
 class Proxy(_ProxyState):
@@ -231,13 +231,13 @@ class Proxy(_ProxyState):
         owner: _Reference | None,
         shape: int | None,
         shadow: tuple[str, ...] = (),
-        kind: type[Proxy] | None = None,
+        proxy_class: type[Proxy] | None = None,
     ) -> Proxy:
         """A proxy; one that owns reference `ref` gets the `_Reference` that releases it."""
         if ref is not None and owner is None:
             owner = _Reference(remote, ref)
-        return _NewProxy(  # type: ignore[return-value]  # a `kind` once __init__ returns
-            remote, target, ref, owner, shape, shadow, kind or CallableProxy
+        return _NewProxy(  # type: ignore[return-value]  # a `proxy_class` once __init__ returns
+            remote, target, ref, owner, shape, shadow, proxy_class or CallableProxy
         )
 
     def _fire_flags(self) -> int | None:
@@ -278,11 +278,11 @@ class Proxy(_ProxyState):
             names = shape[1]
             if name in names and name not in self._fire_shadow:
                 # A pending path, kept: a path is evaluated afresh each time it is used.
-                # Its kind comes from its shape: a proxy class, or the local class that
+                # Its class comes from its shape: a proxy class, or the local class that
                 # stands for a remote exception class. A name without a shape is a
                 # function or method: callable.
                 child_shape = names[name]
-                child: Any = remote._shape_kinds.get(child_shape, CallableProxy)
+                child: Any = remote._shape_classes.get(child_shape, CallableProxy)
                 if child is Proxy or child is CallableProxy:
                     ref = self._fire_ref
                     target = [ref, name] if ref is not None else [*self._fire_target, name]

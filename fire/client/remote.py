@@ -106,7 +106,7 @@ class Remote:
         self._shapes: dict[int | None, list[Any]] = {}
         #: shape id -> what a reference of that shape becomes: `Proxy`, `CallableProxy`,
         #: or the local class standing for a remote exception class (see `_add_shapes`).
-        self._shape_kinds: dict[int | None, type] = {}
+        self._shape_classes: dict[int | None, type] = {}
         #: Reference ids to release with the next request: appended from any thread (a
         #: proxy's finalizer), taken one by one (see `_take_releases`).
         self._releases: deque[int] = deque()
@@ -408,13 +408,13 @@ class Remote:
 
     def _add_shapes(self, shapes: dict[int, list[Any]]) -> None:
         """Keep shapes the server sent, and what references of each shape become."""
-        known, kinds = self._shapes, self._shape_kinds
+        known, classes = self._shapes, self._shape_classes
         for shape_id, content in shapes.items():
             known[shape_id] = content
             if content[3]:
-                kinds[shape_id] = remote_exception_class(content[3])
+                classes[shape_id] = remote_exception_class(content[3])
             else:
-                kinds[shape_id] = CallableProxy if content[2] & CALLABLE else Proxy
+                classes[shape_id] = CallableProxy if content[2] & CALLABLE else Proxy
 
     def _raise_fire_error(self, value: Any) -> None:
         raise error_from_wire(value, self.name, str(self.address))
@@ -457,12 +457,12 @@ class Remote:
         if code != EXT_REF:
             raise ProtocolError(f"unknown msgpack extension type {code} from server")
         ref_id, shape, *shadow = msgpack.unpackb(data, raw=False)
-        kind = self._shape_kinds.get(shape, CallableProxy)
-        if kind is not Proxy and kind is not CallableProxy:
+        cls = self._shape_classes.get(shape, CallableProxy)
+        if cls is not Proxy and cls is not CallableProxy:
             self._release(ref_id)  # a remote exception class: its local class stands for it
-            return kind
+            return cls
         return Proxy._fire_new(
-            self, ref_id, ref_id, None, shape, tuple(shadow[0]) if shadow else (), kind
+            self, ref_id, ref_id, None, shape, tuple(shadow[0]) if shadow else (), cls
         )
 
 

@@ -38,7 +38,7 @@ class Session:
         self.max_reply_size = DEFAULT_MAX_MESSAGE_SIZE
         self.started = time.time()
         #: Per-extension state (djfire keeps its open scopes here).
-        self.state: dict[str, Any] = {}
+        self.extension_state: dict[str, Any] = {}
         self.refs: dict[int, Any] = {}
         self._ids = itertools.count(1)
         self._shapes = shapes
@@ -148,4 +148,4 @@ class Session:
     def close(self) -> None:
         """Free everything this client held."""
         self.refs.clear()
-        self.state.clear()
+        self.extension_state.clear()

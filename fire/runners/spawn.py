@@ -368,7 +368,11 @@ class SpawnedServer:
             "python": None if self.spec.gateway else self.spec.python,
         }
         if self.spec.gateway:
-            self._open_gateway(self.spec.gateway)
+            try:
+                self._open_gateway(self.spec.gateway)
+            except BaseException:
+                self.stop()  # the socket's directory and the keys made for it go too
+                raise
         else:
             self._channel = _LocalChannel(self._receive)
         self._channel.send(request)

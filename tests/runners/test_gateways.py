@@ -14,7 +14,6 @@ import site
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from djfire.launch import RUNFIRESERVER
 from fire.runners.spawn import ServerSpec, SpawnedServer, parse_spawn_spec
 from fire.testing import shared_remote
 
-from ..conftest import MANAGE, make_venv
+from ..conftest import MANAGE, make_venv, scratch_dir
 
 GONE_WITHIN = 60.0  # a generous bound for a process to be stopped: a wait, not a measure
 
@@ -39,7 +38,7 @@ def shop_spec(gateway: str | None, **options: str | None) -> ServerSpec:
         gateway=gateway,
         env={
             "DJFIRE_TEST_DB": "sqlite",
-            "DJFIRE_TEST_DIR": tempfile.mkdtemp(prefix="fire-db-", dir="/tmp"),
+            "DJFIRE_TEST_DIR": scratch_dir("fire-db-"),
         },
     )
     for key, value in options.items():
@@ -115,8 +114,10 @@ def test_a_closed_channel_stops_the_server() -> None:
 
 def test_a_gateway_that_cannot_start_is_a_clear_error() -> None:
     spec = shop_spec("popen//python=/no/such/python")
+    server = SpawnedServer(spec)
     with pytest.raises(fire.FireError, match="cannot open the execnet gateway"):
-        SpawnedServer(spec).start()
+        server.start()
+    assert not Path(server.address).parent.exists()  # its socket's directory went too
 
 
 # -- ssh --------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -88,7 +90,7 @@ def spawn_shop(
         args=list(args),
         env={
             "DJFIRE_TEST_DB": backend,
-            "DJFIRE_TEST_DIR": data_dir or tempfile.mkdtemp(prefix="fire-db-", dir="/tmp"),
+            "DJFIRE_TEST_DIR": data_dir or scratch_dir("fire-db-"),
         },
     )
     return SpawnedServer(spec, socket_dir=socket_dir, suffix=suffix).start()
@@ -135,3 +137,11 @@ def make_venv(root: Path, pth_name: str, pth_text: str) -> Path:
     ).stdout.strip()
     Path(site_dir, pth_name).write_text(pth_text)
     return python
+
+
+def scratch_dir(prefix: str) -> str:
+    """A new directory under /tmp for a test server's files, removed when the test run
+    (the process) ends: the servers that used it have stopped by then."""
+    directory = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    atexit.register(shutil.rmtree, directory, True)
+    return directory

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from djfire.launch import RUNFIRESERVER
 from fire.runners import data_changes
 from fire.runners.spawn import ServerSpec, SpawnedServer
 
-from .conftest import TESTS, require_postgres
+from .conftest import TESTS, require_postgres, scratch_dir
 
 MANAGE = TESTS / "realprojects" / "manage.py"
 
@@ -108,7 +107,7 @@ def spawn_realprojects(backend: str, data_dir: str | None = None) -> SpawnedServ
         suffix=f"run{os.getpid()}" if backend == "postgres" else None,
         env={
             "DJFIRE_TEST_DB": backend,
-            "DJFIRE_TEST_DIR": data_dir or tempfile.mkdtemp(prefix="fire-realprojects-"),
+            "DJFIRE_TEST_DIR": data_dir or scratch_dir("fire-realprojects-"),
         },
     )
     return SpawnedServer(spec).start()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,7 +26,7 @@ from fire.runners.data_changes import format_changes
 from fire.runners.spawn import ServerSpec, SpawnedServer, parse_spawn_spec
 from fire.runners.supervise import parse_ready
 
-from ..conftest import TESTS, require_postgres
+from ..conftest import TESTS, require_postgres, scratch_dir
 
 MANAGE = TESTS / "schemaproject" / "manage.py"
 #: A role that is no superuser (so privileges apply to it), member of the role that
@@ -64,7 +63,7 @@ def limited_postgres_user() -> str:
 def odd_spec(backend: str, *args: str, data_changes: bool = True) -> ServerSpec:
     env = {
         "DJFIRE_TEST_DB": backend,
-        "DJFIRE_TEST_DIR": tempfile.mkdtemp(prefix="fire-odd-", dir="/tmp"),
+        "DJFIRE_TEST_DIR": scratch_dir("fire-odd-"),
     }
     if backend == "postgres":
         require_postgres()

@@ -26,6 +26,7 @@ __all__ = [
     "RemoteError",
     "ServerBusy",
     "ServerUnavailable",
+    "UnknownServer",
     "error_from_wire",
     "error_to_wire",
     "remote_exception_class",
@@ -73,6 +74,15 @@ class AuthenticationError(FireError):
     has another public key for the server than the server's own."""
 
     wire_kind = "AuthenticationError"
+
+
+class UnknownServer(FireError, KeyError):
+    """A server name a test's remotes lack (``fire_remotes["billing"]``): a `KeyError`
+    whose message says which servers there are and how to add one. Never sent on the wire.
+    """
+
+    def __str__(self) -> str:  # KeyError's would show the message's repr
+        return str(self.args[0])
 
 
 #: Wire kind -> the class a client raises for it. A kind a client does not know (a newer

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .client.remote import Remote
-from .errors import FireError
+from .errors import FireError, UnknownServer
 from .net.addresses import parse_address
 from .net.curve import ClientKeys
 from .net.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
@@ -150,6 +150,45 @@ def _declared_servers(cls: type) -> dict[str, str]:
     return servers
 
 
+class _ClassRemotes(dict[str, Remote]):
+    """A class's ``fire_remotes``: a dict whose missing name says how to declare it."""
+
+    def __init__(self, remotes: dict[str, Remote], cls: type) -> None:
+        super().__init__(remotes)
+        self._owner = cls.__qualname__
+
+    def __missing__(self, name: str) -> Remote:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(self), n=1)
+        raise UnknownServer(
+            f"no fire server named {name!r} in {self._owner} "
+            f"(its servers: {', '.join(self) or 'none'})"
+            + (f"; did you mean {close[0]!r}?" if close else "")
+            + f"; to add one: fire_servers = {{{name!r}: 'PATH/TO/{name}.sock'}} or "
+            f"fire_spawn = {{{name!r}: 'PATH/TO/manage.py'}} on the class, or "
+            f"FIRE_SERVERS={name}=ADDRESS"
+        )
+
+
+class _SetUpClassFirst(FireError, AttributeError):
+    """``fire_remotes`` read before `FireTestMixin.setUpClass` set it."""
+
+
+class _SetBySetUpClass:
+    """``fire_remotes`` until `FireTestMixin.setUpClass` sets the class's own: reading it
+    raises an error that names the fix (an `AttributeError` too, so ``hasattr`` is False).
+    """
+
+    def __get__(self, instance: object, owner: type) -> dict[str, Remote]:
+        name = owner.__qualname__
+        raise _SetUpClassFirst(
+            f"{name}.fire_remotes is not set yet: FireTestMixin.setUpClass connects to the "
+            f"servers and sets it; call super().setUpClass() first in {name}.setUpClass, "
+            "then use the servers"
+        )
+
+
 # What the mixin is mixed into, for the type checker; at run time it is a plain class.
 if TYPE_CHECKING:
     _TestCase = unittest.TestCase
@@ -184,7 +223,10 @@ class FireTestMixin(_TestCase):
     fire_spin_wait: ClassVar[float] = DEFAULT_SPIN_WAIT
     fire_data_changes: ClassVar[str] = "fail"
     fire_data_changes_exclude: ClassVar[Sequence[str]] = ()
-    fire_remotes: ClassVar[dict[str, Remote]]
+    if TYPE_CHECKING:
+        fire_remotes: ClassVar[dict[str, Remote]]
+    else:
+        fire_remotes = _SetBySetUpClass()
     #: (section title, text) per server that changed data, once a failing test reported.
     fire_changes_report: Sequence[tuple[str, str]] = ()
     _fire_failed = False
@@ -193,12 +235,15 @@ class FireTestMixin(_TestCase):
     def setUpClass(cls) -> None:
         # The class scope opens before the base class's set-up, so data that
         # django.test.TestCase.setUpTestData makes remotely lives in it too.
-        cls.fire_remotes = {
-            name: shared_remote(
-                name, address, timeout=cls.fire_timeout, spin_wait=cls.fire_spin_wait
-            )
-            for name, address in _declared_servers(cls).items()
-        }
+        cls.fire_remotes = _ClassRemotes(
+            {
+                name: shared_remote(
+                    name, address, timeout=cls.fire_timeout, spin_wait=cls.fire_spin_wait
+                )
+                for name, address in _declared_servers(cls).items()
+            },
+            cls,
+        )
         scopes = Scopes("class")
         cls.addClassCleanup(scopes.end)
         if not cls.fire_transactional:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -63,8 +64,11 @@ def _remote(runner: Runner, name: str) -> Remote:
 
     The first test that needs the server shows why it is unavailable; the others say so
     in a line, instead of repeating the cause and the fixture's source for every test.
+    A server the run lost fails each later test with its one line (counted for the
+    run's summary).
     """
     from fire.errors import FireError
+    from fire.runners.lost import ServerLost
 
     if name not in runner.names:
         known = ", ".join(runner.names) or "none"
@@ -75,6 +79,9 @@ def _remote(runner: Runner, name: str) -> Remote:
         )
     try:
         return runner.remote(name)
+    except ServerLost as exc:
+        exc.lost.later += 1
+        problem = str(exc)
     except FireError as exc:
         problem = str(exc)
         if runner.reported_unavailable(name):
@@ -146,13 +153,6 @@ def fire_remotes(request: pytest.FixtureRequest) -> Iterator[dict[str, Remote]]:
         yield scoped
 
 
-class UnknownServer(KeyError):
-    """``fire_remotes[name]`` of a server the test does not have: the message says why."""
-
-    def __str__(self) -> str:  # KeyError's would show the message's repr
-        return str(self.args[0])
-
-
 class _Remotes(dict[str, "Remote"]):
     """``fire_remotes``: a dict whose missing name says which servers there are."""
 
@@ -161,7 +161,38 @@ class _Remotes(dict[str, "Remote"]):
         self._request = request
 
     def __missing__(self, name: str) -> Remote:
+        from fire.errors import UnknownServer
+
         raise UnknownServer(_not_in_this_test(name, list(self), self._request))
+
+
+#: The fixtures of one test's scope; the wider scopes' fixtures, by the scope asking.
+_TEST_FIXTURES = ("fire_remotes", "fire_remote", "fire_changes")
+_WIDER_FIXTURES = {"module": "fire_module_scope", "class": "fire_class_scope"}
+
+
+def scope_mismatch_hint(message: str) -> str | None:
+    """The fix for pytest's ScopeMismatch when a wider fixture asked for a test's remotes.
+
+    ``fire_remotes`` opens a scope per test, so a module- or class-scoped fixture cannot
+    use it: it takes the scope of its own width, whose data lives as long as it does.
+    """
+    found = re.search(r"function scoped fixture (\w+) with a (\w+) scoped request", message)
+    if found is None or found[1] not in _TEST_FIXTURES:
+        return None
+    asked, scope = found[1], found[2]
+    wider = _WIDER_FIXTURES.get(scope)
+    if wider is None:
+        return (
+            f"{asked} belongs to one test (its data is rolled back when the test ends), and "
+            f"fire has no {scope}-wide scope: make the data in a module-scoped fixture "
+            "that takes fire_module_scope, or in each test"
+        )
+    return (
+        f"{asked} belongs to one test (its data is rolled back when the test ends): a "
+        f"{scope}-scoped fixture takes {wider} instead, name -> Remote inside a scope that "
+        f"lasts for the {scope} (its data is rolled back after the {scope}'s last test)"
+    )
 
 
 #: Marks that may skip a test (or not run it): such a test is never asked for ahead.
@@ -204,7 +235,9 @@ def next_test(runner: Runner, item: pytest.Item, nextitem: pytest.Item | None) -
             remote = runner.connected(name)
             if remote is not None:
                 ended[name] = remote
-    return runner.next_test(ended, upcoming, may_skip=may_skip, **_test_scope(runner, options))
+    return runner.next_test(
+        ended, upcoming, may_skip=may_skip, during=item.name, **_test_scope(runner, options)
+    )
 
 
 def excluded_changes(node: pytest.Item, runner: Runner) -> list[str]:

@@ -22,7 +22,9 @@ from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this mod
     fire_remote,
     fire_remotes,
     next_test,
+    scope_mismatch_hint,
 )
+from .lost import fail_the_run, note_lost_server, shorten, summary_lines, write_others
 from .report import add_data_changes
 
 #: `fire.runners.data_changes.MODES`, which this module cannot import (an unused plugin imports no
@@ -170,15 +172,25 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    fail_the_run(session)
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """The spawned servers as the header describes attached ones (they start lazily)."""
+    """The spawned servers as the header describes attached ones (they start lazily),
+    and the servers the run lost."""
+    write_others(terminalreporter, config)
     runner = active_runner(config)
     if runner is None or not runner.spawned:
         return
     from fire.errors import FireError
 
     terminalreporter.section("fire servers spawned")
+    lost = summary_lines(config)
     for name, server in runner.spawned.items():
+        if name in lost:  # how it ended is its description
+            terminalreporter.write_line(f"{name}: {server.address}: {lost[name]}")
+            continue
         if server.failure is not None:  # its last lines: the cause is in them
             tail = [line.rstrip() for line in server.output[-10:] if line.strip()]
             said = "its last output:" if tail else "it printed nothing"
@@ -235,12 +247,18 @@ def pytest_runtest_teardown(
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    note_lost_server(item, call)
     report = yield
+    shorten(call, report)
     errors = sys.modules.get("fire.errors")  # a RemoteError means fire is imported already
     excinfo = call.excinfo
     if excinfo is not None and errors is not None and isinstance(excinfo.value, errors.RemoteError):
         error = excinfo.value
         report.sections.append((f"fire remote traceback ({error.server})", error.remote_traceback))
+    if call.when == "setup" and excinfo is not None and report.failed:
+        hint = scope_mismatch_hint(str(excinfo.value))
+        if hint is not None:
+            report.sections.append(("fire", hint))
     if call.when == "call":
         add_data_changes(item, report)
     if call.when == "teardown" or (call.when == "call" and report.failed):

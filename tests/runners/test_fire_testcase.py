@@ -103,6 +103,53 @@ def test_a_dead_server_fails_the_class_at_once_with_the_fix(pytester: pytest.Pyt
     result.stderr.fnmatch_lines(["FAILED (errors=2)"])  # one per class, no test ran
 
 
+NAMING_MISTAKES = """
+from fire.testing import FireTestCase
+
+class EarlyUse(FireTestCase):
+    fire_servers = {"shop": "ADDRESS"}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fire_remotes["shop"]
+        super().setUpClass()
+
+    def test_never_runs(self):
+        pass
+
+
+class WrongName(FireTestCase):
+    fire_servers = {"shop": "ADDRESS"}
+
+    def test_misspelt(self):
+        try:
+            self.fire_remotes["shp"]
+        except KeyError as error:
+            assert type(error).__name__ == "UnknownServer"
+            raise
+"""
+
+
+def test_naming_mistakes_say_the_fix(pytester: pytest.Pytester, sqlite_shop: SpawnedServer) -> None:
+    pytester.makepyfile(test_mistakes=NAMING_MISTAKES.replace("ADDRESS", sqlite_shop.address))
+    result = run_unittest(pytester, "test_mistakes")
+    result.stderr.fnmatch_lines(
+        [
+            "*EarlyUse.fire_remotes is not set yet: FireTestMixin.setUpClass connects to the "
+            "servers and sets it; call super().setUpClass() first in EarlyUse.setUpClass, "
+            "then use the servers",
+        ]
+    )
+    result.stderr.fnmatch_lines(
+        [
+            "*UnknownServer: no fire server named 'shp' in WrongName (its servers: shop); did "
+            "you mean 'shop'?; to add one: fire_servers = {'shp': 'PATH/TO/shp.sock'} or "
+            "fire_spawn = {'shp': 'PATH/TO/manage.py'} on the class, or FIRE_SERVERS=shp=ADDRESS",
+        ]
+    )
+    result.stderr.fnmatch_lines(["FAILED (errors=2)"])
+
+
 def test_mixin_beside_django_test_case(
     pytester: pytest.Pytester, sqlite_shop: SpawnedServer
 ) -> None:

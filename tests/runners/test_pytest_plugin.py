@@ -340,6 +340,47 @@ def test_a_misspelt_or_left_out_server_name_says_which(pytester: pytest.Pytester
     )
 
 
+def test_a_wider_fixture_asking_for_a_test_s_remotes_is_pointed_to_its_own(
+    pytester: pytest.Pytester,
+):
+    pytester.makepyfile(
+        test_widths="""
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def catalogue(fire_remotes):
+            return fire_remotes["shop"]
+
+        @pytest.fixture(scope="session")
+        def everything(fire_changes):
+            return fire_changes
+
+        def test_module(catalogue):
+            pass
+
+        def test_session(everything):
+            pass
+        """
+    )
+    result = pytester.runpytest("--fire-servers=shop=/tmp/no-such-fire.sock")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ScopeMismatch*fire_remotes with a module scoped request*",
+            "*- fire -*",
+            "fire_remotes belongs to one test (its data is rolled back when the test ends): a "
+            "module-scoped fixture takes fire_module_scope instead, name -> Remote inside a "
+            "scope that lasts for the module (its data is rolled back after the module's last "
+            "test)",
+            "*ScopeMismatch*fire_changes with a session scoped request*",
+            "*- fire -*",
+            "fire_changes belongs to one test (its data is rolled back when the test ends), and "
+            "fire has no session-wide scope: make the data in a module-scoped fixture that "
+            "takes fire_module_scope, or in each test",
+        ]
+    )
+
+
 @pytest.fixture
 def tcp_shop(tmp_path) -> Iterator[tuple[str, Path]]:
     """The test service on a loopback CURVE TCP port: (address, key directory).

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import FireError, ServerUnavailable
 
-__all__ = ["Address", "parse_address"]
+__all__ = ["SOCKET_DIR_VARIABLE", "Address", "parse_address", "remove_socket"]
 
 # sun_path is 108 bytes on Linux, including the terminating NUL.
 _MAX_SOCKET_PATH = 107
@@ -166,6 +166,22 @@ def prepare_socket_path(path: Path) -> None:
         else:
             raise FireError(f"cannot serve at {path}: another server is running there")
     path.unlink(missing_ok=True)
+
+
+#: Names the directory a runner made for a server's socket (`fire.runners.spawn`): the
+#: server removes it with its socket (`remove_socket`), so that a runner killed before
+#: it leaves no directory behind.
+SOCKET_DIR_VARIABLE = "FIRE_SOCKET_DIR"
+
+
+def remove_socket(path: Path) -> None:
+    """Remove the socket file; and its directory too, when empty and the one named by
+    `SOCKET_DIR_VARIABLE` (made for this server, by a runner that may be gone)."""
+    path.unlink(missing_ok=True)
+    made = os.environ.get(SOCKET_DIR_VARIABLE)
+    if made and Path(made) == path.parent:
+        with contextlib.suppress(OSError):  # not empty, or removed already
+            path.parent.rmdir()
 
 
 @contextlib.contextmanager

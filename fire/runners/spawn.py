@@ -57,7 +57,7 @@ from typing import Any
 import zmq.auth
 
 from ..errors import FireError
-from ..net.addresses import is_loopback
+from ..net.addresses import SOCKET_DIR_VARIABLE, is_loopback
 from ..net.curve import ClientKeys
 from . import supervise
 
@@ -358,6 +358,8 @@ class SpawnedServer:
 
     def start(self, timeout: float = 120.0) -> SpawnedServer:
         environ = dict(self.spec.env)
+        if self._folder is not None:  # the server removes it too: this process may die first
+            environ[SOCKET_DIR_VARIABLE] = self._folder
         if self.spec.settings and self.spec.launcher.settings_variable:
             environ[self.spec.launcher.settings_variable] = self.spec.settings
         request = {

@@ -39,7 +39,14 @@ from zmq.utils.monitor import recv_monitor_message
 
 from .._version import __version__
 from ..errors import FireError
-from ..net.addresses import Address, is_loopback, parse_address, prepare_socket_path, private_umask
+from ..net.addresses import (
+    Address,
+    is_loopback,
+    parse_address,
+    prepare_socket_path,
+    private_umask,
+    remove_socket,
+)
 from ..net.curve import ServerKeys, secure_server, start_authenticator
 from ..wire import protocol
 from ..wire.protocol import DEFAULT_MAX_MESSAGE_SIZE, FRAME_SIZE
@@ -158,7 +165,8 @@ class Server:
         self._stopping.set()
 
     def close(self) -> None:
-        """Close every session, the sockets, and remove the Unix socket file."""
+        """Close every session, the sockets, and remove the Unix socket file (and the
+        directory a runner made for it: `fire.net.addresses.remove_socket`)."""
         self.dispatcher.close_sessions()  # what their closing answers is sent: still open
         if self._router is not None:
             self._router.disable_monitor()  # before its reader closes: see Transport.close
@@ -168,7 +176,7 @@ class Server:
         self._monitor = self._router = None
         self._end_context()
         if self.address.path is not None:
-            self.address.path.unlink(missing_ok=True)
+            remove_socket(self.address.path)
         self.dispatcher.close()
 
     def _end_context(self) -> None:

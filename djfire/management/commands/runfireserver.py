@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.test.utils import setup_test_environment, teardown_test_environment
 
 from fire_origin import ForeignFireError, check_fire_package
@@ -120,6 +120,8 @@ class Command(BaseCommand):
         from fire.net.curve import server_keys
         from fire.runners.supervise import ready_line
 
+        if self._called_from_command_line:
+            self._tolerate_lost_reader()
         notices = [check_django_version(django.VERSION, sys.executable)]
         verbosity = options["verbosity"]
         if verbosity >= 2:
@@ -215,3 +217,13 @@ class Command(BaseCommand):
             else:
                 destroy_test_databases(databases, verbosity=verbosity)
             teardown_test_environment()
+
+    def _tolerate_lost_reader(self) -> None:
+        """Output that never fails: a spawned server's output is a pipe to its runner,
+        and a runner killed before the server's teardown (rollback, test databases
+        dropped, socket removed) must not abort it half-way (`fire.server.output`)."""
+        from fire.server.output import tolerate_lost_reader
+
+        tolerate_lost_reader()
+        self.stdout, self.stderr = OutputWrapper(sys.stdout), OutputWrapper(sys.stderr)
+        self.stderr.style_func = self.style.ERROR

@@ -7,12 +7,20 @@ tuple, dict, set, frozenset, datetime/date/time/timedelta, Decimal, UUID and sli
 TypeError), and references coming in are handed to `decode_reference`. `str` and
 `int` subclasses travel as their value, a plain str or int: Django's SafeString, an enum
 member mixed with str (``class Color(str, Enum)`` sends ``"red"``), an IntEnum member.
+
+A value held in an extension (a tuple, set, frozenset or slice) is packed and unpacked by
+a nested call, and each nested unpack holds a msgpack context of some 40 KB on the C
+stack: some 200 tuples one inside the other, a few hundred bytes from any peer, overflow
+the stack and kill the process (found writing `make fuzz`). So both directions stop at
+`MAX_NESTING` such levels, with a ValueError naming the bound; lists and dicts nest
+within one msgpack call and are bounded by msgpack itself (512 levels packed).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import threading
 import uuid
 import zoneinfo
 from collections.abc import Callable
@@ -20,7 +28,7 @@ from typing import Any
 
 import msgpack
 
-__all__ = ["EXT_ARGREF", "EXT_REF", "CannotSend", "Codec", "plain_codec"]
+__all__ = ["EXT_ARGREF", "EXT_REF", "MAX_NESTING", "CannotSend", "Codec", "plain_codec"]
 
 EXT_TUPLE = 1
 EXT_SET = 2
@@ -37,6 +45,10 @@ EXT_REF = 20  # server -> client: an object that stays on the server
 EXT_ARGREF = 21  # client -> server: a proxy handed back as an argument
 
 _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+
+#: How many tuples, sets, frozensets or slices a value may hold one inside the other. Far
+#: beyond real data, far below the ~200 that overflow the C stack (a thread's 8 MiB).
+MAX_NESTING = 64
 
 
 class CannotSend(TypeError):
@@ -77,10 +89,13 @@ class Codec:
         self._encode_other = encode_other
         self._decode_reference = decode_reference
         self._packers: list[msgpack.Packer] = []
+        #: This thread's count of nested packs and unpacks (`_nested_pack`, `_nested_unpack`).
+        self._depth = threading.local()
+        nested_pack, nested_unpack = self._nested_pack, self._nested_unpack
         self._encoders: dict[type, Callable[[Any], Any]] = {
-            tuple: lambda v: msgpack.ExtType(EXT_TUPLE, self.pack(list(v))),
-            set: lambda v: msgpack.ExtType(EXT_SET, self.pack(list(v))),
-            frozenset: lambda v: msgpack.ExtType(EXT_FROZENSET, self.pack(list(v))),
+            tuple: lambda v: msgpack.ExtType(EXT_TUPLE, nested_pack(list(v))),
+            set: lambda v: msgpack.ExtType(EXT_SET, nested_pack(list(v))),
+            frozenset: lambda v: msgpack.ExtType(EXT_FROZENSET, nested_pack(list(v))),
             int: self._big_int,
             dt.datetime: lambda v: msgpack.ExtType(
                 EXT_DATETIME,
@@ -110,12 +125,12 @@ class Codec:
             ),
             decimal.Decimal: lambda v: msgpack.ExtType(EXT_DECIMAL, str(v).encode()),
             uuid.UUID: lambda v: msgpack.ExtType(EXT_UUID, v.bytes),
-            slice: lambda v: msgpack.ExtType(EXT_SLICE, self.pack([v.start, v.stop, v.step])),
+            slice: lambda v: msgpack.ExtType(EXT_SLICE, nested_pack([v.start, v.stop, v.step])),
         }
         self._decoders: dict[int, Callable[[bytes], Any]] = {
-            EXT_TUPLE: lambda b: tuple(self.unpack(b)),
-            EXT_SET: lambda b: set(self.unpack(b)),
-            EXT_FROZENSET: lambda b: frozenset(self.unpack(b)),
+            EXT_TUPLE: lambda b: tuple(nested_unpack(b)),
+            EXT_SET: lambda b: set(nested_unpack(b)),
+            EXT_FROZENSET: lambda b: frozenset(nested_unpack(b)),
             EXT_BIGINT: lambda b: int.from_bytes(b, "big", signed=True),
             EXT_DATETIME: self._datetime,
             EXT_DATE: lambda b: dt.date(*self.unpack(b)),
@@ -123,8 +138,32 @@ class Codec:
             EXT_TIMEDELTA: lambda b: dt.timedelta(*self.unpack(b)),
             EXT_DECIMAL: lambda b: decimal.Decimal(b.decode()),
             EXT_UUID: lambda b: uuid.UUID(bytes=b),
-            EXT_SLICE: lambda b: slice(*self.unpack(b)),
+            EXT_SLICE: lambda b: slice(*nested_unpack(b)),
         }
+
+    def _enter(self) -> int:
+        """One level deeper in this thread; a ValueError past `MAX_NESTING`."""
+        depth: int = getattr(self._depth, "value", 0)
+        if depth >= MAX_NESTING:
+            raise ValueError(
+                f"tuples, sets or slices nested more than {MAX_NESTING} deep cannot travel"
+            )
+        self._depth.value = depth + 1
+        return depth
+
+    def _nested_pack(self, value: Any) -> bytes:
+        depth = self._enter()
+        try:
+            return self.pack(value)
+        finally:
+            self._depth.value = depth
+
+    def _nested_unpack(self, data: bytes) -> Any:
+        depth = self._enter()
+        try:
+            return self.unpack(data)
+        finally:
+            self._depth.value = depth
 
     @staticmethod
     def _big_int(value: int) -> Any:

@@ -198,3 +198,31 @@ def test_a_request_over_max_message_size_is_answered_and_its_releases_kept(
         assert raw.request(6, "ping", []) == (6, Status.OK, "pong")
     finally:
         raw.close()
+
+
+def test_arguments_nested_too_deep_are_refused_and_the_server_lives(
+    own_server: ServerProcess,
+) -> None:
+    # Found writing `make fuzz`: 300 tuples one inside the other, 1 KB, overflowed the
+    # server's C stack while it unpacked them (a segfault), in a hello or any request.
+    deep = msgpack.packb([])
+    for _ in range(300):
+        deep = msgpack.packb([msgpack.ExtType(1, deep)])  # [(…,)]: extension 1 is a tuple
+    raw = RawClient(own_server.endpoint)
+    try:
+        raw.send(protocol.encode_request(1, "hello", deep, []))
+        assert raw.reply()[:2] == (1, Status.FIRE_ERROR)
+        raw.hello()
+        raw.send(protocol.encode_request(2, "ping", deep, []))
+        assert raw.reply() == (
+            2,
+            Status.FIRE_ERROR,
+            [
+                ProtocolError.wire_kind,
+                "bad arguments: tuples, sets or slices nested more than 64 deep cannot travel",
+            ],
+        )
+        assert raw.request(3, "ping", []) == (3, Status.OK, "pong")
+    finally:
+        raw.close()
+    assert own_server.proc.poll() is None

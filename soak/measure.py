@@ -1,0 +1,53 @@
+"""What the soak measures of a server: its memory, its open files, the rows it keeps.
+
+Memory and files are read from /proc (Linux), as the kernel counts them, so nothing in
+fire can hide a leak from the figures. Rows are counted by one SQL statement sent through
+the server *outside* any test scope: there each call runs in its own transaction, which
+sees only what was committed, exactly what a leaked test would have left.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["committed_rows", "open_files", "resident_kib"]
+
+#: Every table of the test database's public schema with its row count, in one statement
+#: (query_to_xml runs a count per table without a round trip each).
+_COUNT_ROWS = """
+SELECT table_name,
+       (xpath('/row/n/text()', query_to_xml(
+           format('SELECT count(*) AS n FROM %I.%I', table_schema, table_name),
+           false, true, '')))[1]::text::bigint
+FROM information_schema.tables
+WHERE table_schema = 'public' AND table_type = 'BASE TABLE'
+ORDER BY table_name
+"""
+
+
+def resident_kib(pid: int) -> int:
+    """The process's resident set size (VmRSS), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise LookupError(f"/proc/{pid}/status has no VmRSS line (a zombie?)")
+
+
+def open_files(pid: int) -> int:
+    """How many file descriptors the process has open (sockets, pipes and files)."""
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def committed_rows(remote: Any) -> dict[str, int]:
+    """Table -> rows committed in the server's test database (PostgreSQL).
+
+    `remote` must hold no scope: a call outside any scope runs in a transaction of its
+    own, so what it counts is what every other connection would see.
+    """
+    cursor = remote.module("django.db").connection.cursor()
+    try:
+        cursor.execute(_COUNT_ROWS)
+        return dict(cursor.fetchall())
+    finally:
+        cursor.close()

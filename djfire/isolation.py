@@ -88,7 +88,7 @@ _REPLY_MARGIN = 1.0
 #: later, and a scope asked ahead is left to the test's own begin).
 _NO_WAIT = 0.0
 #: What `begin_scope` of this server can do beyond opening a scope (clients check).
-_BEGIN_FEATURES = ("wait", "ahead")
+_BEGIN_FEATURES = ("wait", "ahead", "deadline")
 #: SQL that changes data or schema (anything else only reads, or manages transactions).
 _WRITING_STATEMENTS = frozenset(
     ("INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "CREATE", "DROP", "ALTER", "TRUNCATE")
@@ -292,6 +292,7 @@ class DjangoScopes:
         data_changes: bool = False,
         ahead: bool = False,
         wait: float | None = None,
+        deadline: float | None = None,
     ) -> int | Later:
         """Open a scope; returns the new depth.
 
@@ -300,8 +301,17 @@ class DjangoScopes:
         another client holds the server, a begin with a `wait` (seconds) waits its turn
         (first come, first served) and is answered when it comes, or with `ServerBusy`
         once `wait` runs out; one without is refused at once. `ahead`: see the module's
-        docstring.
+        docstring. `deadline` (a ``time.time()`` of the client's clock) is when the client
+        gives up waiting for the answer: a begin that comes later (the server was stalled,
+        say by SIGSTOP, while it was on its way) is dropped, never opening a scope that no
+        test will end; one waiting in line gives up then too.
         """
+        patience = None if deadline is None else session.seconds_left(deadline)
+        if patience is not None and patience <= 0:
+            raise FireError(
+                f"begin_scope from {session.describe()} dropped: it came {-patience:.1f} s "
+                "after its client gave up waiting (was the server stalled?); no scope opened"
+            )
         if on_commit not in _ON_COMMIT_MODES:
             raise FireError(f"on_commit must be one of {_ON_COMMIT_MODES}, not {on_commit!r}")
         if ahead and transactional:
@@ -322,7 +332,7 @@ class DjangoScopes:
         if (holder is not None and holder is not session) or (
             holder is None and (self.waiting or self.shared.lock.deferred)
         ):
-            return self._park(session, arguments, wait)
+            return self._park(session, arguments, wait, patience)
         return self._open(session, arguments)
 
     def _take(self, session: Session, stack: list[_Scope]) -> int:
@@ -421,14 +431,20 @@ class DjangoScopes:
 
     # waiting for the server
     def _park(
-        self, session: Session, arguments: tuple[Any, ...], wait: float | None
+        self,
+        session: Session,
+        arguments: tuple[Any, ...],
+        wait: float | None,
+        patience: float | None = None,
     ) -> int | Later:
-        """Put a begin at the end of the line."""
+        """Put a begin at the end of the line, until `wait` runs out, or `patience` (the
+        seconds its client still waits for the answer) if that is sooner."""
         if not wait or wait <= 0:
             if self.holder is None:  # only the connections are busy: wait for them as a call
                 return self._open(session, arguments)
             raise ServerBusy(f"{self._held_by()}; only one client runs tests on a server at a time")
-        waiter = _Waiter(session, arguments, wait, time.monotonic() + wait)
+        given = wait if patience is None else min(wait, patience)
+        waiter = _Waiter(session, arguments, wait, time.monotonic() + given)
         self.waiting.append(waiter)
         return waiter.later
 

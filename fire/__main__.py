@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             curve=curve if options.address.startswith("tcp://") else None,
             allow_remote=options.allow_remote,
             max_message_size=options.max_message_size,
+            liveness=options.liveness,
             ready=_print_ready,
         )
     except FireError as exc:

@@ -15,6 +15,7 @@ from tblib import Traceback
 
 from ..errors import (
     FireError,
+    HandshakeRequired,
     ProtocolError,
     RemoteError,
     ServerBusy,
@@ -28,6 +29,7 @@ from ..net.curve import ClientKeys
 from ..net.transport import (
     DEFAULT_SPIN_WAIT,
     DEFAULT_TIMEOUT,
+    LinkLost,
     ZeroMQTransport,
     client_description,
 )
@@ -114,6 +116,10 @@ class Remote:
         #: proxy is fetched once per connection (see `module`).
         self._modules: dict[str, Any] = {}
         self._codec = Codec(self._encode_argument, self._decode_reference)
+        #: How many times this connection greeted the server again (`_greet_again`), and
+        #: that count for each scope begun and not ended yet, innermost last.
+        self._sessions = 0
+        self._scopes: list[int] = []
         try:
             self._info = self._handshake(versions)
         except BaseException:
@@ -185,10 +191,12 @@ class Remote:
 
         A failure of a request sent earlier without waiting (a test scope's end) is
         raised here, and the scope this begin opened is ended again: no test runs in
-        a scope whose predecessor's end failed unseen.
+        a scope whose predecessor's end failed unseen. Nor does one begin inside a scope
+        lost with its session (`_greet_again`): that raises `HandshakeRequired`.
         """
         kwargs = {"transactional": transactional, **options}
-        if "wait" in self._begin_features():
+        features = self._begin_features()
+        if "wait" in features:
             kwargs["wait"] = wait
             return self._begin(kwargs, kind, wait + self.timeout)
         deadline = time.monotonic() + wait  # a server that answers busy at once: retry
@@ -196,9 +204,18 @@ class Remote:
         while True:
             try:
                 return self._begin(kwargs, kind, None)
+        if self._scopes and self._scopes[0] != self._sessions:
+            raise HandshakeRequired(
+                f"the fire server at {self.address} lost this connection's session with a "
+                "scope still open around this one (a class's or module's): it was rolled "
+                "back, so the tests in it fail until it ends",
+                str(self.address),
+            )
             except ServerBusy as exc:
                 if getattr(exc, "fire_late", False) or time.monotonic() + delay > deadline:
                     raise
+            if "deadline" in features:  # a begin that comes after this gives up opens nothing
+                kwargs["deadline"] = time.time() + wait + self.timeout
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)
 
@@ -208,7 +225,9 @@ class Remote:
             if status is Status.OK:  # opened, but the test will not run: ended again
                 self._send_without_waiting("end_scope", [[], {}])
             self._raise_late_failure()
-        return self._outcome(status, value)
+        depth: int = self._outcome(status, value)
+        self._scopes.append(self._sessions)
+        return depth
 
     def _begin_features(self) -> list[str]:
         scopes = self._info.get("extensions", {}).get("scopes", {})
@@ -248,7 +267,9 @@ class Remote:
         naming ``end_scope`` and `of`, what the scope was for (the runners give the
         test's id, so a failure read in the next test names the test it belongs to).
         Returns None then. A scope whose end fails is closed all the same: rolled back
-        on the server as soon as its connections are free.
+        on the server as soon as its connections are free. A scope of a session the
+        server closed (the link was lost: `_greet_again`) was rolled back with it:
+        nothing is sent, and the depth returned is 0.
         """
         if wait:
             return self.call_extension("end_scope")
@@ -259,6 +280,8 @@ class Remote:
     def sync(self) -> None:
         """Read the replies of requests sent without waiting; raise the first that failed."""
         if self._unanswered:
+        if self._scopes and self._scopes.pop() != self._sessions:
+            return 0 if wait else None
             self._request("ping", [])
 
     @contextlib.contextmanager
@@ -282,7 +305,7 @@ class Remote:
         return remote_exception_class(self._request("exception_hierarchy", [dotted_name]))
 
     # plumbing
-    def _handshake(self, versions: tuple[int, int]) -> dict[str, Any]:
+    def _handshake(self, versions: tuple[int, int], *, again: bool = False) -> dict[str, Any]:
         hello = {
             "versions": list(versions),
             "max_message_size": self._transport.max_message_size,
@@ -297,10 +320,51 @@ class Remote:
             self._last_id = request_id = self._last_id + 1
             message = protocol.encode_request(request_id, operation, _plain.pack(args), [])
             self._transport.send(message)
+            # How far the server's clock is from this one's (deadlines sent are this one's).
+            "time": time.time(),
             status, body, _ = self._wait(request_id, None)
         value = _plain.unpack(body)
+        if again:
+            hello["again"] = True
         if status is Status.FIRE_ERROR:
             self._raise_fire_error(value)
+    def _greet_again(self) -> None:
+        """The server has no session for this connection: greet it again (the caller holds
+        the lock), or raise why the request cannot just be sent again.
+
+        Over TCP a link that drops (or goes silent for the server's liveness time) comes
+        back as a new connection, and the server has closed the old one's session, rolling
+        back its test scopes and forgetting its references. A fresh session makes that
+        outcome certain, where one waiting for its client to come back would hold the
+        server meanwhile and leave in doubt what the requests in flight did. So: greet
+        again; the request is sent again when nothing it relied on was lost (no scope was
+        open: between tests); in a scope, the test it belongs to has lost it, and fails
+        with this error rather than go on outside it. Another server process (restarted)
+        may reuse the ids of this connection's references: the connection is closed.
+        """
+        before = self._info
+        self._info = self._handshake((self.protocol_version, self.protocol_version), again=True)
+        self._sessions += 1
+        self._modules.clear()  # proxies of the closed session
+        self._releases.clear()
+        self._unanswered.clear()  # their replies went to the old connection
+        where = f"the fire server at {self.address}"
+        if (self._info["pid"], self._info["host"]) != (before["pid"], before["host"]):
+            self.close()
+            raise HandshakeRequired(
+                f"{where} restarted (pid {before['pid']}, now {self._info['pid']}): what this "
+                "connection held there (test scopes, references) is gone; connect again",
+                str(self.address),
+            )
+        if self._scopes:
+            raise HandshakeRequired(
+                f"{where} lost this connection's session (the link was cut, or silent for "
+                "longer than the server's liveness time), so its test scopes were rolled "
+                "back and its references are gone; the connection has a new session: the "
+                "next test runs",
+                str(self.address),
+            )
+
         return status, value
 
     def _send_without_waiting(
@@ -356,20 +420,17 @@ class Remote:
         """Send one request and read its reply's status and value (nothing raised for it)."""
         arguments = self._codec.pack(args)
         with self._lock:
-            self._last_id = request_id = self._last_id + 1
-            # nothing to send: no list made per request
-            releases = self._take_releases() if self._releases else _NO_RELEASES
-            message = protocol.encode_request(request_id, operation, arguments, releases)
             try:
-                self._transport.send(message)
-                status, body, shapes = self._wait(request_id, timeout)
-            except BaseException:
-                if releases:
-                    self._releases.extend(releases)
-                raise
-            if shapes is not None:
-                self._add_shapes(msgpack.unpackb(shapes, raw=False, strict_map_key=False))
-            value = self._codec.unpack(body)
+                status, value = self._send_and_read(operation, arguments, timeout)
+            except LinkLost:
+                self._sessions += 1  # the server closes the session of a lost link
+                if self._scopes:  # the test it belongs to lost its scope with the link
+                    raise
+                # Between tests: whatever it did went with the old session; once more.
+                status, value = self._send_and_read(operation, arguments, timeout)
+            if status is Status.FIRE_ERROR and _no_session(value):
+                self._greet_again()  # or raises why not
+                status, value = self._send_and_read(operation, arguments, timeout)
         return status, value
 
     def _wait(self, request_id: int, timeout: float | None) -> _Reply:
@@ -381,6 +442,25 @@ class Remote:
         that timed out is dropped.
         """
         wait = self.timeout if timeout is None else timeout
+    def _send_and_read(
+        self, operation: str, arguments: bytes, timeout: float | None
+    ) -> tuple[Status, Any]:
+        """`_exchange`'s request, sent, and its reply read (the caller holds the lock)."""
+        self._last_id = request_id = self._last_id + 1
+        # nothing to send: no list made per request
+        releases = self._take_releases() if self._releases else _NO_RELEASES
+        message = protocol.encode_request(request_id, operation, arguments, releases)
+        try:
+            self._transport.send(message)
+            status, body, shapes = self._wait(request_id, timeout)
+        except BaseException:
+            if releases:
+                self._releases.extend(releases)
+            raise
+        if shapes is not None:
+            self._add_shapes(msgpack.unpackb(shapes, raw=False, strict_map_key=False))
+        return status, self._codec.unpack(body)
+
         deadline = time.monotonic() + wait
         receive = self._transport.receive
         while True:
@@ -412,6 +492,8 @@ class Remote:
         for shape_id, content in shapes.items():
             known[shape_id] = content
             if content[3]:
+                if status is Status.FIRE_ERROR and _no_session(_plain.unpack(body)):
+                    continue  # never ran: what it was for went with the session (above)
                 classes[shape_id] = remote_exception_class(content[3])
             else:
                 classes[shape_id] = CallableProxy if content[2] & CALLABLE else Proxy
@@ -482,6 +564,11 @@ def connect(
     `ServerUnavailable` naming the address at once when nothing listens there,
     `AuthenticationError` at once when the CURVE handshake fails, and
     `ServerUnavailable` within `timeout` when the server does not answer.
+def _no_session(value: Any) -> bool:
+    """Whether a `Status.FIRE_ERROR` reply's value says the server has no session for us."""
+    return isinstance(value, list) and bool(value) and value[0] == HandshakeRequired.wire_kind
+
+
     `start_command` (``{address}`` replaced) is how the service starts its server, for
     the fix those errors name (e.g. ``"python manage.py runfireserver {address}"``).
     `max_message_size` bounds a reply, in bytes (at least 64 KiB); the server answers a

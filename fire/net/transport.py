@@ -6,12 +6,24 @@ It sends requests and receives replies, and notices a dead server or a refused k
 A receive timeout (not a poll per call) bounds each wait, in slices, so the hot path
 costs nothing extra; between slices a socket monitor says whether the server went away.
 
-The monitor is read only between slices, never per request (reading it per request
-would be a noticeable part of a short call). That needs no ordering of its events against requests,
-because a lost connection is final: the server closes the session of a dropped
-connection, so once a disconnection is seen every later wait on this transport fails at
-its first slice, and a request that reaches a restarted server is answered at once with
-"reconnect".
+On a Unix socket the monitor is read only between slices, never per request (reading
+it per request would be a noticeable part of a short call). That needs no ordering of
+its events against requests, because a lost connection is final there: the server closes
+the session of a dropped connection, so once a disconnection is seen every later wait on
+this transport fails at its first slice, and a request that reaches a restarted server
+is answered at once with "reconnect".
+
+Over TCP a link can drop and come back (a network blip, a relay restarted), so a lost
+connection is not final: ZeroMQ reconnects by itself, and `fire.Remote` greets the
+server again when it answers that it has no session for this connection (the server
+closed the old one, rolling back its scopes). So the monitor is also read before each
+TCP request is sent, and only a disconnection seen after that fails the wait for its
+reply ("the link … was lost"): the reply to a request sent over a lost link never comes.
+A request sent while the link is down waits, within its timeout, for the link to come
+back. Heartbeats (``ZMQ_HEARTBEAT_*``) tell a link that went silent: this client pings
+the server every `_HEARTBEAT_IVL_MS`, and drops the link when a ping got no answer
+within `_HEARTBEAT_TIMEOUT_MS` (the server drops a silent client sooner: its liveness
+time, `fire.server.liveness`).
 
 Messages longer than a frame travel in chunks (`fire.wire.protocol`). The socket refuses
 frames over `protocol.FRAME_LIMIT`, so a server that has not proved its key yet can send
@@ -51,7 +63,7 @@ from ..wire.protocol import FRAME_SIZE
 from .addresses import Address, probe_unix_socket, start_hint
 from .curve import ClientKeys, secure_client
 
-__all__ = ["DEFAULT_SPIN_WAIT", "DEFAULT_TIMEOUT", "ZeroMQTransport"]
+__all__ = ["DEFAULT_SPIN_WAIT", "DEFAULT_TIMEOUT", "LinkLost", "ZeroMQTransport"]
 
 #: Seconds a client waits for each reply unless told otherwise (`fire.connect`'s
 #: ``timeout``, the runners' ``fire_timeout``).
@@ -67,6 +79,19 @@ _HANDSHAKE_FAILED = (
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 )
+#: Over TCP: a ping every 2 s, and the link dropped when the server has not answered
+#: one within the client's default reply timeout (the server's own liveness time, sent
+#: with its pings, usually drops it first).
+_HEARTBEAT_IVL_MS = 2000
+_HEARTBEAT_TIMEOUT_MS = int(DEFAULT_TIMEOUT * 1000)
+
+
+class LinkLost(ServerUnavailable):
+    """The TCP link dropped while a request waited for its reply, which will never come.
+
+    The link comes back by itself, as a new connection, for which the server has no
+    session (it closed the old one: `fire.Remote` greets it again).
+    """
 
 
 class ZeroMQTransport:
@@ -110,6 +135,11 @@ class ZeroMQTransport:
         self._socket.setsockopt(zmq.MAXMSGSIZE, protocol.FRAME_LIMIT)
         if address.may_be_ipv6:
             self._socket.setsockopt(zmq.IPV6, 1)
+        #: Whether the link may come back after a disconnection (TCP; see the docstring).
+        self.reconnects = address.is_tcp
+        if self.reconnects:
+            self._socket.setsockopt(zmq.HEARTBEAT_IVL, _HEARTBEAT_IVL_MS)
+            self._socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, _HEARTBEAT_TIMEOUT_MS)
         if curve is not None:
             secure_client(self._socket, curve)
         self._monitor = self._socket.get_monitor_socket(
@@ -122,6 +152,8 @@ class ZeroMQTransport:
         self._connected = False
         self._ever_connected = False
         self._lost = False
+        #: Disconnections seen, and how many there were when the last request was sent.
+        self._drops = self._drops_at_send = 0
         self._refused: str | None = None
         self.closed = False
 
@@ -134,9 +166,10 @@ class ZeroMQTransport:
             elif event == zmq.EVENT_CONNECTED:
                 self._connected = self._ever_connected = True
             elif event == zmq.EVENT_DISCONNECTED:
-                # Final: the server has closed this connection's session (see above).
+                # The server has closed this connection's session (see above).
                 self._connected = False
                 self._lost = True
+                self._drops += 1
             elif event == zmq.EVENT_CONNECT_RETRIED and not self._connected:
                 self._lost = True
 
@@ -163,6 +196,21 @@ class ZeroMQTransport:
             "server's; copy the server's NAME.key again"
         )
 
+    def _gone(self) -> str | None:
+        """Why the reply to the last request will never come, if it will not (`LinkLost`
+        raised for a TCP link that dropped since it was sent)."""
+        if not self.reconnects or not self._ever_connected:
+            return self._lost_message() if self._lost else None
+        if self._drops != self._drops_at_send:
+            raise LinkLost(
+                f"the link to the fire server at {self.address} was lost while waiting for "
+                "a reply (the request may have run): the server closes this connection's "
+                "session, so its test scopes were rolled back and its references are gone; "
+                "the link comes back by itself",
+                str(self.address),
+            )
+        return None
+
     def _lost_message(self) -> str:
         if self._ever_connected:
             return f"the fire server at {self.address} went away while handling a request"
@@ -174,6 +222,9 @@ class ZeroMQTransport:
     def send(self, message: bytes) -> None:
         if self.closed:
             raise ServerUnavailable(f"connection to {self.address} is closed", str(self.address))
+        if self.reconnects:  # what happened to the link before this request is not its fault
+            self._check_monitor()
+            self._drops_at_send = self._drops
         try:
             if len(message) > FRAME_SIZE:
                 # ZeroMQ takes the other frames once it took the first: no half message.
@@ -195,9 +246,16 @@ class ZeroMQTransport:
                 self._check_monitor()
                 if self._refused is not None:
                     raise AuthenticationError(self._refused) from None
-                if self._lost:  # now, or during an earlier request
-                    raise ServerUnavailable(self._lost_message(), str(self.address)) from None
+                gone = self._gone()  # now, or during an earlier request (Unix sockets)
+                if gone is not None:
+                    raise ServerUnavailable(gone, str(self.address)) from None
                 if time.monotonic() >= deadline:
+                    if self.reconnects and self._ever_connected and not self._connected:
+                        raise ServerUnavailable(
+                            f"no reply from the fire server at {self.address}: the link to it "
+                            "is down (lost, and not back yet; it reconnects by itself)",
+                            str(self.address),
+                        ) from None
                     return None
                 continue
             if len(reply) >= FRAME_SIZE and self._socket.getsockopt(zmq.RCVMORE):

@@ -40,10 +40,12 @@ request would be the only work this split added to a call.)
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -124,6 +126,8 @@ class Dispatcher:
         self._shapes = ShapeTable(self.values)
         #: identity -> session: a connection has one from its accepted hello on.
         self.sessions: dict[bytes, Session] = {}
+        #: Reference ids, unique across this server's sessions (see `Session`).
+        self._ref_ids = itertools.count(1)
 
     # driving
     def handle(self, identity: bytes, message: Any) -> None:
@@ -234,7 +238,7 @@ class Dispatcher:
         if greeting.refusal is not None:
             self._fail(identity, request.request_id, greeting.refusal)
             return
-        session = Session(identity, self._shapes, self.values)
+        session = Session(identity, self._shapes, self.values, self._ref_ids)
         session.client = greeting.client
         session.version = greeting.version
         session.max_reply_size = greeting.max_reply_size
@@ -243,6 +247,9 @@ class Dispatcher:
         self.send(identity, protocol.encode_reply(request.request_id, Status.OK, body, None))
 
     def _close_session(self, session: Session, why: str) -> None:
+        sent = greeting.client.get("time")
+        if isinstance(sent, (int, float)):
+            session.clock_offset = time.time() - sent
         self.sessions.pop(session.identity, None)
         for extension in self.extensions:
             if hasattr(extension, "session_closed"):

@@ -19,9 +19,12 @@ is never closed by the old one's late "disconnected" event), and otherwise at mo
 
 A TCP server is a CURVE server (`fire.net.curve`): ZeroMQ's handshake checks the client's
 key before the connection carries a message, so an unknown peer never gets a session.
-It has a ZeroMQ context of its own, whose ZAP handler (a thread) does that check. Before
-it, a peer can send only frames up to `protocol.FRAME_LIMIT` (64 KiB): the socket's
-``MAXMSGSIZE``, which ZeroMQ applies to every frame, handshake commands included.
+It has a ZeroMQ context of its own, whose ZAP handler (a thread) does that check. Its
+links are watched by ZeroMQ's heartbeats (`fire.server.liveness`): one silent for the
+server's ``liveness`` time is closed, which closes its session like any disconnection.
+Before CURVE has checked its key, a peer can send only frames up to `protocol.FRAME_LIMIT`
+(64 KiB): the socket's ``MAXMSGSIZE``, which ZeroMQ applies to every frame, handshake
+commands included.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from ..wire import protocol
 from ..wire.protocol import DEFAULT_MAX_MESSAGE_SIZE, FRAME_SIZE
 from ..wire.values import ValueRules
 from .dispatch import Dispatcher
+from .liveness import DEFAULT_LIVENESS, heartbeat_options
 
 __all__ = ["Server", "serve"]
 
@@ -73,7 +77,8 @@ class Server:
     `extensions` (operations and hooks; default: the counting `Scopes`) and `values`
     (`ValueRules`: descriptors that always yield references, iterables read whole).
     `max_message_size` bounds a request, in bytes (at least one frame: 64 KiB); a
-    larger one is answered with a `ProtocolError` naming the limit. The sessions,
+    larger one is answered with a `ProtocolError` naming the limit. Over TCP, a client
+    silent for `liveness` seconds is dropped (`fire.server.liveness`). The sessions,
     handshake and operations are its `dispatcher`'s (`fire.server.dispatch`).
     """
 
@@ -95,8 +100,10 @@ class Server:
                     "a TCP server needs CURVE keys: pass --curve-secret NAME.key_secret and "
                     "--curve-clients DIR (or curve=); make key pairs with "
                     "`python -m fire keys DIRECTORY NAME`"
+        liveness: float = DEFAULT_LIVENESS,
                 )
             if not allow_remote and not is_loopback(self.address.host or ""):
+        self._heartbeats = heartbeat_options(liveness) if self.address.is_tcp else {}
                 raise FireError(
                     f"refusing to listen on {self.address.host}: TCP binds to loopback "
                     "unless --allow-remote (allow_remote=True) is given"
@@ -137,6 +144,8 @@ class Server:
         self._monitor = router.get_monitor_socket(zmq.EVENT_DISCONNECTED | _HANDSHAKE_FAILED)
         path = self.address.path
         try:
+        for option, value in self._heartbeats.items():
+            router.setsockopt(option, value)
             if path is not None:
                 prepare_socket_path(path)
                 with private_umask():
@@ -304,4 +313,6 @@ def serve(
         server.serve_forever()
     finally:
         for signum, handler in previous.items():
+    liveness: float = DEFAULT_LIVENESS,
             signal.signal(signum, handler)
+        liveness=liveness,

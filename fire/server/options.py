@@ -11,6 +11,7 @@ import argparse
 
 from ..net.curve import SERVER_CLIENTS_VARIABLE, SERVER_SECRET_VARIABLE
 from ..wire.protocol import DEFAULT_MAX_MESSAGE_SIZE
+from .liveness import DEFAULT_LIVENESS
 
 __all__ = ["add_server_arguments"]
 
@@ -21,7 +22,8 @@ def add_server_arguments(
     default_address: str | None = None,
     listeners: str = "a TCP address",
 ) -> None:
-    """Add the address, the CURVE keys, ``--allow-remote`` and ``--max-message-size``.
+    """Add the address, the CURVE keys, ``--allow-remote``, ``--max-message-size`` and
+    ``--liveness``.
 
     With `default_address` (words for the help, such as "fire.sock beside manage.py")
     the address may be left out, and is then None for the command to fill in.
@@ -55,4 +57,12 @@ def add_server_arguments(
         metavar="BYTES",
         help="the largest request a client may send "
         f"(default: {DEFAULT_MAX_MESSAGE_SIZE // 2**20} MiB)",
+    )
+    parser.add_argument(
+        "--liveness",
+        type=float,
+        default=DEFAULT_LIVENESS,
+        metavar="SECONDS",
+        help="over TCP, a client silent this long (its link cut, frozen or half-open) loses "
+        "its session: its test scopes are rolled back (default: %(default)g)",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import msgpack
@@ -27,6 +28,7 @@ class Session:
         identity: bytes,
         shapes: ShapeTable,
         values: ValueRules | None = None,
+        ids: Iterator[int] | None = None,
     ) -> None:
         self.identity = identity
         #: The server's value rules (which iterables are read whole).
@@ -37,10 +39,14 @@ class Session:
         #: The largest reply the client takes (its ``max_message_size``, said in hello).
         self.max_reply_size = DEFAULT_MAX_MESSAGE_SIZE
         self.started = time.time()
+        #: This server's clock minus the client's when it said hello (`seconds_left`).
+        self.clock_offset = 0.0
         #: Per-extension state (djfire keeps its open scopes here).
         self.extension_state: dict[str, Any] = {}
         self.refs: dict[int, Any] = {}
-        self._ids = itertools.count(1)
+        #: Reference ids: the server's, shared by its sessions (`Dispatcher`), so that a
+        #: reference of a closed session never names an object of a later one.
+        self._ids = ids if ids is not None else itertools.count(1)
         self._shapes = shapes
         self._sent_shapes: set[int] = set()
         self._new_shapes: list[int] = []
@@ -50,6 +56,11 @@ class Session:
         """Who this client is, for messages such as "the server is held by …"."""
         label = self.client.get("label") or self.client.get("argv") or "a client"
         return f"{label} (pid {self.client.get('pid', '?')} on {self.client.get('host', '?')})"
+
+    def seconds_left(self, client_deadline: float) -> float:
+        """Seconds until `client_deadline`, a ``time.time()`` of the client's clock (the
+        offset between the clocks is measured at hello, so the hosts' clocks may differ)."""
+        return client_deadline + self.clock_offset - time.time()
 
     # references out
     def _encode_reference(self, obj: Any) -> msgpack.ExtType:
@@ -114,6 +125,12 @@ class Session:
         try:
             return self.refs[ref_id]
         except KeyError:
+            if self.client.get("again"):
+                raise FireError(
+                    f"reference {ref_id} is not alive on this server: this client's link was "
+                    "lost and its session was closed, with the references it held (get the "
+                    "object again), or it was released"
+                ) from None
             raise FireError(
                 f"reference {ref_id} is not alive on this server "
                 "(released, or from another connection)"

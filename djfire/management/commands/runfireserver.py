@@ -138,7 +138,10 @@ class Command(BaseCommand):
         for notice in filter(None, notices):
             self.stderr.write(f"runfireserver: warning: {notice}")
         keepdb = options["keepdb"]
-        limits = {"max_message_size": options["max_message_size"]}
+        limits = {
+            "max_message_size": options["max_message_size"],
+            "liveness": options["liveness"],
+        }
         try:
             curve = (
                 server_keys(options["curve_secret"], options["curve_clients"])

@@ -56,6 +56,10 @@ __all__ = [
 #: The process's runner, shared by every class: the one piece of state of this module.
 _holder = RunnerHolder()
 
+#: unittest leaves this module's frames out of the tracebacks it reports, as it does its
+#: own: they are the runner's, not the test's (a lost server's later tests: one line).
+__unittest = True
+
 
 def process_runner() -> Runner:
     """The runner the classes use: the process's (made now if need be, closed at exit),
@@ -254,13 +258,21 @@ class FireTestMixin(_TestCase):
         mode = check_mode(self.fire_data_changes)
         scope = scope_arguments(mode, transactional=self.fire_transactional)
         remotes = self.fire_remotes
+        runner = process_runner()
+        lost = runner.lost_among(remotes)
+        if lost is not None:  # said in full by the test it was lost in; one line here
+            raise lost.later_error()
         # Cleanups run last-in first-out: this one after the test's scopes ended. It asks
         # for the next test's scope ahead, on the guess that the class has one (the class
         # scope's end closes the one asked for after the class's last test).
-        self.addCleanup(process_runner().next_test, remotes, remotes, **scope)
+        self.addCleanup(runner.next_test, remotes, remotes, during=self._testMethodName, **scope)
         scopes = Scopes("test", of=f"test {self.id()}")
         self.addCleanup(scopes.end)
-        scopes.begin(remotes.values(), **scope)
+        try:
+            scopes.begin(remotes.values(), **scope)
+        except FireError as exc:
+            self._fire_note_lost(exc)
+            raise
         if mode != "off":
             self.addCleanup(self._fire_report_changes)
         super()._callSetUp()  # type: ignore[misc]  # unittest's private hook: typeshed omits it
@@ -270,16 +282,25 @@ class FireTestMixin(_TestCase):
             super()._callTestMethod(method)  # type: ignore[misc]  # unittest's private hook: typeshed omits it
         except unittest.SkipTest:
             raise
-        except BaseException:
+        except BaseException as exc:
             self._fire_failed = True  # (unittest's own flag is reset for the cleanups)
+            self._fire_note_lost(exc)
             raise
 
     def _callTearDown(self) -> None:
         try:
             super()._callTearDown()  # type: ignore[misc]  # unittest's private hook: typeshed omits it
-        except BaseException:
+        except BaseException as exc:
             self._fire_failed = True
+            self._fire_note_lost(exc)
             raise
+
+    def _fire_note_lost(self, error: BaseException) -> None:
+        """If `error` came from a server the run just lost: how it ended and its last
+        output, added to the error (`fire.runners.lost`)."""
+        lost = process_runner().notice_loss(error, during=self._testMethodName)
+        if lost is not None:
+            error.add_note(lost.first())
 
     def fire_changes(self) -> dict[str, Any]:
         """Server name -> the rows this test changed so far, per database alias and table.
@@ -297,7 +318,9 @@ class FireTestMixin(_TestCase):
         failed = self._fire_failed
         if not reports_changes(self.fire_data_changes, failed):
             return
-        report = process_runner().change_report(self.fire_remotes, self.fire_data_changes_exclude)
+        # A server lost meanwhile took the test's changes with it.
+        remotes = {name: remote for name, remote in self.fire_remotes.items() if not remote.closed}
+        report = process_runner().change_report(remotes, self.fire_data_changes_exclude)
         self.fire_changes_report = report.sections
         text = report.text()
         if not text:

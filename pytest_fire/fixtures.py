@@ -64,8 +64,7 @@ def _remote(runner: Runner, name: str) -> Remote:
 
     The first test that needs the server shows why it is unavailable; the others say so
     in a line, instead of repeating the cause and the fixture's source for every test.
-    A server the run lost fails each later test with its one line (counted for the
-    run's summary).
+    A server the run lost fails each later test with its one line.
     """
     from fire.errors import FireError
     from fire.runners.lost import ServerLost
@@ -80,7 +79,6 @@ def _remote(runner: Runner, name: str) -> Remote:
     try:
         return runner.remote(name)
     except ServerLost as exc:
-        exc.lost.later += 1
         problem = str(exc)
     except FireError as exc:
         problem = str(exc)

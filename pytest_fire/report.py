@@ -25,6 +25,8 @@ def add_data_changes(item: pytest.Item, report: pytest.TestReport) -> None:
     if not reports_changes(runner.config.data_changes, report.failed):
         return
     remotes = getattr(item, "funcargs", {}).get("fire_remotes")
+    if remotes is not None:  # a server lost meanwhile took the test's changes with it
+        remotes = {name: remote for name, remote in remotes.items() if not remote.closed}
     if remotes is None:
         for title, text in getattr(getattr(item, "instance", None), "fire_changes_report", ()):
             report.sections.append((title, text))

@@ -194,16 +194,6 @@ class Remote:
         a scope whose predecessor's end failed unseen. Nor does one begin inside a scope
         lost with its session (`_greet_again`): that raises `HandshakeRequired`.
         """
-        kwargs = {"transactional": transactional, **options}
-        features = self._begin_features()
-        if "wait" in features:
-            kwargs["wait"] = wait
-            return self._begin(kwargs, kind, wait + self.timeout)
-        deadline = time.monotonic() + wait  # a server that answers busy at once: retry
-        delay = 0.01
-        while True:
-            try:
-                return self._begin(kwargs, kind, None)
         if self._scopes and self._scopes[0] != self._sessions:
             raise HandshakeRequired(
                 f"the fire server at {self.address} lost this connection's session with a "
@@ -211,11 +201,21 @@ class Remote:
                 "back, so the tests in it fail until it ends",
                 str(self.address),
             )
+        kwargs = {"transactional": transactional, **options}
+        features = self._begin_features()
+        if "wait" in features:
+            kwargs["wait"] = wait
+            if "deadline" in features:  # a begin that comes after this gives up opens nothing
+                kwargs["deadline"] = time.time() + wait + self.timeout
+            return self._begin(kwargs, kind, wait + self.timeout)
+        deadline = time.monotonic() + wait  # a server that answers busy at once: retry
+        delay = 0.01
+        while True:
+            try:
+                return self._begin(kwargs, kind, None)
             except ServerBusy as exc:
                 if getattr(exc, "fire_late", False) or time.monotonic() + delay > deadline:
                     raise
-            if "deadline" in features:  # a begin that comes after this gives up opens nothing
-                kwargs["deadline"] = time.time() + wait + self.timeout
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)
 
@@ -271,6 +271,8 @@ class Remote:
         server closed (the link was lost: `_greet_again`) was rolled back with it:
         nothing is sent, and the depth returned is 0.
         """
+        if self._scopes and self._scopes.pop() != self._sessions:
+            return 0 if wait else None
         if wait:
             return self.call_extension("end_scope")
         described = f"end_scope of {of}" if of else "end_scope"
@@ -280,8 +282,6 @@ class Remote:
     def sync(self) -> None:
         """Read the replies of requests sent without waiting; raise the first that failed."""
         if self._unanswered:
-        if self._scopes and self._scopes.pop() != self._sessions:
-            return 0 if wait else None
             self._request("ping", [])
 
     @contextlib.contextmanager
@@ -311,23 +311,14 @@ class Remote:
             "max_message_size": self._transport.max_message_size,
             # A server keeps its waits under it (djfire: for the database connections).
             "timeout": self.timeout,
-            **client_description(),
-        }
-        return self._raw("hello", [hello])[1]
-
-    def _raw(self, operation: str, args: list[Any]) -> tuple[Status, Any]:
-        with self._lock:
-            self._last_id = request_id = self._last_id + 1
-            message = protocol.encode_request(request_id, operation, _plain.pack(args), [])
-            self._transport.send(message)
             # How far the server's clock is from this one's (deadlines sent are this one's).
             "time": time.time(),
-            status, body, _ = self._wait(request_id, None)
-        value = _plain.unpack(body)
+            **client_description(),
+        }
         if again:
             hello["again"] = True
-        if status is Status.FIRE_ERROR:
-            self._raise_fire_error(value)
+        return self._raw("hello", [hello])[1]
+
     def _greet_again(self) -> None:
         """The server has no session for this connection: greet it again (the caller holds
         the lock), or raise why the request cannot just be sent again.
@@ -365,6 +356,15 @@ class Remote:
                 str(self.address),
             )
 
+    def _raw(self, operation: str, args: list[Any]) -> tuple[Status, Any]:
+        with self._lock:
+            self._last_id = request_id = self._last_id + 1
+            message = protocol.encode_request(request_id, operation, _plain.pack(args), [])
+            self._transport.send(message)
+            status, body, _ = self._wait(request_id, None)
+        value = _plain.unpack(body)
+        if status is Status.FIRE_ERROR:
+            self._raise_fire_error(value)
         return status, value
 
     def _send_without_waiting(
@@ -433,15 +433,6 @@ class Remote:
                 status, value = self._send_and_read(operation, arguments, timeout)
         return status, value
 
-    def _wait(self, request_id: int, timeout: float | None) -> _Reply:
-        """The reply to request `request_id`, sent just before (the caller holds the lock).
-
-        A server answers in order, but for a request it answers later (a ``begin_scope``
-        waiting its turn), so replies to requests sent without waiting may come first:
-        a failed one is kept for the caller to raise, and a late reply to a request
-        that timed out is dropped.
-        """
-        wait = self.timeout if timeout is None else timeout
     def _send_and_read(
         self, operation: str, arguments: bytes, timeout: float | None
     ) -> tuple[Status, Any]:
@@ -461,6 +452,15 @@ class Remote:
             self._add_shapes(msgpack.unpackb(shapes, raw=False, strict_map_key=False))
         return status, self._codec.unpack(body)
 
+    def _wait(self, request_id: int, timeout: float | None) -> _Reply:
+        """The reply to request `request_id`, sent just before (the caller holds the lock).
+
+        A server answers in order, but for a request it answers later (a ``begin_scope``
+        waiting its turn), so replies to requests sent without waiting may come first:
+        a failed one is kept for the caller to raise, and a late reply to a request
+        that timed out is dropped.
+        """
+        wait = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
         receive = self._transport.receive
         while True:
@@ -476,6 +476,8 @@ class Remote:
                 return status, body, shapes
             operation = None if reply_id is None else self._unanswered.pop(reply_id, None)
             if operation is not None and status is not Status.OK:
+                if status is Status.FIRE_ERROR and _no_session(_plain.unpack(body)):
+                    continue  # never ran: what it was for went with the session (above)
                 self._late_failures.append((operation, status, body))
 
     def _outcome(self, status: Status, value: Any) -> Any:
@@ -492,8 +494,6 @@ class Remote:
         for shape_id, content in shapes.items():
             known[shape_id] = content
             if content[3]:
-                if status is Status.FIRE_ERROR and _no_session(_plain.unpack(body)):
-                    continue  # never ran: what it was for went with the session (above)
                 classes[shape_id] = remote_exception_class(content[3])
             else:
                 classes[shape_id] = CallableProxy if content[2] & CALLABLE else Proxy
@@ -548,6 +548,11 @@ class Remote:
         )
 
 
+def _no_session(value: Any) -> bool:
+    """Whether a `Status.FIRE_ERROR` reply's value says the server has no session for us."""
+    return isinstance(value, list) and bool(value) and value[0] == HandshakeRequired.wire_kind
+
+
 def connect(
     address: str | os.PathLike[str],
     *,
@@ -564,11 +569,6 @@ def connect(
     `ServerUnavailable` naming the address at once when nothing listens there,
     `AuthenticationError` at once when the CURVE handshake fails, and
     `ServerUnavailable` within `timeout` when the server does not answer.
-def _no_session(value: Any) -> bool:
-    """Whether a `Status.FIRE_ERROR` reply's value says the server has no session for us."""
-    return isinstance(value, list) and bool(value) and value[0] == HandshakeRequired.wire_kind
-
-
     `start_command` (``{address}`` replaced) is how the service starts its server, for
     the fix those errors name (e.g. ``"python manage.py runfireserver {address}"``).
     `max_message_size` bounds a reply, in bytes (at least 64 KiB); the server answers a

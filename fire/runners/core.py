@@ -1,18 +1,21 @@
 """The runner core: what both test runners hold and do, written once.
 
 A `Runner` owns a run's servers: its connections (one per server name and address), the
-servers it started (once each; a start that failed is not tried again) and the CURVE
-keys for TCP addresses. It opens and ends the scopes tests run in (`Scopes`), asks for
-the next test's scope ahead (`Runner.next_test`) and makes a test's data-change report
-(`Runner.change_report`). The pytest plugin keeps one per run in ``config.stash``;
-`fire.testing` keeps one for the process (`RunnerHolder`), which the plugin replaces by
-its own for its run. Nothing here knows pytest or unittest.
+servers it started (once each; a start that failed is not tried again), the CURVE keys
+for TCP addresses, and the servers it lost on the way (`fire.runners.lost`: a spawned
+server that ended, an attached one nothing listens at any more). It opens and ends the
+scopes tests run in (`Scopes`), asks for the next test's scope ahead
+(`Runner.next_test`) and makes a test's data-change report (`Runner.change_report`).
+The pytest plugin keeps one per run in ``config.stash``; `fire.testing` keeps one for
+the process (`RunnerHolder`), which the plugin replaces by its own for its run. Nothing
+here knows pytest or unittest.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +25,7 @@ from ..errors import FireError, ServerUnavailable
 from ..net.curve import ClientKeys, client_keys
 from ..net.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
 from . import data_changes
+from .lost import LostServer, ServerLost, exit_text, nothing_listens
 from .spawn import ServerSpec, SpawnedServer, default_start_command
 
 __all__ = [
@@ -38,6 +42,10 @@ __all__ = [
 
 #: Seconds a test waits for a server another client holds (the plugin's ``fire_scope_wait``).
 DEFAULT_SCOPE_WAIT = 120.0
+#: Seconds to wait, after a spawned server stopped answering, for its supervisor to say
+#: that its process ended (it says so within milliseconds of a kill); a server that is
+#: only slow is not lost.
+EXIT_WAIT = 3.0
 
 
 @dataclass
@@ -76,6 +84,7 @@ class Runner:
         self._spawned: dict[tuple[str, str], SpawnedServer] = {}
         self._failed: dict[tuple[str, str], FireError] = {}
         self._reported: set[str] = set()  # unavailable servers a test has shown the cause of
+        self._lost: dict[str, LostServer] = {}
 
     # -- servers -----------------------------------------------------------------------
 
@@ -137,6 +146,8 @@ class Runner:
         ``FIRE_CURVE_SERVERS/NAME.key``) name. A server that is not there gets the fix of
         the installed launcher (`fire.runners.spawn.Launcher.start_command`).
         """
+        if name in self._lost:
+            raise self._lost[name].later_error()
         key = (name, address)
         remote = self._remotes.get(key)
         if remote is not None and not remote.closed:
@@ -181,6 +192,56 @@ class Runner:
         self._reported.add(name)
         return False
 
+    # -- lost servers ----------------------------------------------------------------------
+
+    @property
+    def lost(self) -> list[LostServer]:
+        """The servers the run lost, in the order it noticed."""
+        return list(self._lost.values())
+
+    def lost_among(self, names: Iterable[str]) -> LostServer | None:
+        """The first of the servers `names` that the run lost, if any."""
+        return next((self._lost[name] for name in names if name in self._lost), None)
+
+    def notice_loss(self, error: BaseException, during: str | None) -> LostServer | None:
+        """The server `error` (a `ServerUnavailable`) came from, if the run lost it just now.
+
+        A spawned server is lost once its process ended; one the run attached to, once
+        nothing listens at its address. None for any other error, a server that is only
+        slow or stalled, or one lost before (its loss was said then).
+        """
+        if not isinstance(error, ServerUnavailable) or isinstance(error, ServerLost):
+            return None
+        for (name, address), remote in list(self._remotes.items()):
+            if str(remote.address) == error.address and name not in self._lost:
+                return self._check(name, address, during)
+        return None
+
+    def notice_ended(self, during: str | None) -> LostServer | None:
+        """A spawned server whose process ended since the last look (without a test's
+        call failing for it), now lost; None if every one runs (or was lost before)."""
+        for (name, _), server in self._spawned.items():
+            if server.failure is None and name not in self._lost and server.exited():
+                return self._check(name, server.address, during)
+        return None
+
+    def _check(self, name: str, address: str, during: str | None) -> LostServer | None:
+        server = next((s for s in self._spawned.values() if s.address == address), None)
+        if server is not None:
+            if not server.exited(EXIT_WAIT):
+                return None
+            verb, detail = exit_text(server.returncode)
+            lost = LostServer(name, address, verb, detail, during, list(server.output))
+        elif nothing_listens(address):
+            lost = LostServer(name, address, "stopped answering", None, during)
+        else:
+            return None
+        self._lost[name] = lost
+        for (connected, _), remote in self._remotes.items():
+            if connected == name:  # its scopes ended with it; no test may use it again
+                remote.close()
+        return lost
+
     def close(self) -> None:
         """Close the connections and stop the servers the run started."""
         for remote in self._remotes.values():
@@ -198,6 +259,7 @@ class Runner:
         upcoming: Mapping[str, Remote] | None = None,
         *,
         may_skip: bool = False,
+        during: str | None = None,
         **scope: Any,
     ) -> list[str]:
         """As a test ends: ask for the next test's scope ahead, and check the ended ones.
@@ -214,7 +276,13 @@ class Runner:
         answer. A server of `ended` that was not asked ahead is asked now, so that a
         failure to end the scope fails the test that ended, not a later one. Returns the
         names of the servers asked ahead.
+
+        First, a spawned server whose process ended during the test `during` (though
+        no call of the test failed for it) fails it with `ServerLost`, saying how.
         """
+        lost = self.notice_ended(during)
+        if lost is not None:
+            raise lost.first_error()
         asked: list[str] = []
         if upcoming and not may_skip and not scope.get("transactional"):
             for name, remote in upcoming.items():
@@ -291,7 +359,8 @@ class Scopes:
 
     Ended together, last opened first; a test scope's end is not waited for: its answer
     comes with the next request to that server (`Runner.next_test`), where a failure
-    names `of`, what the scope was for.
+    names `of`, what the scope was for. A connection closed meanwhile (its server lost)
+    is skipped: the server ended its scopes with it.
     """
 
     def __init__(self, kind: str, of: str | None = None) -> None:
@@ -309,6 +378,8 @@ class Scopes:
         """End every scope opened; raise the first failure once all were tried."""
         errors: list[Exception] = []
         for remote in reversed(self.opened):
+            if remote.closed:
+                continue
             try:
                 remote.end_scope(wait=self.kind != "test", of=self.of)
             except Exception as exc:
@@ -321,8 +392,10 @@ class Scopes:
 class RunnerHolder:
     """Where a process keeps the runner its `FireTestCase` classes share.
 
-    Made on first use and closed at the process's exit; a test runner that manages the
-    servers for its run (the pytest plugin) puts its own in for the run (`use`).
+    Made on first use and closed at the process's exit, after a line on stderr for each
+    server it lost (the unittest runner's summary has no place for them); a test runner
+    that manages the servers for its run (the pytest plugin) puts its own in for the
+    run (`use`), and says them in its own summary.
     """
 
     def __init__(self) -> None:
@@ -332,13 +405,20 @@ class RunnerHolder:
         """The process's runner (made now if there is none)."""
         if self._runner is None:
             self._runner = Runner()
-            atexit.register(self._runner.close)
+            atexit.register(_finish, self._runner)
         return self._runner
 
     def use(self, runner: Runner | None) -> Runner | None:
         """Make `runner` the process's runner; returns the one it replaces, to put back."""
         previous, self._runner = self._runner, runner
         return previous
+
+
+def _finish(runner: Runner) -> None:
+    """At the process's exit: say the servers `runner` lost, then close it."""
+    for lost in runner.lost:
+        sys.stderr.write(f"fire server {lost.name} at {lost.address}: {lost.summary()}\n")
+    runner.close()
 
 
 def _spawn_key(spec: ServerSpec) -> tuple[str, str]:

@@ -456,6 +456,16 @@ class SpawnedServer:
             self._returncode = values[0]
             self._ended.set()
 
+    def exited(self, timeout: float = 0.0) -> bool:
+        """Whether the server's process ended (or its supervisor did), waiting up to
+        `timeout` seconds for the supervisor to say so; `returncode` is then its status."""
+        return self._ended.wait(timeout)
+
+    @property
+    def returncode(self) -> int | None:
+        """The server's exit status once it ended (-N: killed by signal N), else None."""
+        return self._returncode
+
     def stop(self, timeout: float = 40.0) -> int | None:
         """Stop the server (SIGTERM: it tears its test databases down), then the gateway.
 

@@ -240,6 +240,9 @@ class Dispatcher:
             return
         session = Session(identity, self._shapes, self.values, self._ref_ids)
         session.client = greeting.client
+        sent = greeting.client.get("time")
+        if isinstance(sent, (int, float)):
+            session.clock_offset = time.time() - sent
         session.version = greeting.version
         session.max_reply_size = greeting.max_reply_size
         self.sessions[identity] = session
@@ -247,9 +250,6 @@ class Dispatcher:
         self.send(identity, protocol.encode_reply(request.request_id, Status.OK, body, None))
 
     def _close_session(self, session: Session, why: str) -> None:
-        sent = greeting.client.get("time")
-        if isinstance(sent, (int, float)):
-            session.clock_offset = time.time() - sent
         self.sessions.pop(session.identity, None)
         for extension in self.extensions:
             if hasattr(extension, "session_closed"):

@@ -92,18 +92,18 @@ class Server:
         allow_remote: bool = False,
         versions: tuple[int, int] = protocol.PROTOCOL_VERSIONS,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        liveness: float = DEFAULT_LIVENESS,
     ) -> None:
         self.address: Address = parse_address(address)
+        self._heartbeats = heartbeat_options(liveness) if self.address.is_tcp else {}
         if self.address.is_tcp:
             if curve is None:
                 raise FireError(
                     "a TCP server needs CURVE keys: pass --curve-secret NAME.key_secret and "
                     "--curve-clients DIR (or curve=); make key pairs with "
                     "`python -m fire keys DIRECTORY NAME`"
-        liveness: float = DEFAULT_LIVENESS,
                 )
             if not allow_remote and not is_loopback(self.address.host or ""):
-        self._heartbeats = heartbeat_options(liveness) if self.address.is_tcp else {}
                 raise FireError(
                     f"refusing to listen on {self.address.host}: TCP binds to loopback "
                     "unless --allow-remote (allow_remote=True) is given"
@@ -136,6 +136,8 @@ class Server:
         router.setsockopt(zmq.MAXMSGSIZE, protocol.FRAME_LIMIT)
         router.setsockopt(zmq.RCVTIMEO, _POLL_MS)
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        for option, value in self._heartbeats.items():
+            router.setsockopt(option, value)
         if self.address.may_be_ipv6:
             router.setsockopt(zmq.IPV6, 1)
         if self.curve is not None:
@@ -144,8 +146,6 @@ class Server:
         self._monitor = router.get_monitor_socket(zmq.EVENT_DISCONNECTED | _HANDSHAKE_FAILED)
         path = self.address.path
         try:
-        for option, value in self._heartbeats.items():
-            router.setsockopt(option, value)
             if path is not None:
                 prepare_socket_path(path)
                 with private_umask():
@@ -287,6 +287,7 @@ def serve(
     values: ValueRules | None = None,
     allow_remote: bool = False,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    liveness: float = DEFAULT_LIVENESS,
     ready: Callable[[Server], None] | None = None,
 ) -> None:
     """Serve fire at `address` until SIGTERM or SIGINT, then clean up (socket removed).
@@ -300,6 +301,7 @@ def serve(
         values=values,
         allow_remote=allow_remote,
         max_message_size=max_message_size,
+        liveness=liveness,
     )
     server.bind()
     in_main = threading.current_thread() is threading.main_thread()
@@ -313,6 +315,4 @@ def serve(
         server.serve_forever()
     finally:
         for signum, handler in previous.items():
-    liveness: float = DEFAULT_LIVENESS,
             signal.signal(signum, handler)
-        liveness=liveness,

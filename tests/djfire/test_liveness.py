@@ -39,9 +39,10 @@ class TcpShop:
 
     def __init__(self, directory: Path) -> None:
         _, server_secret = create_key_pair(directory / "server", "shop")
-        _, client_secret = create_key_pair(directory / "clients", "ci")
-        public, secret = read_secret(client_secret)
-        self.keys = ClientKeys(public, secret, read_public(directory / "server" / "shop.key"))
+        _, self.client_secret = create_key_pair(directory / "clients", "ci")
+        self.server_public = directory / "server" / "shop.key"
+        public, secret = read_secret(self.client_secret)
+        self.keys = ClientKeys(public, secret, read_public(self.server_public))
         env = {**os.environ, "DJFIRE_TEST_DB": "sqlite-file", "DJFIRE_TEST_DIR": str(directory)}
         argv = [sys.executable, str(MANAGE), "runfireserver", "tcp://127.0.0.1:0"]
         argv += [
@@ -165,6 +166,41 @@ def test_a_silent_client_loses_its_scope_within_the_liveness_time(
         assert silent.end_scope() == 0  # the runner's end: that scope went with the session
         with silent.scope():  # its next test runs
             assert products(silent) == 0
+
+
+#: A client in its own process: it opens a scope, writes a row, says so, and waits.
+CLIENT_IN_A_SCOPE = """
+import sys, time
+import fire
+from fire.net.curve import ClientKeys, read_public, read_secret
+endpoint, secret, server_key = sys.argv[1:4]
+public, key = read_secret(secret)
+remote = fire.connect(endpoint, curve=ClientKeys(public, key, read_public(server_key)))
+remote.begin_scope()
+remote.module("shop.factories").ProductFactory(name="frozen")
+print("in a scope", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_client_stopped_by_sigstop_loses_its_scope_within_the_liveness_time(
+    tcp_shop: TcpShop,
+) -> None:
+    argv = [sys.executable, "-c", CLIENT_IN_A_SCOPE, tcp_shop.endpoint]
+    argv += [str(tcp_shop.client_secret), str(tcp_shop.server_public)]
+    client = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout is not None
+        assert client.stdout.readline() == "in a scope\n"
+        client.send_signal(signal.SIGSTOP)  # its link stays open, and says nothing
+        with tcp_shop.connect() as other, other.scope(wait=GENEROUS):
+            assert products(other) == 0
+    finally:
+        client.send_signal(signal.SIGCONT)
+        client.kill()
+        client.wait(timeout=30)
+        if client.stdout is not None:
+            client.stdout.close()
 
 
 @pytest.fixture

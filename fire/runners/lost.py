@@ -2,7 +2,8 @@
 
 A spawned server whose process ended while the run still needed it (killed, crashed,
 exited) is lost with its exit status and the last lines it printed; a server the run
-attached to by address is lost once nothing listens there any more. The test that was
+attached to by a socket path is lost once nothing listens there any more (one on TCP
+never is: a link that was cut may come back, and the connection greets it again). The test that was
 running shows the cause (`LostServer.first`); each later test that needs the server
 fails with `ServerLost`, whose message is one line (`LostServer.later_error`), and the
 run's summary counts them (`LostServer.summary`): a dead server costs one test's attention,
@@ -11,7 +12,6 @@ not a traceback per test.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 
 from ..errors import ServerUnavailable
@@ -105,17 +105,14 @@ def exit_text(code: int | None) -> tuple[str, str | None]:
 
 
 def nothing_listens(address: str) -> bool:
-    """Whether no server listens at `address` any more (a stalled one still does)."""
-    parsed = parse_address(address)
-    if parsed.path is not None:
-        try:
-            probe_unix_socket(parsed.path)
-        except ServerUnavailable:
-            return True
+    """Whether no server listens at the socket path `address` any more (a stalled one
+    still does). Never for a TCP address: a refused connection there may be a link cut
+    for a while, not a dead server."""
+    path = parse_address(address).path
+    if path is None:
         return False
-    assert parsed.host is not None and parsed.port is not None
     try:
-        socket.create_connection((parsed.host, parsed.port), timeout=5).close()
-    except OSError:
+        probe_unix_socket(path)
+    except ServerUnavailable:
         return True
     return False

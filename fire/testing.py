@@ -239,12 +239,16 @@ class FireTestMixin(_TestCase):
     def setUpClass(cls) -> None:
         # The class scope opens before the base class's set-up, so data that
         # django.test.TestCase.setUpTestData makes remotely lives in it too.
+        servers = _declared_servers(cls)
+        lost = process_runner().lost_among(servers)
+        if lost is not None:  # said in full by the test it was lost in; one line here
+            raise lost.later_error()
         cls.fire_remotes = _ClassRemotes(
             {
                 name: shared_remote(
                     name, address, timeout=cls.fire_timeout, spin_wait=cls.fire_spin_wait
                 )
-                for name, address in _declared_servers(cls).items()
+                for name, address in servers.items()
             },
             cls,
         )

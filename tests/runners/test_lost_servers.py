@@ -167,6 +167,12 @@ class Shop(FireTestCase):
 
     def test_4_fourth(self):
         self.fire_remotes["shop"]
+
+class ShopAgain(FireTestCase):  # after Shop: unittest sorts the classes by name
+    fire_spawn = {{"shop": "{MANAGE}"}}
+
+    def test_later(self):
+        pass
 """
 
 CLASS_LATER = (
@@ -190,14 +196,14 @@ def test_a_fire_testcase_under_unittest_says_it_once_then_in_a_line(
             "    charging the card of order 7",
         ]
     )
-    for test in ("test_3_third", "test_4_fourth"):
-        error = output[output.index(f"ERROR: {test} ") :].split("-" * 70 + "\n", 1)[1]
+    for test in ("test_3_third", "test_4_fourth", "setUpClass (test_shop.ShopAgain)"):
+        error = output[output.index(f"ERROR: {test}") :].split("-" * 70 + "\n", 1)[1]
         assert error.splitlines()[0] == f"fire.runners.lost.ServerLost: {CLASS_LATER}"
     assert output.count("Traceback") == 1  # the test it died in, only
     result.stderr.fnmatch_lines(
         [
-            "FAILED (errors=3)",
-            "fire server shop at *shop.sock: died (signal 9) during test_2_checkout; 2 later "
+            "FAILED (errors=4)",
+            "fire server shop at *shop.sock: died (signal 9) during test_2_checkout; 3 later "
             "tests failed because of it",
         ]
     )
@@ -208,7 +214,8 @@ def test_a_fire_testcase_under_pytest_says_it_once_then_in_a_line(
 ) -> None:
     pytester.makepyfile(test_shop=CLASS_SUITE)
     result = pytester.runpytest(f"--fire-spawn=shop={MANAGE}")  # the class uses the run's
-    result.assert_outcomes(passed=1, failed=3)
+    result.assert_outcomes(passed=1, failed=3, errors=1)
+    result.stdout.fnmatch_lines(["*_ ERROR at setup of ShopAgain.test_later _*", CLASS_LATER])
     result.stdout.fnmatch_lines(
         [
             "*_ Shop.test_2_checkout _*",
@@ -219,7 +226,7 @@ def test_a_fire_testcase_under_pytest_says_it_once_then_in_a_line(
             "*_ Shop.test_4_fourth _*",
             CLASS_LATER,
             "*= fire servers spawned =*",
-            "shop: *shop.sock: died (signal 9) during test_2_checkout; 2 later tests failed "
+            "shop: *shop.sock: died (signal 9) during test_2_checkout; 3 later tests failed "
             "because of it",
         ]
     )

@@ -24,7 +24,14 @@ from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this mod
     next_test,
     scope_mismatch_hint,
 )
-from .lost import fail_the_run, note_lost_server, shorten, summary_lines, write_others
+from .lost import (
+    fail_the_run,
+    from_worker,
+    note_lost_server,
+    shorten,
+    summary_lines,
+    write_others,
+)
 from .report import add_data_changes
 
 #: `fire.runners.data_changes.MODES`, which this module cannot import (an unused plugin imports no
@@ -174,6 +181,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     fail_the_run(session)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook
+def pytest_testnodedown(node: Any, error: object) -> None:
+    from_worker(node)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -263,3 +263,28 @@ def test_an_attached_server_that_stops_answering_is_said_once_then_in_a_line(
         ]
     )
     assert "Traceback" not in _errors(result.stdout.str(), "= fire servers lost =")
+
+
+def test_under_xdist_the_worker_s_lost_server_reaches_the_summary_and_fails_the_run(
+    pytester: pytest.Pytester,
+) -> None:
+    """The worker that lost it hands its line over; the controller shows it and fails
+    the run, though the only test it died in was expected to fail."""
+    pytester.makepyfile(
+        test_shop=SUITE.replace("END", KILL)
+        .replace("def test_checkout", "@pytest.mark.xfail\ndef test_checkout")
+        .replace("import os", "import os\nimport pytest")
+        .split("def test_third")[0]
+    )
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "--dist", "loadfile", f"--fire-spawn=shop={MANAGE}"
+    )
+    result.assert_outcomes(passed=1, xfailed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*= fire servers lost =*",
+            "[[]gw?] shop: *shop-gw?.sock: died (signal 9) during test_checkout; 0 later tests "
+            "failed because of it",
+        ]
+    )

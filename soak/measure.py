@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["committed_rows", "open_files", "resident_kib"]
+__all__ = ["committed_rows", "database_name", "open_files", "resident_kib"]
 
 #: Every table of the test database's public schema with its row count, in one statement
 #: (query_to_xml runs a count per table without a round trip each).
@@ -51,3 +51,8 @@ def committed_rows(remote: Any) -> dict[str, int]:
         return dict(cursor.fetchall())
     finally:
         cursor.close()
+
+
+def database_name(remote: Any) -> str:
+    """The name of the server's test database (its default alias)."""
+    return str(remote.module("django.db").connection.settings_dict["NAME"])

@@ -6,20 +6,23 @@ every server it spawned twice, between tests: once its share of the run's first 
 and again after its last test. Then, with no scope open, it counts the rows committed
 in each server's test database, before the servers stop: a number above the first
 test's count is a row that survived a rollback. The process that reports (xdist's
-controller, or the one process) gathers every worker's figures, writes the JSON report,
-prints a few lines and fails the run when a goal is missed.
+controller, or the one process) gathers every worker's figures and, once the servers
+had time to stop, looks for what they left behind (`leftovers`); then it writes the JSON
+report, prints a few lines and fails the run when a goal is missed.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from measure import committed_rows, open_files, resident_kib
+from leftovers import leftovers
+from measure import committed_rows, database_name, open_files, resident_kib
 from settings import SoakSettings
 
 __all__ = ["ServerFigures", "SoakWatch", "check_goals"]
@@ -35,6 +38,8 @@ class ServerFigures:
     worker: str
     server: str
     pid: int
+    database: str = ""  # its test database, dropped when it stops
+    socket_dir: str = ""  # the directory made for its socket, removed when it stops
     rss_kib: list[int] = field(default_factory=list)  # at sample_at, at the end
     fds: list[int] = field(default_factory=list)
     rows_before: dict[str, int] = field(default_factory=dict)  # committed, before test 1
@@ -68,13 +73,13 @@ def check_goals(figures: list[ServerFigures], tests: int) -> list[str]:
         if len(one.rss_kib) < 2:
             missed.append(f"{name}: sampled {len(one.rss_kib)} time(s), not 2 (too few tests?)")
             continue
-        if one.rows_left or one.rows_after.keys() != one.rows_before.keys():
-            grown = {
-                table: f"{one.rows_before.get(table, 0)} -> {count}"
-                for table, count in one.rows_after.items()
-                if count != one.rows_before.get(table, 0)
-            }
-            missed.append(f"{name}: rows survived the tests: {grown}")
+        changed = {
+            table: f"{one.rows_before.get(table, 0)} -> {one.rows_after.get(table, 0)}"
+            for table in sorted(one.rows_before.keys() | one.rows_after.keys())
+            if one.rows_after.get(table, 0) != one.rows_before.get(table, 0)
+        }
+        if changed:  # more rows, but fewer too: a test committed either
+            missed.append(f"{name}: committed rows changed over the run: {changed}")
         change = one.rss_change
         if change is not None and change > RSS_GROWTH_LIMIT:
             missed.append(
@@ -125,9 +130,15 @@ class SoakWatch:
                 remote = runner.remote(name)  # starts the server, outside any scope
             except FireError:
                 return
-            pid = runner.spawned[name].pid
-            self.figures[name] = ServerFigures(self.worker, name, pid)
-            self.figures[name].rows_before = committed_rows(remote)
+            server = runner.spawned[name]
+            self.figures[name] = ServerFigures(
+                self.worker,
+                name,
+                server.pid,
+                database=database_name(remote),
+                socket_dir=os.path.dirname(server.address),
+                rows_before=committed_rows(remote),
+            )
 
     def pytest_runtest_logfinish(self) -> None:
         self.ran += 1
@@ -150,7 +161,21 @@ class SoakWatch:
             return
         if not self.gathered:  # no xdist: this process ran the tests itself
             self.gathered.append(mine)
-        self._report(session)
+        self.session = session
+        self.seconds = round(time.monotonic() - self.started, 1)
+
+    @pytest.hookimpl(trylast=True)  # after the runner stopped its servers (no xdist)
+    def pytest_unconfigure(self) -> None:
+        """Where the run reports: once the servers are stopping or gone, the report."""
+        session = getattr(self, "session", None)
+        if session is None:  # a worker, or a run that ended before its session did
+            return
+        lines = self._report(session)
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            terminal.section("soak")
+            for line in lines:
+                terminal.write_line(line)
 
     def pytest_testnodedown(self, node: Any) -> None:
         """xdist's controller: a worker finished; keep its figures."""
@@ -158,33 +183,34 @@ class SoakWatch:
         if soak is not None:
             self.gathered.append(soak)
 
-    def _report(self, session: pytest.Session) -> None:
+    def _report(self, session: pytest.Session) -> list[str]:
+        """Write the JSON report, fail the run on a missed goal; the terminal's lines."""
         figures = [ServerFigures(**one) for each in self.gathered for one in each["servers"]]
         tests = sum(each["tests"] for each in self.gathered)
-        missed = check_goals(figures, tests)
+        left = leftovers(
+            [one.pid for one in figures],
+            [one.socket_dir for one in figures],
+            [one.database for one in figures],
+            wait=self.settings.leftover_wait,
+        )
+        missed = check_goals(figures, tests) + [f"left behind: {what}" for what in left]
         report = {
             "tests": tests,
             "seed": self.settings.seed,
             "sample_at": max((each["sample_at"] for each in self.gathered), default=0),
-            "seconds": round(time.monotonic() - self.started, 1),
+            "seconds": self.seconds,
             "servers": [
                 {**asdict(one), "rows_left": one.rows_left, "rss_change": one.rss_change}
                 for one in figures
             ],
+            "left_behind": left,
             "goals_missed": missed,
         }
         self.settings.report.parent.mkdir(parents=True, exist_ok=True)
         self.settings.report.write_text(json.dumps(report, indent=2) + "\n")
-        self.lines = summary_lines(report, self.settings.report)
         if missed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        lines = getattr(self, "lines", None)
-        if lines:
-            terminalreporter.section("soak")
-            for line in lines:
-                terminalreporter.write_line(line)
+        return summary_lines(report, self.settings.report)
 
 
 def summary_lines(report: dict[str, Any], path: Path) -> list[str]:
@@ -205,6 +231,9 @@ def summary_lines(report: dict[str, Any], path: Path) -> list[str]:
         lines.append("GOALS MISSED:")
         lines += [f"  {missed}" for missed in report["goals_missed"]]
     else:
-        lines.append(f"goals met: 0 rows left, RSS within +{RSS_GROWTH_LIMIT:.0f} %, fds equal")
+        lines.append(
+            f"goals met: 0 rows left, RSS within +{RSS_GROWTH_LIMIT:.0f} %, fds equal, "
+            "nothing left behind"
+        )
     lines.append(f"report: {path}")
     return lines

@@ -3,7 +3,8 @@
 A real soak run (both example services spawned on PostgreSQL), two of its tests, then a
 test that leaks on purpose into the shop's server: a row committed around the test's
 transaction (straight into its test database), 32 MB of memory and an open file held
-through fire references. The run must fail, naming each.
+through fire references, and a connection to its test database kept open, so the server
+cannot drop it when it stops. The run must fail, naming each.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from .conftest import require_postgres
@@ -24,7 +26,7 @@ SOAK = Path(__file__).resolve().parent.parent / "soak"
 LEAK = """
 import psycopg
 
-HELD = []  # the references keep their objects alive in the server until the run ends
+HELD = []  # alive until the run ends: the server's objects, the database connection
 
 
 def test_leak(fire_remotes):
@@ -32,20 +34,20 @@ def test_leak(fire_remotes):
     HELD.append(shop.module("array").array("q", shop.module("builtins").range(4_000_000)))
     HELD.append(shop.module("builtins").open("/dev/null"))
     name = shop.module("django.db").connection.settings_dict["NAME"]
-    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=name, autocommit=True) as db:
-        db.execute(
-            "INSERT INTO shop_order (user_id, item, quantity, created_at) "
-            "VALUES (1, 'leaked', 1, now())"
-        )
+    db = psycopg.connect(host="127.0.0.1", user="postgres", dbname=name, autocommit=True)
+    HELD.append(db)  # open while the server stops: it cannot drop its test database
+    db.execute(
+        "INSERT INTO shop_order (user_id, item, quantity, created_at) "
+        "VALUES (1, 'leaked', 1, now())"
+    )
 """
 
 
 @pytest.mark.postgres
-def test_a_leaking_run_fails_naming_the_row_the_memory_and_the_file(tmp_path: Path) -> None:
+def test_a_leaking_run_fails_naming_each_leak(tmp_path: Path) -> None:
     require_postgres()
-    for name in ("pytest.ini", "conftest.py", "measure.py", "settings.py", "watch.py"):
-        (tmp_path / name).symlink_to(SOAK / name)
-    (tmp_path / "test_soak.py").symlink_to(SOAK / "test_soak.py")
+    for path in [SOAK / "pytest.ini", *SOAK.glob("*.py")]:
+        (tmp_path / path.name).symlink_to(path)
     (tmp_path / "test_leak.py").write_text(LEAK)
     environ = {
         key: value
@@ -53,22 +55,30 @@ def test_a_leaking_run_fails_naming_the_row_the_memory_and_the_file(tmp_path: Pa
         if not key.startswith(("PYTEST_", "FIRE_", "SOAK_"))
     }
     report = tmp_path / "soak.json"
-    environ.update(SOAK_TESTS="2", SOAK_REPORT=str(report))
+    environ.update(SOAK_TESTS="2", SOAK_REPORT=str(report), SOAK_LEFTOVER_WAIT="2")
 
-    run = subprocess.run(
+    run = subprocess.Popen(
         [sys.executable, "-m", "pytest", "test_soak.py", "test_leak.py"],
         cwd=tmp_path,
         env=environ,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=300,
     )
+    # the database the run's shop server could not drop: its suffix is the run's pid
+    database = f"test_fire_example_shop_soak{run.pid}"
+    try:
+        output = run.communicate(timeout=300)[0]
+    finally:
+        run.kill()
+        run.wait()
+        with psycopg.connect(host="127.0.0.1", user="postgres", autocommit=True) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
-    output = run.stdout + run.stderr
     assert run.returncode == 1, output
     assert "3 passed" in output
     assert "GOALS MISSED:" in output
-    assert "shop (main): rows survived the tests: {'shop_order': '0 -> 1'}" in output
+    assert "shop (main): committed rows changed over the run: {'shop_order': '0 -> 1'}" in output
     assert re.search(
         r"shop \(main\): RSS grew \+\d+\.\d % \(\d+ -> \d+ KiB\), more than \+5 %", output
     )
@@ -76,5 +86,7 @@ def test_a_leaking_run_fails_naming_the_row_the_memory_and_the_file(tmp_path: Pa
     assert fds, output
     before, after = map(int, fds.groups())
     assert after == before + 1
+    assert f"left behind: test database {database}" in output
     assert "accounts (main):" not in output.split("GOALS MISSED:")[1]
-    assert len(json.loads(report.read_text())["goals_missed"]) == 3
+    assert "accounts" not in output.split("left behind:")[1]
+    assert len(json.loads(report.read_text())["goals_missed"]) == 4

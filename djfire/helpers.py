@@ -161,7 +161,13 @@ class DjangoHelpers:
     def info(self) -> dict[str, Any]:
         import django
 
-        return {"django": django.get_version(), "live_url": self.live_url}
+        return {
+            "django": django.get_version(),
+            "live_url": self.live_url,
+            # What this server may leave if it cannot finish its teardown: a runner
+            # interrupted twice names them (`fire.runners.interrupt`).
+            "test_databases": _test_databases(),
+        }
 
     def mail_outbox(self, session: Session) -> list[dict[str, Any]]:
         """Messages sent since the test scope began, as plain data."""
@@ -208,3 +214,17 @@ class DjangoHelpers:
     def reseed_random(self, session: Session, seed: int | str) -> None:
         """Reseed factory_boy's random generator (and so Faker's), for reproducible runs."""
         factory_boy("factory.random", "reseed_random").reseed_random(seed)
+
+
+def _test_databases() -> list[str]:
+    """The names of the test databases this server runs on (in-memory ones left out)."""
+    from django.db import connections
+
+    names = []
+    for alias in connections:
+        connection = connections[alias]
+        name = str(connection.settings_dict["NAME"])
+        in_memory = connection.vendor == "sqlite" and connection.creation.is_in_memory_db(name)
+        if not in_memory and name not in names:
+            names.append(name)
+    return names

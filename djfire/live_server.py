@@ -29,6 +29,11 @@ __all__ = ["LiveServer"]
 
 log = logging.getLogger("djfire.http")
 
+#: Seconds between the HTTP thread's looks at whether it must stop (socketserver's
+#: default is 0.5): `LiveServer.stop` waits that long at most, and a server stopped by
+#: Ctrl-C should not.
+_SHUTDOWN_POLL = 0.1
+
 
 class _Handler(WSGIRequestHandler):
     # Without this a keep-alive request waits ~40 ms for a delayed ACK (Nagle).
@@ -102,7 +107,10 @@ class LiveServer:
         self._httpd.set_app(self._app)
         self.host, self.port = self._httpd.server_address[:2]
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="djfire-http", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": _SHUTDOWN_POLL},
+            name="djfire-http",
+            daemon=True,
         )
 
     @property

@@ -22,6 +22,8 @@ __all__ = ["activate", "active_runner", "configured", "deactivate", "runner_key"
 runner_key: pytest.StashKey[Runner] = pytest.StashKey()
 #: The runner `fire.testing` used before this run's, put back as the run ends.
 _previous_key: pytest.StashKey[Runner | None] = pytest.StashKey()
+#: The name the run's `pytest_fire.interrupt.Interrupts` is registered under.
+_INTERRUPTS = "fire-interrupts"
 
 
 def configured(config: pytest.Config) -> bool:
@@ -67,6 +69,9 @@ def activate(config: pytest.Config) -> Runner:
         raise pytest.UsageError(str(exc)) from None
     config.stash[runner_key] = runner
     config.stash[_previous_key] = use_runner(runner)  # FireTestCase classes use this run's
+    from .interrupt import Interrupts
+
+    config.pluginmanager.register(Interrupts(runner), _INTERRUPTS)
     return runner
 
 
@@ -79,4 +84,5 @@ def deactivate(config: pytest.Config) -> None:
 
         use_runner(config.stash[_previous_key])
         del config.stash[runner_key]
+        config.pluginmanager.unregister(name=_INTERRUPTS)
         runner.close()

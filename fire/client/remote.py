@@ -133,8 +133,17 @@ class Remote:
         return self._transport.closed
 
     def close(self) -> None:
-        """Close the connection; the server frees this client's references and scopes."""
+        """Close the connection; the server frees this client's references and scopes.
+
+        Ctrl-C (KeyboardInterrupt) while a request waits for its reply closes it too.
+        """
         self._transport.close()
+
+    @property
+    def server_info(self) -> dict[str, Any]:
+        """What the server said of itself in the handshake, as `info()` would, without a
+        round trip (so also once the connection is closed)."""
+        return self._info
 
     def __enter__(self) -> Remote:
         return self
@@ -464,7 +473,14 @@ class Remote:
         deadline = time.monotonic() + wait
         receive = self._transport.receive
         while True:
-            reply = receive(deadline)
+            try:
+                reply = receive(deadline)
+            except KeyboardInterrupt:
+                # Its reply would come to nobody, and the request may run for long: the
+                # connection closes at once (the server closes the session, rolling back
+                # its scopes), so nothing after Ctrl-C waits on it.
+                self.close()
+                raise
             if reply is None:
                 raise ServerUnavailable(
                     f"no reply from the fire server at {self.address} within {wait:g} s "

@@ -16,7 +16,8 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from ..client.remote import Remote
 from ..errors import FireError, ServerUnavailable
 from ..net.curve import ClientKeys, client_keys
 from ..net.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
-from . import data_changes
+from . import data_changes, interrupt
 from .lost import LostServer, ServerLost, exit_text, nothing_listens
 from .spawn import ServerSpec, SpawnedServer, default_start_command
 
@@ -84,6 +85,8 @@ class Runner:
         self._spawned: dict[tuple[str, str], SpawnedServer] = {}
         self._failed: dict[tuple[str, str], FireError] = {}
         self._reported: set[str] = set()  # unavailable servers a test has shown the cause of
+        self._interrupted = False
+        self._restore_sigint: Callable[[], None] = lambda: None
         self._lost: dict[str, LostServer] = {}
 
     # -- servers -----------------------------------------------------------------------
@@ -148,6 +151,10 @@ class Runner:
         """
         if name in self._lost:
             raise self._lost[name].later_error()
+        if self._interrupted:
+            raise ServerUnavailable(
+                f"fire server {name!r} was not asked: the run was interrupted (Ctrl-C)", address
+            )
         key = (name, address)
         remote = self._remotes.get(key)
         if remote is not None and not remote.closed:
@@ -243,13 +250,78 @@ class Runner:
         return lost
 
     def close(self) -> None:
-        """Close the connections and stop the servers the run started."""
+        """Close the connections and stop the servers the run started (after `interrupt`,
+        all at once, with a short wait)."""
         for remote in self._remotes.values():
             remote.close()
+        if self._interrupted:
+            self._stop_interrupted()
+        else:
+            for server in self._spawned.values():
+                server.stop()
         self._remotes.clear()
-        for server in self._spawned.values():
-            server.stop()
         self._spawned.clear()
+
+    # -- Ctrl-C --------------------------------------------------------------------------
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the run was interrupted (`interrupt`)."""
+        return self._interrupted
+
+    def interrupt(self) -> None:
+        """The run was interrupted (Ctrl-C): from now on nothing waits on a server.
+
+        Every connection closes (its server rolls its scopes back), `connect` raises at
+        once, the spawned servers are told to stop now (they tear down while the test
+        runner reports), `close` gives them `fire.runners.interrupt.STOP_WAIT` seconds,
+        and a second Ctrl-C exits at once naming what may be left (`leftovers`).
+        """
+        if self._interrupted:
+            return
+        self._interrupted = True
+        self._restore_sigint = interrupt.exit_on_second_interrupt(self.leftovers)
+        for remote in self._remotes.values():
+            remote.close()
+        for server in self._spawned.values():
+            server.ask_to_stop()
+
+    def leftovers(self) -> str:
+        """What the spawned servers not known to have stopped may leave, in a line."""
+        return interrupt.leftovers(
+            (name, server, self._test_databases(name, server))
+            for name, server in self.spawned.items()
+            if server.failure is None
+        )
+
+    def _test_databases(self, name: str, server: SpawnedServer) -> list[str]:
+        """The test databases `server` named in its handshake (an extension's
+        ``test_databases``: djfire's), if this run connected to it."""
+        remote = self._remotes.get((name, server.address))
+        extensions = remote.server_info.get("extensions", {}) if remote is not None else {}
+        for described in extensions.values():
+            if isinstance(described, dict) and described.get("test_databases"):
+                return [str(database) for database in described["test_databases"]]
+        return []
+
+    def _stop_interrupted(self) -> None:
+        """Stop the spawned servers together; forget each one that stopped in time."""
+        if not self._spawned:
+            self._restore_sigint()
+            return
+        sys.stderr.write(
+            f"fire: interrupted: stopping the spawned servers (up to {interrupt.STOP_WAIT:g} "
+            "s; Ctrl-C again to exit at once)\n"
+        )
+        sys.stderr.flush()
+        deadline = time.monotonic() + interrupt.STOP_WAIT
+        for key, server in list(self._spawned.items()):
+            stopped = server.stop(max(0.0, deadline - time.monotonic())) is not None
+            if stopped or server.failure is not None:
+                del self._spawned[key]
+        if self._spawned:
+            sys.stderr.write(f"fire: {self.leftovers()}\n")
+        self._restore_sigint()
 
     # -- scopes --------------------------------------------------------------------------
 

@@ -330,6 +330,7 @@ class SpawnedServer:
         self._ended = threading.Event()  # the server exited, or the supervisor finished
         self._finished = threading.Event()  # the supervisor finished (its files removed)
         self._returncode: int | None = None
+        self._asked_to_stop = False
 
     def command(self) -> list[str]:
         """The arguments after the interpreter (a TCP server also gets its key options)."""
@@ -466,21 +467,37 @@ class SpawnedServer:
         """The server's exit status once it ended (-N: killed by signal N), else None."""
         return self._returncode
 
+    @property
+    def socket_dir(self) -> str | None:
+        """The directory made for the server's socket, until `stop` removes it."""
+        return self._folder
+
+    def ask_to_stop(self) -> None:
+        """Have the supervisor send the server SIGTERM, without waiting (`stop` waits):
+        a runner stops all its servers at once."""
+        channel = self._channel
+        if channel is None or self._asked_to_stop:
+            return
+        self._asked_to_stop = True
+        try:
+            if not channel.isclosed():
+                channel.send("stop")
+        except (OSError, EOFError, ValueError):  # the gateway is gone already
+            pass
+
     def stop(self, timeout: float = 40.0) -> int | None:
         """Stop the server (SIGTERM: it tears its test databases down), then the gateway.
 
-        Waits for the supervisor to finish (it removes its key files), then removes the
-        socket's directory this server made; also when the server never started.
+        Waits for the supervisor to finish (it removes its key files), up to `timeout`
+        seconds, then removes the socket's directory this server made; also when the
+        server never started.
         """
+        self.ask_to_stop()
         channel, gateway = self._channel, self._gateway
         self._channel = self._gateway = None
         try:
             if channel is not None:
-                if not channel.isclosed():
-                    channel.send("stop")
                 self._finished.wait(timeout)
-        except (OSError, EOFError, ValueError):  # the gateway is gone already
-            pass
         finally:
             if gateway is not None:
                 gateway.exit()

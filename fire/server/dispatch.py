@@ -128,6 +128,9 @@ class Dispatcher:
         self.sessions: dict[bytes, Session] = {}
         #: Reference ids, unique across this server's sessions (see `Session`).
         self._ref_ids = itertools.count(1)
+        #: Whether an operation runs now: a stopping server's signal handler ends it
+        #: (`fire.server.loop.Server.interrupt`), and nothing else.
+        self.in_call = False
 
     # driving
     def handle(self, identity: bytes, message: Any) -> None:
@@ -157,6 +160,7 @@ class Dispatcher:
         except Exception as exc:
             self._fail(identity, request_id, ProtocolError(f"bad arguments: {exc}"))
             return
+        self.in_call = True
         try:
             if self._has_request_context:
                 with request_context(self.extensions, session, operation):
@@ -165,12 +169,15 @@ class Dispatcher:
                 result = function(session, *args)
             status = Status.OK
         except FireError as exc:
+            self.in_call = False
             self._fail(identity, request_id, exc)
             return
         except BaseException as exc:
+            self.in_call = False
             if isinstance(exc, KeyboardInterrupt):
                 raise
             result, status = describe_exception(exc), Status.RAISED
+        self.in_call = False
         if type(result) is Later:
             result._reply = self._answer_later(identity, request_id, session)
             return

@@ -57,7 +57,7 @@ from ..wire.values import ValueRules
 from .dispatch import Dispatcher
 from .liveness import DEFAULT_LIVENESS, heartbeat_options
 
-__all__ = ["Server", "serve"]
+__all__ = ["Server", "ServerStopping", "serve"]
 
 log = logging.getLogger("fire.server")
 _POLL_MS = 200
@@ -68,6 +68,14 @@ _HANDSHAKE_FAILED = (
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 )
+
+
+class ServerStopping(BaseException):
+    """Ends a call the server was running when told to stop (`Server.interrupt`).
+
+    A BaseException, as KeyboardInterrupt is, so that the call's own ``except
+    Exception`` does not swallow it and carry on.
+    """
 
 
 class Server:
@@ -172,6 +180,24 @@ class Server:
     def stop(self) -> None:
         """Ask the loop to finish (safe from a signal handler or another thread)."""
         self._stopping.set()
+
+    def interrupt(self, signum: int) -> None:
+        """Stop, from a handler of signal `signum` in the loop's thread (SIGTERM, SIGINT).
+
+        An operation that runs now is ended too: `ServerStopping` is raised in it, and
+        its client gets that error. Otherwise a long call (a test's ``time.sleep(60)``,
+        a slow query) would hold the server past its supervisor's patience, which then
+        kills it before its teardown drops the test databases. Only on the first signal:
+        a second one (Ctrl-C's SIGINT, then the runner's SIGTERM) must not cut short
+        the unwinding of the first call (its savepoint's rollback, its locks' release).
+        """
+        first = not self._stopping.is_set()
+        self._stopping.set()
+        if first and self.dispatcher.in_call:
+            raise ServerStopping(
+                f"the fire server got {signal.Signals(signum).name} while running this "
+                "call, and stops: the call was cut short"
+            )
 
     def close(self) -> None:
         """Close every session, the sockets, and remove the Unix socket file (and the
@@ -308,7 +334,7 @@ def serve(
     previous = {}
     if in_main:
         for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, lambda *_: server.stop())
+            previous[signum] = signal.signal(signum, lambda signum, _: server.interrupt(signum))
     try:
         if ready is not None:
             ready(server)

@@ -162,10 +162,14 @@ class Command(BaseCommand):
         def stop(signum: int, frame: Any) -> None:
             stopping.append(signum)
             for server in servers:
-                server.stop()
+                server.interrupt(signum)  # a call running now ends too
 
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, stop)
+        # SIGHUP too: the terminal of a test run closed (a run that was its session's
+        # leader ended) must not kill the server before its teardown; unless ignored
+        # (nohup).
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, stop)
 
         setup_test_environment(debug=False)
         databases = create_test_databases(

@@ -1,0 +1,68 @@
+"""Ctrl-C during a run: the first ends it within seconds, cleanly; a second ends it at once.
+
+After the first Ctrl-C nothing waits on a full timeout: the connections are closed
+(`fire.Remote` closes the one whose reply it was waiting for; the runner the others),
+so a proxy's ``repr`` or a summary's ``info()`` fails at once instead of waiting for a
+busy server, and the spawned servers are stopped together, each given `STOP_WAIT`
+seconds to roll back and drop its test databases (a server in a long call ends it:
+`fire.server.loop.Server.interrupt`). A second Ctrl-C while that goes on exits the
+process at once, after one line naming what may be left (`leftovers`): the servers
+still tearing down keep going on their own (their supervisor's death sends them
+SIGTERM), but nobody waits to see them finish.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+__all__ = ["EXIT_STATUS", "STOP_WAIT", "exit_on_second_interrupt", "leftovers", "restore"]
+
+#: Seconds an interrupted run waits for its spawned servers to tear down (40 s otherwise).
+STOP_WAIT = 10.0
+#: The exit status of a run ended by a second Ctrl-C (pytest's for an interrupted run).
+EXIT_STATUS = 2
+
+
+def leftovers(servers: Iterable[tuple[str, Any, list[str]]]) -> str:
+    """One line naming what `servers` may leave: (name, `SpawnedServer`, the test
+    databases it said it runs on) for each server not known to have stopped."""
+    parts = []
+    for name, server, databases in servers:
+        where = f" (pid {server.pid})" if server.pid else ""
+        held = [f"test databases {', '.join(databases)}" if databases else "its test databases"]
+        folder = server.socket_dir
+        held.append(f"socket directory {folder}" if folder else f"socket {server.address}")
+        parts.append(f"server {name!r}{where} with {' and '.join(held)}")
+    if not parts:
+        return "nothing is left: every spawned server had stopped"
+    return "may be left, if their teardown does not finish: " + "; ".join(parts)
+
+
+def exit_on_second_interrupt(describe: Callable[[], str]) -> Callable[[], None]:
+    """From now on SIGINT prints ``fire: interrupted again…`` and `describe()`, then exits
+    the process at once. Returns what puts the previous handler back (`restore`).
+
+    Only the main thread can set a signal handler: elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: Any) -> None:
+        line = (
+            f"\nfire: interrupted again: exiting now, not waiting for the servers; {describe()}\n"
+        )
+        os.write(2, line.encode(errors="replace"))
+        os._exit(EXIT_STATUS)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    return lambda: restore(previous)
+
+
+def restore(previous: Any) -> None:
+    """Put SIGINT's `previous` handler back (from the main thread)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, previous)

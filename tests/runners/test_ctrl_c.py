@@ -1,0 +1,228 @@
+"""Ctrl-C in a real terminal: a run ends within seconds, cleanly; a second Ctrl-C at once.
+
+pytest runs under a pseudo-terminal, as its controlling terminal, so ``\\x03`` is
+Ctrl-C as a person types it: the terminal sends SIGINT to pytest and to everything in
+its process group (a spawned server too, unless it has a session of its own). Each run
+spawns the test service on PostgreSQL and interrupts a remote ``time.sleep(60)`` whose
+timeout is 60 s: before, pytest waited that out and more (a proxy's repr, the summary's
+``info()`` and the supervisor each waited their 30 s) and left the server, its test
+databases and its socket.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import MANAGE, require_postgres
+
+pytestmark = pytest.mark.postgres
+
+#: A test that sleeps on the server, after saying where the server is.
+SLEEPING_TEST = """
+def test_sleeps(fire_remotes):
+    shop = fire_remotes["shop"]
+    print("SLEEPING", shop.info()["pid"], shop.address, flush=True)
+    shop.module("time").sleep(60)
+"""
+PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s"]
+#: What the runner prints once it is waiting for its servers after a Ctrl-C.
+WAITING = "Ctrl-C again to exit at once"
+#: Seconds the goal allows (issue 23: "≤ 5 s"); the limit is looser, for a busy machine.
+LIMIT = 15.0
+
+
+class Terminal:
+    """pytest on `path`'s tests, under a pseudo-terminal it has as controlling terminal."""
+
+    def __init__(self, path: Path, spec: str) -> None:
+        self.master, slave = os.openpty()
+        env = {**os.environ, "DJFIRE_TEST_DB": "postgres", "DJFIRE_TEST_DIR": str(path)}
+        self.process = subprocess.Popen(
+            [*PYTEST, f"--fire-spawn={spec}", "-o", "fire_timeout=60", str(path)],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=path,
+            env=env,
+            preexec_fn=_controlling_terminal,
+        )
+        os.close(slave)
+        self.output = ""
+
+    def read_until(self, done: Callable[[str], bool], seconds: float) -> bool:
+        """Read the output until `done(output)` or the process's end; False after `seconds`."""
+        deadline = time.monotonic() + seconds
+        while not done(self.output) and time.monotonic() < deadline:
+            if select.select([self.master], [], [], 0.1)[0]:
+                try:
+                    data = os.read(self.master, 65536)
+                except OSError:  # EIO: the terminal's last process ended
+                    data = b""
+                if not data:
+                    return done(self.output)
+                self.output += data.decode(errors="replace")
+        return done(self.output)
+
+    def ctrl_c(self) -> float:
+        """Type Ctrl-C; returns when."""
+        os.write(self.master, b"\x03")
+        return time.monotonic()
+
+    def wait_exit(self, seconds: float) -> int | None:
+        """The exit status, reading the output meanwhile; None if still running after `seconds`."""
+        deadline = time.monotonic() + seconds
+        while self.process.poll() is None and time.monotonic() < deadline:
+            self.read_until(lambda _: False, 0.2)
+        self.read_until(lambda _: False, 0.2)  # the rest
+        return self.process.poll()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        os.close(self.master)
+
+
+def _controlling_terminal() -> None:
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _pg() -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True)
+
+
+def left_databases(suffix: str) -> list[str]:
+    with _pg() as pg:
+        rows = pg.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [f"%{suffix}"])
+        return sorted(str(row[0]) for row in rows)
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_gone(pid: int, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not running(pid)
+
+
+class Run:
+    """A run of `SLEEPING_TEST` under a terminal, and what to clean up after it."""
+
+    def __init__(self, path: Path, python: str = sys.executable) -> None:
+        require_postgres()
+        (path / "test_sleeps.py").write_text(SLEEPING_TEST)
+        self.suffix = f"ctrlc{os.getpid()}"
+        spec = f"shop={MANAGE}:suffix={self.suffix}:python={python}"
+        self.terminal = Terminal(path, spec)
+        self.pid = 0
+        self.socket = Path("/nonexistent")
+
+    def sleeping(self) -> None:
+        """Wait until the test sleeps on the server; note the server's pid and socket."""
+        said = re.compile(r"SLEEPING (\d+) (\S+)\r?\n")
+        assert self.terminal.read_until(lambda out: bool(said.search(out)), 180), (
+            self.terminal.output
+        )
+        found = said.search(self.terminal.output)
+        assert found is not None
+        self.pid, self.socket = int(found[1]), Path(found[2])
+        time.sleep(1)  # the call is on the server now
+
+    def clean(self) -> None:
+        self.terminal.close()
+        if self.pid and running(self.pid):
+            os.kill(self.pid, signal.SIGCONT)
+            os.kill(self.pid, signal.SIGKILL)
+        with _pg() as pg:
+            for name in left_databases(self.suffix):
+                pg.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if self.socket.parent.name.startswith("fire-") and self.socket.parent.is_dir():
+            for child in self.socket.parent.iterdir():
+                child.unlink()
+            self.socket.parent.rmdir()
+
+
+@pytest.fixture
+def own_session_python(tmp_path: Path) -> str:
+    """An interpreter that runs in a session of its own: the terminal's Ctrl-C misses it
+    (as a server through a gateway or on another host), only the runner can stop it."""
+    python = tmp_path / "python-own-session"
+    python.write_text(f'#!/bin/sh\nexec setsid {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    return str(python)
+
+
+@pytest.mark.parametrize("session", ["terminal", "own"])
+def test_ctrl_c_during_a_long_call_ends_the_run_within_seconds_leaving_nothing(
+    tmp_path: Path, session: str, request: pytest.FixtureRequest
+) -> None:
+    python = request.getfixturevalue("own_session_python") if session == "own" else sys.executable
+    project = tmp_path / "project"
+    project.mkdir()
+    run = Run(project, python)
+    try:
+        run.sleeping()
+        typed = run.terminal.ctrl_c()
+        status = run.terminal.wait_exit(150)
+        took = time.monotonic() - typed
+        print(f"Ctrl-C to exit ({session}): {took:.2f} s")
+        assert status == 2, run.terminal.output
+        assert took < LIMIT, run.terminal.output
+        assert "fire: interrupted: stopping the spawned servers" in run.terminal.output
+        assert "may be left" not in run.terminal.output
+        assert wait_gone(run.pid), f"the server (pid {run.pid}) still runs"
+        assert left_databases(run.suffix) == []
+        assert not run.socket.parent.exists()
+    finally:
+        run.clean()
+
+
+def test_a_second_ctrl_c_exits_at_once_naming_what_may_be_left(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    run = Run(project)
+    try:
+        run.sleeping()
+        os.kill(run.pid, signal.SIGSTOP)  # a server slow to stop: the runner waits for it
+        run.terminal.ctrl_c()
+        assert run.terminal.read_until(lambda out: WAITING in out, 60), run.terminal.output
+        typed = run.terminal.ctrl_c()
+        status = run.terminal.wait_exit(60)
+        took = time.monotonic() - typed
+        print(f"second Ctrl-C to exit: {took:.2f} s")
+        assert status == 2, run.terminal.output
+        assert took < LIMIT / 3, run.terminal.output
+        databases = ", ".join(f"test_djfire_shop{alias}_{run.suffix}" for alias in ("", "_other"))
+        assert (
+            "fire: interrupted again: exiting now, not waiting for the servers; may be left, "
+            f"if their teardown does not finish: server 'shop' (pid {run.pid}) with test "
+            f"databases {databases} and socket directory {run.socket.parent}"
+        ) in run.terminal.output.replace("\r\n", "\n")
+        # Left to itself, the server still tears down once it runs again.
+        os.kill(run.pid, signal.SIGCONT)
+        assert wait_gone(run.pid), f"the server (pid {run.pid}) still runs"
+        assert left_databases(run.suffix) == []
+        assert not run.socket.parent.exists()
+    finally:
+        run.clean()

@@ -129,7 +129,9 @@ def start(
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the supervising thread's process dies."""
+    """In the child before exec: SIGTERM when the supervising thread's process dies; and
+    Ctrl-C's SIGINT as a process of the terminal gets it (the supervisor may ignore it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         import ctypes
 
@@ -184,6 +186,12 @@ def _relay(channel: Any, process: subprocess.Popen[bytes]) -> None:
 
 
 def supervise(channel: Any) -> None:
+    if threading.current_thread() is threading.main_thread():
+        # Through a gateway this is its main thread, which the terminal's Ctrl-C would
+        # interrupt anywhere (inside the channel's locks too), leaving the server running:
+        # the channel stops the server (the runner says "stop" at once), and the server
+        # gets the terminal's SIGINT itself.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     request = channel.receive()
     # 0700; removed before the last message, so that a stopped supervisor left nothing
     directory = tempfile.mkdtemp(prefix="fire-keys-") if request["keys"] else None

@@ -129,11 +129,11 @@ def wait_gone(pid: int, seconds: float = 60) -> bool:
 class Run:
     """A run of `SLEEPING_TEST` under a terminal, and what to clean up after it."""
 
-    def __init__(self, path: Path, python: str = sys.executable) -> None:
+    def __init__(self, path: Path, how: str = f"python={sys.executable}") -> None:
         require_postgres()
         (path / "test_sleeps.py").write_text(SLEEPING_TEST)
         self.suffix = f"ctrlc{os.getpid()}"
-        spec = f"shop={MANAGE}:suffix={self.suffix}:python={python}"
+        spec = f"shop={MANAGE}:suffix={self.suffix}:{how}"
         self.terminal = Terminal(path, spec)
         self.pid = 0
         self.socket = Path("/nonexistent")
@@ -173,14 +173,18 @@ def own_session_python(tmp_path: Path) -> str:
     return str(python)
 
 
-@pytest.mark.parametrize("session", ["terminal", "own"])
+@pytest.mark.parametrize("session", ["terminal", "own", "gateway"])
 def test_ctrl_c_during_a_long_call_ends_the_run_within_seconds_leaving_nothing(
     tmp_path: Path, session: str, request: pytest.FixtureRequest
 ) -> None:
-    python = request.getfixturevalue("own_session_python") if session == "own" else sys.executable
+    how = {
+        "terminal": f"python={sys.executable}",  # the server gets the terminal's SIGINT too
+        "own": f"python={request.getfixturevalue('own_session_python')}",
+        "gateway": f"gateway=popen//python={sys.executable}",  # the gateway gets it too
+    }[session]
     project = tmp_path / "project"
     project.mkdir()
-    run = Run(project, python)
+    run = Run(project, how)
     try:
         run.sleeping()
         typed = run.terminal.ctrl_c()

@@ -8,10 +8,12 @@ sees only what was committed, exactly what a leaked test would have left.
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["committed_rows", "database_name", "open_files", "resident_kib"]
+__all__ = ["committed_rows", "database_name", "open_files", "resident_kib", "settled_open_files"]
 
 #: Every table of the test database's public schema with its row count, in one statement
 #: (query_to_xml runs a count per table without a round trip each).
@@ -34,9 +36,36 @@ def resident_kib(pid: int) -> int:
     raise LookupError(f"/proc/{pid}/status has no VmRSS line (a zombie?)")
 
 
-def open_files(pid: int) -> int:
-    """How many file descriptors the process has open (sockets, pipes and files)."""
-    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+def open_files(pid: int) -> dict[str, str]:
+    """The process's open file descriptors (sockets, pipes, files): number -> what it is."""
+    files = {}
+    for entry in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            files[entry.name] = os.readlink(entry)
+        except FileNotFoundError:  # closed while listed
+            continue
+    return files
+
+
+def settled_open_files(
+    pid: int, like: dict[str, str] | None = None, wait: float = 5.0
+) -> dict[str, str]:
+    """`open_files` once they settle: read again every 0.1 s, for up to `wait` seconds,
+    until two reads show the same descriptors (or, given `like`, those of `like`).
+
+    A server closes a connection its client just closed a moment later, in the thread
+    that served it: a single read right after a test may still see it.
+    """
+    deadline = time.monotonic() + wait
+    files = open_files(pid)
+    while time.monotonic() < deadline:
+        if like is not None and files.keys() == like.keys():
+            return files
+        time.sleep(0.1)
+        previous, files = files, open_files(pid)
+        if like is None and files.keys() == previous.keys():
+            return files
+    return files
 
 
 def committed_rows(remote: Any) -> dict[str, int]:

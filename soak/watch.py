@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from leftovers import leftovers
-from measure import committed_rows, database_name, open_files, resident_kib
+from measure import committed_rows, database_name, resident_kib, settled_open_files
 from settings import SoakSettings
 
 __all__ = ["ServerFigures", "SoakWatch", "check_goals"]
@@ -42,6 +42,7 @@ class ServerFigures:
     socket_dir: str = ""  # the directory made for its socket, removed when it stops
     rss_kib: list[int] = field(default_factory=list)  # at sample_at, at the end
     fds: list[int] = field(default_factory=list)
+    fd_files: list[dict[str, str]] = field(default_factory=list)  # number -> what it is
     rows_before: dict[str, int] = field(default_factory=dict)  # committed, before test 1
     rows_after: dict[str, int] = field(default_factory=dict)  # committed, after the last
 
@@ -86,8 +87,14 @@ def check_goals(figures: list[ServerFigures], tests: int) -> list[str]:
                 f"{name}: RSS grew {change:+.1f} % ({one.rss_kib[0]} -> {one.rss_kib[-1]} KiB), "
                 f"more than +{RSS_GROWTH_LIMIT:.0f} %"
             )
-        if one.fds[0] != one.fds[-1]:
-            missed.append(f"{name}: open file descriptors {one.fds[0]} -> {one.fds[-1]}")
+        first, last = one.fd_files[0], one.fd_files[-1]
+        if first.keys() != last.keys():
+            changes = [f"opened {fd} {last[fd]}" for fd in sorted(last.keys() - first.keys())]
+            changes += [f"closed {fd} {first[fd]}" for fd in sorted(first.keys() - last.keys())]
+            missed.append(
+                f"{name}: open file descriptors {one.fds[0]} -> {one.fds[-1]} "
+                f"({', '.join(changes)})"
+            )
     return missed
 
 
@@ -111,7 +118,9 @@ class SoakWatch:
     def _sample(self) -> None:
         for one in self.figures.values():
             one.rss_kib.append(resident_kib(one.pid))
-            one.fds.append(open_files(one.pid))
+            files = settled_open_files(one.pid, one.fd_files[0] if one.fd_files else None)
+            one.fd_files.append(files)
+            one.fds.append(len(files))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:

@@ -86,6 +86,7 @@ def test_a_leaking_run_fails_naming_each_leak(tmp_path: Path) -> None:
     assert fds, output
     before, after = map(int, fds.groups())
     assert after == before + 1
+    assert re.search(r"open file descriptors \d+ -> \d+ \(opened \d+ /dev/null\)", output)
     assert f"left behind: test database {database}" in output
     assert "accounts (main):" not in output.split("GOALS MISSED:")[1]
     assert "accounts" not in output.split("left behind:")[1]

@@ -280,7 +280,9 @@ class Runner:
         if self._interrupted:
             return
         self._interrupted = True
-        self._restore_sigint = interrupt.exit_on_second_interrupt(self.leftovers)
+        self._restore_sigint = interrupt.exit_on_second_interrupt(
+            self.leftovers, worker=self.worker is not None
+        )
         for remote in self._remotes.values():
             remote.close()
         for server in self._spawned.values():

@@ -42,11 +42,16 @@ def leftovers(servers: Iterable[tuple[str, Any, list[str]]]) -> str:
     return "may be left, if their teardown does not finish: " + "; ".join(parts)
 
 
-def exit_on_second_interrupt(describe: Callable[[], str]) -> Callable[[], None]:
+def exit_on_second_interrupt(
+    describe: Callable[[], str], *, worker: bool = False
+) -> Callable[[], None]:
     """From now on SIGINT prints ``fire: interrupted again…`` and `describe()`, then exits
     the process at once. Returns what puts the previous handler back (`restore`).
 
-    Only the main thread can set a signal handler: elsewhere this does nothing.
+    In a pytest-xdist `worker` SIGINT is ignored instead: execnet sends the worker one
+    itself when the controller ends it (and kills it after 10 s), so a second SIGINT
+    there says nothing of a person's second Ctrl-C, on which the controller exits at
+    once. Only the main thread can set a signal handler: elsewhere this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
@@ -58,7 +63,7 @@ def exit_on_second_interrupt(describe: Callable[[], str]) -> Callable[[], None]:
         os.write(2, line.encode(errors="replace"))
         os._exit(EXIT_STATUS)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN if worker else handler)
     return lambda: restore(previous)
 
 

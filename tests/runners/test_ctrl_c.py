@@ -47,11 +47,11 @@ LIMIT = 15.0
 class Terminal:
     """pytest on `path`'s tests, under a pseudo-terminal it has as controlling terminal."""
 
-    def __init__(self, path: Path, spec: str) -> None:
+    def __init__(self, path: Path, spec: str, *options: str) -> None:
         self.master, slave = os.openpty()
         env = {**os.environ, "DJFIRE_TEST_DB": "postgres", "DJFIRE_TEST_DIR": str(path)}
         self.process = subprocess.Popen(
-            [*PYTEST, f"--fire-spawn={spec}", "-o", "fire_timeout=60", str(path)],
+            [*PYTEST, *options, f"--fire-spawn={spec}", "-o", "fire_timeout=60", str(path)],
             stdin=slave,
             stdout=slave,
             stderr=slave,
@@ -107,7 +107,7 @@ def _pg() -> psycopg.Connection[tuple[object, ...]]:
 
 def left_databases(suffix: str) -> list[str]:
     with _pg() as pg:
-        rows = pg.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [f"%{suffix}"])
+        rows = pg.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [f"%{suffix}%"])
         return sorted(str(row[0]) for row in rows)
 
 
@@ -230,3 +230,56 @@ def test_a_second_ctrl_c_exits_at_once_naming_what_may_be_left(tmp_path: Path) -
         assert not run.socket.parent.exists()
     finally:
         run.clean()
+
+
+#: Under pytest-xdist a worker's output is not the terminal's: the test says it sleeps
+#: in a file, with its server's pid and socket.
+XDIST_TEST = """
+import os
+from pathlib import Path
+
+def test_sleeps_{n}(fire_remotes):
+    shop = fire_remotes["shop"]
+    said = f"{{shop.info()['pid']}} {{shop.address}}"
+    Path(__file__).with_name("sleeping-" + os.environ["PYTEST_XDIST_WORKER"]).write_text(said)
+    shop.module("time").sleep(60)
+"""
+
+
+def test_ctrl_c_under_xdist_stops_every_worker_s_server(tmp_path: Path) -> None:
+    require_postgres()
+    project = tmp_path / "project"
+    project.mkdir()
+    for n in (1, 2):
+        (project / f"test_sleeps_{n}.py").write_text(XDIST_TEST.format(n=n))
+    suffix = f"ctrlc{os.getpid()}"
+    terminal = Terminal(project, f"shop={MANAGE}:suffix={suffix}", "-n", "2")
+    servers: list[tuple[int, Path]] = []
+    try:
+        flags = [project / "sleeping-gw0", project / "sleeping-gw1"]
+        assert terminal.read_until(lambda _: all(f.exists() for f in flags), 240), terminal.output
+        time.sleep(1)  # the calls are on the servers now
+        for flag in flags:
+            pid, address = flag.read_text().split()
+            servers.append((int(pid), Path(address)))
+        typed = terminal.ctrl_c()
+        status = terminal.wait_exit(150)
+        took = time.monotonic() - typed
+        print(f"Ctrl-C to exit (xdist -n 2): {took:.2f} s")
+        assert status == 2, terminal.output
+        assert took < 2 * LIMIT, terminal.output  # two servers, four databases
+        # One Ctrl-C: execnet's own SIGINT to the workers as they end is no second one.
+        assert "interrupted again" not in terminal.output
+        assert "fire: interrupted: stopping the spawned servers" in terminal.output
+        for pid, socket in servers:  # each worker's, on its own if the worker was killed
+            assert wait_gone(pid), f"the server (pid {pid}) still runs"
+            assert not socket.parent.exists()
+        assert left_databases(suffix) == []
+    finally:
+        terminal.close()
+        for pid, _ in servers:
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+        with _pg() as pg:
+            for name in left_databases(suffix):
+                pg.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -366,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     server = LiveServer()
     try:
-        run(server, options.warmup, options.seed + 1)
+        if options.warmup > 0:  # 0: the RSS is first read on the fresh server
+            run(server, options.warmup, options.seed + 1)
         settle(server)
         before = server.rss_kib()
         WireMachine.examples = WireMachine.steps = 0

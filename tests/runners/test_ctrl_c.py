@@ -269,8 +269,9 @@ def test_ctrl_c_under_xdist_stops_every_worker_s_server(tmp_path: Path) -> None:
         assert status == 2, terminal.output
         assert took < 2 * LIMIT, terminal.output  # two servers, four databases
         # One Ctrl-C: execnet's own SIGINT to the workers as they end is no second one.
+        # (Whether a worker gets as far as saying it stops its servers is xdist's: it
+        # kills a worker that has not ended after 10 s.)
         assert "interrupted again" not in terminal.output
-        assert "fire: interrupted: stopping the spawned servers" in terminal.output
         for pid, socket in servers:  # each worker's, on its own if the worker was killed
             assert wait_gone(pid), f"the server (pid {pid}) still runs"
             assert not socket.parent.exists()

@@ -59,6 +59,16 @@ class CannotSend(TypeError):
     """
 
 
+def _decimal(data: bytes) -> decimal.Decimal:
+    """A Decimal from its text; other text is a ValueError that shows it (decimal's own
+    error names only its signal class: ``[<class 'decimal.ConversionSyntax'>]``)."""
+    text = data.decode(errors="replace")
+    try:
+        return decimal.Decimal(text)
+    except decimal.InvalidOperation:
+        raise ValueError(f"{text[:40]!r} is not a decimal number") from None
+
+
 def _encode_tz(tz: dt.tzinfo | None, value: dt.datetime | dt.time) -> Any:
     if tz is None:
         return None
@@ -136,7 +146,7 @@ class Codec:
             EXT_DATE: lambda b: dt.date(*self.unpack(b)),
             EXT_TIME: self._time,
             EXT_TIMEDELTA: lambda b: dt.timedelta(*self.unpack(b)),
-            EXT_DECIMAL: lambda b: decimal.Decimal(b.decode()),
+            EXT_DECIMAL: _decimal,
             EXT_UUID: lambda b: uuid.UUID(bytes=b),
             EXT_SLICE: lambda b: slice(*nested_unpack(b)),
         }

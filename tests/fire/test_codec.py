@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from plain_data import assert_same, big_ints, fixed_offsets, plain
 
-from fire.wire.codec import EXT_REF, EXT_TUPLE, MAX_NESTING, Codec, plain_codec
+from fire.wire.codec import EXT_DECIMAL, EXT_REF, EXT_TUPLE, MAX_NESTING, Codec, plain_codec
 
 # -- hooks that record what they are given ---------------------------------------------
 
@@ -217,6 +217,12 @@ def test_plain_codec_refuses_non_plain_values_naming_the_type() -> None:
 def test_plain_codec_refuses_unknown_extensions() -> None:
     frame = msgpack.packb(msgpack.ExtType(EXT_REF, b"\x01"))
     with pytest.raises(ValueError, match=f"extension type {EXT_REF}"):
+        plain_codec().unpack(frame)
+
+
+def test_a_malformed_decimal_is_refused_showing_its_text() -> None:
+    frame = msgpack.packb(msgpack.ExtType(EXT_DECIMAL, b"12,5"))
+    with pytest.raises(ValueError, match=r"^'12,5' is not a decimal number$"):
         plain_codec().unpack(frame)
 
 

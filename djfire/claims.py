@@ -34,7 +34,7 @@ from django.db import connections
 
 from .server_identity import DatabaseServers, Key
 
-__all__ = ["Claims", "claim_test_databases"]
+__all__ = ["ClaimHeld", "Claims", "claim_test_database", "claim_test_databases"]
 
 #: The first key of djfire's advisory locks ("df"): keeps them apart from the project's.
 _LOCK_NAMESPACE = 0x6466
@@ -49,12 +49,21 @@ def _who() -> str:
     return f"runfireserver pid {os.getpid()} on {socket.gethostname()}"
 
 
-def _refusal(alias: str, name: str, where: str, holder: str) -> CommandError:
-    return CommandError(
+class ClaimHeld(CommandError):
+    """Another live fire server holds the claim on a test database; `holder` names it."""
+
+    def __init__(self, message: str, holder: str) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+def _refusal(alias: str, name: str, where: str, holder: str) -> ClaimHeld:
+    return ClaimHeld(
         f"database alias {alias!r}: the test database {name!r}{where} is in use by another "
         f"fire server ({holder}). Two servers of one project need test databases of their "
         "own: give this one a suffix with `runfireserver --db-suffix NAME` (in a spawn "
-        "spec: `:suffix=NAME`), or stop the other server"
+        "spec: `:suffix=NAME`), or stop the other server",
+        holder,
     )
 
 
@@ -147,12 +156,19 @@ def claim_test_databases(
             key = servers.key(alias, name)
             if key in claimed:
                 continue
-            if connection.vendor == "postgresql":
-                claims.add(_PostgresClaim(alias, connection, name))
-            else:
-                claims.add(_SqliteFileClaim(alias, str(Path(name).resolve())))
+            claims.add(claim_test_database(alias))
             claimed.add(key)
     except BaseException:
         claims.release()
         raise
     return claims
+
+
+def claim_test_database(alias: str) -> _Claim:
+    """Claim `alias`'s test database (PostgreSQL or an SQLite file, by its final name), or
+    raise `ClaimHeld` naming the live server that holds it."""
+    connection = connections[alias]
+    name = connection.creation._get_test_db_name()
+    if connection.vendor == "postgresql":
+        return _PostgresClaim(alias, connection, name)
+    return _SqliteFileClaim(alias, str(Path(name).resolve()))

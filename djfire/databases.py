@@ -30,6 +30,7 @@ __all__ = [
     "SharedConnections",
     "create_test_databases",
     "destroy_test_databases",
+    "name_test_databases",
 ]
 
 log = logging.getLogger("djfire.databases")
@@ -148,6 +149,21 @@ def ensure_test_databases(expected_names: dict[str, str]) -> None:
             )
 
 
+def name_test_databases(suffix: str | None) -> tuple[DatabaseServers, dict[str, str]]:
+    """Give every alias its final test database name (with `suffix`), refusing with
+    `CommandError` a name that is a real database's; the servers asked, and the read
+    replicas (mirror -> primary: they make nothing).
+
+    One function for a start and for ``--drop-left-databases``, so both name the same
+    databases and neither ever touches a non-test one.
+    """
+    if suffix:
+        _apply_suffix(suffix)
+    servers = DatabaseServers()
+    _refuse_non_test_names(servers)
+    return servers, _mirrors()
+
+
 def create_test_databases(
     *, keepdb: bool, verbosity: int, suffix: str | None = None
 ) -> ServedDatabases:
@@ -158,11 +174,7 @@ def create_test_databases(
     one exists that no fire server made (Django would drop it; with `keepdb` it is
     reused as it is, never dropped: `djfire.ownership`).
     """
-    if suffix:
-        _apply_suffix(suffix)
-    servers = DatabaseServers()
-    _refuse_non_test_names(servers)
-    mirrors = _mirrors()
+    servers, mirrors = name_test_databases(suffix)
     claims = claim_test_databases(servers, skip=set(mirrors))
     try:
         ownership = Ownership(skip=set(mirrors))

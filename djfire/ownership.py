@@ -31,7 +31,7 @@ from typing import Any
 from django.core.management.base import CommandError
 from django.db import connections
 
-__all__ = ["Existing", "Ownership"]
+__all__ = ["Existing", "Ownership", "checked_aliases", "existing_test_database"]
 
 #: The start of a PostgreSQL test database's comment, once a fire server made it.
 MARK = "djfire test database"
@@ -50,7 +50,7 @@ class Existing:
     marked: bool
 
 
-def _checked_aliases(skip: set[str] | frozenset[str]) -> list[str]:
+def checked_aliases(skip: set[str] | frozenset[str]) -> list[str]:
     """The aliases whose test database Django would make (and so could drop)."""
     checked = []
     for alias in connections:
@@ -69,8 +69,10 @@ class Ownership:
 
     def __init__(self, skip: set[str] | frozenset[str] = frozenset()) -> None:
         #: The aliases whose test database Django would make (`skip`: mirrors).
-        self.checked = _checked_aliases(skip)
-        self.existing = {alias: found for alias in self.checked if (found := _existing(alias))}
+        self.checked = checked_aliases(skip)
+        self.existing = {
+            alias: found for alias in self.checked if (found := existing_test_database(alias))
+        }
         #: The aliases whose test database this server made (`marking`).
         self.made: set[str] = set()
 
@@ -141,7 +143,7 @@ def _mark(connection: Any, name: str) -> None:
             database.commit()
 
 
-def _existing(alias: str) -> Existing | None:
+def existing_test_database(alias: str) -> Existing | None:
     """The alias's test database if it exists now, and whether a fire server made it."""
     connection = connections[alias]
     name = str(connection.creation._get_test_db_name())

@@ -92,6 +92,10 @@ class Launcher:
         no_data_changes_option: the command's option that turns the data-change
             capture off (None: it has none, and a spec's ``data_changes=off`` does
             nothing).
+        cleanup_option: the command's option that makes it, instead of serving, drop
+            the test databases a server started with the same options left when a signal
+            killed it before its teardown (None: it has none, and such a server's are left).
+            The supervisor runs it after such a death (`fire.runners.supervise`).
         settings_variable: the environment variable a spec's ``settings=`` sets.
         start_command: how a person starts a server at ``{address}``, for the fix of
             "no fire server there" errors.
@@ -108,6 +112,7 @@ class Launcher:
     suffix_option: str | None = None
     allow_remote_option: str | None = None
     no_data_changes_option: str | None = None
+    cleanup_option: str | None = None
     settings_variable: str | None = None
     start_command: str | None = None
     hints: Mapping[str, str] = field(default_factory=dict)
@@ -328,6 +333,7 @@ class SpawnedServer:
         self._channel: Any = None
         self._ready = threading.Event()
         self._ended = threading.Event()  # the server exited, or the supervisor finished
+        self._killed = threading.Event()  # a signal ended it: the clean-up runs
         self._finished = threading.Event()  # the supervisor finished (its files removed)
         self._returncode: int | None = None
         self._asked_to_stop = False
@@ -369,6 +375,7 @@ class SpawnedServer:
             "env": environ,
             "keys": self._make_keys() if self.spec.is_remote else None,
             "python": None if self.spec.gateway else self.spec.python,
+            "cleanup": self.spec.launcher.cleanup_option,
         }
         if self.spec.gateway:
             try:
@@ -453,14 +460,24 @@ class SpawnedServer:
             if self.spec.is_remote:
                 self.address = endpoint
             self._ready.set()
+        elif kind == "killed":
+            self._returncode = values[0]
+            self._killed.set()
         elif kind in ("exited", "stopped"):
             self._returncode = values[0]
             self._ended.set()
 
     def exited(self, timeout: float = 0.0) -> bool:
         """Whether the server's process ended (or its supervisor did), waiting up to
-        `timeout` seconds for the supervisor to say so; `returncode` is then its status."""
-        return self._ended.wait(timeout)
+        `timeout` seconds for the supervisor to say so; `returncode` is then its status.
+
+        A server killed by a signal has ended once the clean-up of what it left has too
+        (waited for however long it takes, within `supervise.CLEANUP_SECONDS`), so that
+        `output` then holds the clean-up's lines.
+        """
+        if self._ended.wait(timeout):
+            return True
+        return self._killed.is_set() and self._ended.wait(supervise.CLEANUP_SECONDS + 5)
 
     @property
     def returncode(self) -> int | None:

@@ -8,8 +8,18 @@ far side's fire may be another version). Without a gateway, `fire.runners.spawn`
 - in: one dict (the arguments after the interpreter, working directory, environment,
   the CURVE certificates to write for a TCP server), then ``"stop"``;
 - out: ``("host", hostname, command)`` first; ``("output", line)`` for each line the
-  server prints; ``("ready", endpoint, url, pid)`` once; ``("exited", returncode)``
-  when the server ends; ``("stopped", returncode)`` after ``"stop"``.
+  server prints; ``("ready", endpoint, url, pid)`` once; ``("killed", returncode)``
+  when a signal ended the server (its clean-up's output lines follow, see below);
+  ``("exited", returncode)`` when the server ends; ``("stopped", returncode)`` after
+  ``"stop"``.
+
+A server killed by a signal (a negative return code: SIGKILL, SIGSEGV, the OOM killer)
+never ran its teardown, so its test databases are left. When the request names the
+launcher's clean-up option (``"cleanup"``, djfire's ``--drop-left-databases``), the
+supervisor then runs the server's command again with that option (the same interpreter,
+directory, environment and options, hence the same test database names), relays its
+lines as the server's output, and only then says ``"exited"`` (or ``"stopped"``). An exit
+status the server chose, or a stop it obeyed, is no reason for it.
 
 A dying gateway never leaves a server running: when the channel closes (the test run
 ended or was killed, the ssh connection broke) the waiting ``receive`` fails and the
@@ -24,6 +34,7 @@ bench's servers), since this module can import nothing of fire.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -43,6 +54,8 @@ from typing import Any
 READY = "fire server ready at "
 _READY = re.compile(re.escape(READY) + r"(\S+?)(?:, HTTP at (\S+?))?(?:; .*)?$")
 _STOP_SECONDS = 30.0
+#: How long the clean-up after a killed server may take (its start-up, the drops).
+CLEANUP_SECONDS = 60.0
 
 
 class NotReady(Exception):
@@ -164,8 +177,42 @@ def stop(process: subprocess.Popen[Any], seconds: float = _STOP_SECONDS) -> int:
     return process.wait()
 
 
-def _relay(channel: Any, process: subprocess.Popen[bytes]) -> None:
-    """Send the server's output line by line, its ready line once, its exit."""
+def _clean_up(channel: Any, argv: list[str], cwd: str, environ: dict[str, str]) -> None:
+    """Run the clean-up command `argv` of a killed server; send its output as the server's.
+
+    In a session of its own: the terminal's Ctrl-C must not cut a drop short; it ends by
+    itself, within `CLEANUP_SECONDS`.
+    """
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            timeout=CLEANUP_SECONDS,
+            start_new_session=True,
+        )
+        text = done.stdout.decode(errors="replace")
+    except subprocess.TimeoutExpired as exc:
+        text = (exc.output or b"").decode(errors="replace")
+        text += f"{' '.join(argv)} did not end within {CLEANUP_SECONDS:g} s: killed\n"
+    except OSError as exc:
+        text = f"cannot start {' '.join(argv)}: {exc}\n"
+    for line in text.splitlines(keepends=True):
+        if not channel.isclosed():
+            channel.send(("output", line))
+
+
+def _relay(
+    channel: Any,
+    process: subprocess.Popen[bytes],
+    clean_up: Callable[[], None] | None,
+    cleaning: threading.Event,
+) -> None:
+    """Send the server's output line by line, its ready line once, its exit; before its
+    exit, where a signal ended it, the output of `clean_up` (`cleaning` is set meanwhile)."""
     assert isinstance(process.stdout, io.FileIO)  # piped with bufsize=0: raw, unbuffered
 
     def output(line: str) -> None:
@@ -181,6 +228,11 @@ def _relay(channel: Any, process: subprocess.Popen[bytes]) -> None:
         for data in io.BufferedReader(process.stdout):  # buffered from here: no more select
             output(data.decode(errors="replace"))
     code = process.wait()
+    if code < 0 and clean_up is not None:
+        cleaning.set()
+        if not channel.isclosed():
+            channel.send(("killed", code))
+        clean_up()
     if not channel.isclosed():
         channel.send(("exited", code))
 
@@ -196,10 +248,15 @@ def supervise(channel: Any) -> None:
     # 0700; removed before the last message, so that a stopped supervisor left nothing
     directory = tempfile.mkdtemp(prefix="fire-keys-") if request["keys"] else None
     try:
-        argv = [request.get("python") or sys.executable, *request["argv"]]
+        command = [request.get("python") or sys.executable, *request["argv"]]
+        argv = list(command)
         if directory is not None:
             argv += _write_keys(directory, request["keys"])
         environ = {**os.environ, **request["env"], "PYTHONUNBUFFERED": "1"}
+        clean_up = None
+        if request.get("cleanup"):
+            cleanup_argv = [*command, request["cleanup"]]
+            clean_up = functools.partial(_clean_up, channel, cleanup_argv, request["cwd"], environ)
         channel.send(("host", socket.gethostname(), " ".join(argv)))
         if not os.path.isfile(argv[1]):
             channel.send(("output", f"{argv[1]} does not exist on {socket.gethostname()}\n"))
@@ -220,13 +277,18 @@ def supervise(channel: Any) -> None:
             channel.send(("output", f"cannot start {' '.join(argv)}: {exc}\n"))
             channel.send(("exited", None))
             return
-        relay = threading.Thread(target=_relay, args=(channel, process), daemon=True)
+        cleaning = threading.Event()
+        relay = threading.Thread(
+            target=_relay, args=(channel, process, clean_up, cleaning), daemon=True
+        )
         relay.start()
         try:
             channel.receive()  # "stop", or an error when the channel or gateway closes
         finally:
             code = stop(process)
             relay.join(5)
+            if cleaning.is_set():  # a killed server's clean-up: it ends before "stopped"
+                relay.join(CLEANUP_SECONDS + 5)
             _remove(directory)
             if not channel.isclosed():
                 channel.send(("stopped", code))

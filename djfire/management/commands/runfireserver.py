@@ -95,6 +95,13 @@ class Command(BaseCommand):
             default=None,
             help="suffix for test database names (one server per xdist worker)",
         )
+        parser.add_argument(
+            "--drop-left-databases",
+            action="store_true",
+            help="serve nothing: drop the test databases a server started with the same "
+            "options left when it died without its teardown (killed by a signal), those a "
+            "fire server made and no live one holds; with --keepdb, drop none",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         import django
@@ -122,6 +129,16 @@ class Command(BaseCommand):
 
         if self._called_from_command_line:
             self._tolerate_lost_reader()
+        if options["drop_left_databases"]:
+            from djfire.leftovers import drop_left_databases
+
+            drop_left_databases(
+                keepdb=options["keepdb"],
+                suffix=options["db_suffix"],
+                verbosity=options["verbosity"],
+                say=self.stdout.write,
+            )
+            return
         notices = [check_django_version(django.VERSION, sys.executable)]
         verbosity = options["verbosity"]
         if verbosity >= 2:

@@ -142,11 +142,12 @@ class ZeroMQTransport:
             self._socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, _HEARTBEAT_TIMEOUT_MS)
         if curve is not None:
             secure_client(self._socket, curve)
-        self._monitor = self._socket.get_monitor_socket(
+        self._monitor = _monitor(
+            self._socket,
             zmq.EVENT_CONNECTED
             | zmq.EVENT_DISCONNECTED
             | zmq.EVENT_CONNECT_RETRIED
-            | _HANDSHAKE_FAILED
+            | _HANDSHAKE_FAILED,
         )
         self._socket.connect(address.endpoint)
         self._connected = False
@@ -288,6 +289,26 @@ class ZeroMQTransport:
             self._socket.disable_monitor()
             self._monitor.close(linger=0)
             self._socket.close(linger=0)
+
+
+def _monitor(socket: zmq.Socket[bytes], events: int) -> zmq.Socket[bytes]:
+    """The reader of `socket`'s `events`, whose queue has no bound.
+
+    libzmq sends monitor events blocking, from the context's I/O thread. A connection
+    nobody uses while its server is gone (a dead server's `fire.Remote`, kept until the
+    run ends) retries ten times a second, one event each; with pyzmq's
+    ``get_monitor_socket`` (a queue of 1,000) the I/O thread blocked once the queue was
+    full, and every other connection of the process went silent with it, and
+    ``disable_monitor`` hung at exit. Unbounded (``RCVHWM`` 0 on the connecting side of
+    inproc), an undrained queue costs some bytes per event instead; `_check_monitor`
+    empties it at every use.
+    """
+    address = f"inproc://fire-monitor-{id(socket):x}"
+    socket.monitor(address, events)
+    reader: zmq.Socket[bytes] = socket.context.socket(zmq.PAIR)
+    reader.setsockopt(zmq.RCVHWM, 0)
+    reader.connect(address)
+    return reader
 
 
 def spin_until_readable(socket: zmq.Socket[bytes], until: float) -> None:

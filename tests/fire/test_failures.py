@@ -215,3 +215,54 @@ def test_releases_survive_a_failed_request(own_server: ServerProcess) -> None:
             raise AssertionError("a stopped server answered")
         own_server.send(signal.SIGCONT)
         assert remote.info()["refs"] == before
+
+
+#: A process holding a connection to a dead server that retries quickly (1 ms instead of
+#: ZeroMQ's 100 ms: a thousand events in about a second, not a minute and a half), then
+#: using a live server, then closing both. Run apart: the bug it guards against wedged
+#: the ZeroMQ context of the whole process, and would wedge the test run's too.
+IDLE_DEAD_CONNECTION = """
+import sys, threading, time
+from pathlib import Path
+import zmq
+sys.path.insert(0, sys.argv[1])
+from servers import serve_argv, short_tmpdir, start_server
+import fire
+
+directory = short_tmpdir()
+doomed = start_server(serve_argv(directory / "doomed.sock"), directory)
+zmq.Context.instance().setsockopt(zmq.RECONNECT_IVL, 1)
+dead = fire.connect(doomed.path, timeout=5)
+dead.ping()
+doomed.kill()
+time.sleep(3)  # retries, one monitor event each, that nobody reads
+live_server = start_server(serve_argv(directory / "live.sock"), directory)
+try:
+    with fire.connect(live_server.path, timeout=5) as live:
+        print("live server answers:", live.ping() > 0, flush=True)
+    closing = threading.Thread(target=dead.close, daemon=True)
+    closing.start()
+    closing.join(10)
+    print("dead connection closed:", not closing.is_alive(), flush=True)
+finally:
+    live_server.kill()
+"""
+
+
+def test_an_idle_connection_to_a_dead_server_wedges_nothing(tmp_path: Path) -> None:
+    # Its monitor events pile up unread: a bounded queue blocked ZeroMQ's I/O thread, so
+    # every other connection went silent and close() hung at exit (issue 23: a run's
+    # process runner keeps a lost server's connection until the end).
+    script = tmp_path / "idle_dead.py"
+    script.write_text(IDLE_DEAD_CONNECTION)
+    here = str(Path(__file__).parent)
+    done = subprocess.run(
+        [sys.executable, str(script), here],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=server_env(),
+        check=False,
+    )
+    assert "live server answers: True" in done.stdout, done.stdout + done.stderr
+    assert "dead connection closed: True" in done.stdout, done.stdout + done.stderr

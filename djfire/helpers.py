@@ -47,6 +47,25 @@ class DjangoRemote:
             )
         return url
 
+    def live_url_for(self, consumer: str) -> str:
+        """The live URL the service `consumer` calls this one at.
+
+        In a run that records contracts (``--fire-contracts DIR``, docs/contracts.md), a
+        listener of its own whose requests and responses become the contract between
+        `consumer` and this service; otherwise `live_url`, at no cost.
+
+        Examples:
+            >>> shop.settings(ACCOUNTS_URL=accounts.live_url_for("shop"))
+        """
+        from fire.testing import recording_contracts
+
+        if not recording_contracts():
+            return self.live_url
+        url = self.remote.call_extension("live_url_for", consumer)
+        if url is None:
+            return self.live_url  # raises: no live HTTP server
+        return url
+
     def mail_outbox(self) -> list[dict[str, Any]]:
         """E-mails sent during the current test, as dicts (subject, body, to, …)."""
         return self.remote.call_extension("mail_outbox")

@@ -27,6 +27,9 @@ from .databases import SharedConnections
 
 __all__ = ["LiveServer"]
 
+#: See `LiveServer.add_listener`.
+Observer = Callable[[dict[str, Any]], Callable[[str, list[tuple[str, str]], bytes], None]]
+
 log = logging.getLogger("djfire.http")
 
 #: Seconds between the HTTP thread's looks at whether it must stop (socketserver's
@@ -106,12 +109,9 @@ class LiveServer:
         self._httpd = _Server((host, port), _Handler, connections_override=shared.every_alias)
         self._httpd.set_app(self._app)
         self.host, self.port = self._httpd.server_address[:2]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": _SHUTDOWN_POLL},
-            name="djfire-http",
-            daemon=True,
-        )
+        self._thread = _serving(self._httpd, "djfire-http")
+        #: The listeners `add_listener` opened, each with its thread.
+        self._listeners: list[tuple[_Server, threading.Thread]] = []
 
     @property
     def url(self) -> str:
@@ -121,15 +121,38 @@ class LiveServer:
         self._thread.start()
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
+        for httpd, thread in [(self._httpd, self._thread), *self._listeners]:
+            httpd.shutdown()
+            httpd.server_close()
+            thread.join(5)
 
-    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def add_listener(self, observer: Observer) -> str:
+        """A second listener (a port of its own) serving the same application, whose
+        requests `observer` sees (`djfire.contract_recording`); returns its URL.
+
+        `observer` is called with each request's environ under the connections' lock,
+        before the application, and what it returns with the response's status,
+        headers and body, still under the lock.
+        """
+        httpd = _Server((self.host, 0), _Handler, connections_override=self._shared.every_alias)
+        httpd.set_app(lambda environ, start_response: self._app(environ, start_response, observer))
+        thread = _serving(httpd, "djfire-http-recording")
+        self._listeners.append((httpd, thread))
+        thread.start()
+        return f"http://{self.host}:{httpd.server_address[1]}"
+
+    def _app(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        observer: Observer | None = None,
+    ) -> Iterable[bytes]:
         status: list[str] = []
+        sent_headers: list[Any] = []
 
         def record_status(code: str, headers: Any, exc_info: Any = None) -> Any:
             status.append(code)
+            sent_headers.append(headers)
             return (
                 start_response(code, headers, exc_info)
                 if exc_info
@@ -137,13 +160,20 @@ class LiveServer:
             )
 
         def respond() -> list[bytes]:
+            finish = _observed(observer, environ) if observer is not None else None
             response = self._application(environ, record_status)
             try:
-                return [b"".join(response)]
+                body = [b"".join(response)]
             finally:
                 close = getattr(response, "close", None)
                 if close is not None:
                     close()  # fires request_finished, inside the lock
+            if finish is not None and status:
+                try:
+                    finish(status[-1], list(sent_headers[-1]), body[0])
+                except Exception:  # a recording that fails never fails the request
+                    log.exception("recording %s failed", what)
+            return body
 
         def failed() -> bool:
             return bool(status) and status[-1][:1] == "5"
@@ -157,3 +187,24 @@ class LiveServer:
                 "503 Service Unavailable", [("Content-Type", "text/plain; charset=utf-8")]
             )
             return [f"fire: {exc}\n".encode()]
+
+
+def _serving(httpd: _Server, name: str) -> threading.Thread:
+    """The thread that serves `httpd` until it is shut down."""
+    return threading.Thread(
+        target=httpd.serve_forever,
+        kwargs={"poll_interval": _SHUTDOWN_POLL},
+        name=name,
+        daemon=True,
+    )
+
+
+def _observed(observer: Observer, environ: dict[str, Any]) -> Any:
+    """What `observer` returns for this request, or None if it failed (logged)."""
+    try:
+        return observer(environ)
+    except Exception:
+        log.exception(
+            "recording %s %s failed", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
+        )
+        return None

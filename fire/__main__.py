@@ -2,7 +2,9 @@
 
 ``python -m fire serve tcp://HOST:PORT --curve-secret NAME.key_secret --curve-clients DIR
 [--allow-remote]`` serves over CURVE-secured TCP; ``python -m fire keys DIR NAME`` writes
-the key pair ``DIR/NAME.key`` (public) and ``DIR/NAME.key_secret`` (private).
+the key pair ``DIR/NAME.key`` (public) and ``DIR/NAME.key_secret`` (private);
+``python -m fire contracts DIR [--json]`` says which consumers use which paths of each
+provider, from recorded contracts (docs/contracts.md).
 """
 
 from __future__ import annotations
@@ -60,9 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     keys_parser.add_argument("directory", help="where to write the two files")
     keys_parser.add_argument("name", help="the key's name: a server's name, or a client's")
+    contracts_parser = commands.add_parser(
+        "contracts",
+        help="which consumers use which paths of each provider, from the Pact files in DIR",
+    )
+    contracts_parser.add_argument("directory", help="the contracts' directory (DIR/*.json)")
+    contracts_parser.add_argument("--json", action="store_true", help="say it as JSON")
     options = parser.parse_args(argv)
     if options.command == "keys":
         return _keys(options.directory, options.name)
+    if options.command == "contracts":
+        return _contracts(options.directory, as_json=options.json)
     logging.basicConfig(
         level=logging.INFO if options.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(message)s",
@@ -101,6 +111,24 @@ def _keys(directory: str, name: str) -> int:
         f"For a client: use --fire-curve-secret {secret}, and copy {public} into each\n"
         "server's --curve-clients directory."
     )
+    return 0
+
+
+def _contracts(directory: str, *, as_json: bool) -> int:
+    """The versions report (`fire.contracts.versions`); 2 and one line for a bad file."""
+    from .contracts.versions import format_uses, uses, uses_json
+
+    try:
+        found = uses(directory)
+    except FireError as exc:
+        print(f"fire: {exc}", file=sys.stderr)
+        return 2
+    if as_json:
+        print(uses_json(found))
+    elif found:
+        print(format_uses(found))
+    else:
+        print(f"no interactions in {directory}: no consumer uses any provider there")
     return 0
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "FireTestMixin",
     "parse_server_list",
     "process_runner",
+    "recording_contracts",
     "shared_remote",
     "spawned_server",
     "use_runner",
@@ -65,6 +66,13 @@ def process_runner() -> Runner:
     """The runner the classes use: the process's (made now if need be, closed at exit),
     or the one a test runner put in for its run (`use_runner`)."""
     return _holder.get()
+
+
+def recording_contracts() -> bool:
+    """Whether this process's run records contracts (``--fire-contracts``, the
+    ``fire_contracts`` ini option, ``FireTestCase.fire_contracts``); makes no runner."""
+    runner = _holder.current
+    return runner is not None and runner.contracts is not None
 
 
 def use_runner(runner: Runner | None) -> Runner | None:
@@ -218,6 +226,9 @@ class FireTestMixin(_TestCase):
       failing test's message, ``"always"`` also prints them for passing tests, ``"off"``
       does not capture them; ``fire_data_changes_exclude``: tables or columns to leave
       out (``"django_session"``, ``"*.updated_at"``).
+    - ``fire_contracts``: a directory: the run records the contracts between its
+      services there (docs/contracts.md), written as the process exits; a test's
+      ``fire_contract_state`` names its provider state.
     """
 
     fire_servers: ClassVar[Mapping[str, str]] = {}
@@ -227,6 +238,8 @@ class FireTestMixin(_TestCase):
     fire_spin_wait: ClassVar[float] = DEFAULT_SPIN_WAIT
     fire_data_changes: ClassVar[str] = "fail"
     fire_data_changes_exclude: ClassVar[Sequence[str]] = ()
+    fire_contracts: ClassVar[str | None] = None
+    fire_contract_state: ClassVar[str | None] = None
     if TYPE_CHECKING:
         fire_remotes: ClassVar[dict[str, Remote]]
     else:
@@ -240,6 +253,8 @@ class FireTestMixin(_TestCase):
         # The class scope opens before the base class's set-up, so data that
         # django.test.TestCase.setUpTestData makes remotely lives in it too.
         servers = _declared_servers(cls)
+        if cls.fire_contracts:
+            process_runner().record_contracts(cls.fire_contracts)
         lost = process_runner().lost_among(servers)
         if lost is not None:  # said in full by the test it was lost in; one line here
             raise lost.later_error()
@@ -279,6 +294,8 @@ class FireTestMixin(_TestCase):
             raise
         if mode != "off":
             self.addCleanup(self._fire_report_changes)
+        if runner.contracts is not None:
+            self.addCleanup(self._fire_collect_contracts)
         super()._callSetUp()  # type: ignore[misc]  # unittest's private hook: typeshed omits it
 
     def _callTestMethod(self, method: Callable[[], Any]) -> None:
@@ -312,6 +329,18 @@ class FireTestMixin(_TestCase):
         See `fire.runners.data_changes` for the form; ``fire_data_changes_exclude`` applies.
         """
         return data_changes.collect(self.fire_remotes, self.fire_data_changes_exclude)
+
+    def _fire_collect_contracts(self) -> None:
+        """Before the scopes end: the requests between services this test made, recorded."""
+        recording = process_runner().contracts
+        if recording is not None:
+            recording.collect(
+                self.fire_remotes,
+                self.id(),
+                passed=not self._fire_failed,
+                state=self.fire_contract_state,
+                exclude=self.fire_data_changes_exclude,
+            )
 
     def _fire_report_changes(self) -> None:
         """Before the scopes end: a failing test's data changes, into its failure message.

@@ -66,6 +66,10 @@ def read_config(config: pytest.Config) -> RunConfig:
     result.curve_servers = _setting(
         config, "fire_curve_servers", CLIENT_SERVERS_VARIABLE, "fire_curve_servers"
     )
+    contracts = config.getoption("fire_contracts") or config.getini("fire_contracts")
+    if contracts:  # the option relative to the working directory, the ini to its file
+        base = Path.cwd() if config.getoption("fire_contracts") else _ini_base(config)
+        result.contracts = str(base / contracts)
     options = config.getoption("fire_servers") or []
     environment = os.environ.get("FIRE_SERVERS", "")
     ini = config.getini("fire_servers")

@@ -24,7 +24,16 @@ __all__ = [
     "next_test",
 ]
 
-_MARKER_OPTIONS = frozenset(("servers", "transactional", "on_commit", "exclude_changes"))
+_MARKER_OPTIONS = frozenset(
+    (
+        "servers",
+        "transactional",
+        "on_commit",
+        "exclude_changes",
+        "contract_state",
+        "contract_exact",
+    )
+)
 
 
 def marker_options(node: pytest.Item | pytest.Collector) -> dict[str, Any]:

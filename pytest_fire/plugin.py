@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from .activate import activate, active_runner, configured, deactivate
+from .contracts import collect_contracts, summary_line, write_contracts
 from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this module)
     fire_changes,
     fire_class_scope,
@@ -111,6 +112,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    group.addoption(
+        "--fire-contracts",
+        metavar="DIR",
+        default=None,
+        help="record the HTTP calls between the run's services (through "
+        "live_url_for(CONSUMER) URLs) as Pact V4 contracts, DIR/CONSUMER-PROVIDER.json",
+    )
+    parser.addini(
+        "fire_contracts",
+        "directory to record contracts in (as --fire-contracts), relative to the ini file",
+        default="",
+    )
     # Empty defaults: pytest_fire.config fills in fire's (an unused plugin imports no fire).
     parser.addini("fire_timeout", "seconds to wait for each fire reply", default="")
     parser.addini(
@@ -126,9 +139,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "fire(servers=None, transactional=False, on_commit='run', exclude_changes=()): "
-        "choose the fire servers of a test, run it with real commits (flushed after), "
-        "capture on_commit callbacks, or leave tables/columns out of its data changes",
+        "fire(servers=None, transactional=False, on_commit='run', exclude_changes=(), "
+        "contract_state=None, contract_exact=()): choose the fire servers of a test, run "
+        "it with real commits (flushed after), capture on_commit callbacks, leave "
+        "tables/columns out of its data changes, name its contracts' provider state or "
+        "body paths matched exactly",
     )
     if configured(config):
         activate(config)
@@ -181,6 +196,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     fail_the_run(session)
+    write_contracts(session)
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook
@@ -192,6 +208,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     """The spawned servers as the header describes attached ones (they start lazily),
     and the servers the run lost."""
     write_others(terminalreporter, config)
+    contracts = summary_line(config)
+    if contracts is not None:
+        terminalreporter.write_line(contracts)
     runner = active_runner(config)
     if runner is None or not runner.spawned:
         return
@@ -273,6 +292,7 @@ def pytest_runtest_makereport(
             report.sections.append(("fire", hint))
     if call.when == "call":
         add_data_changes(item, report)
+        collect_contracts(item, report)
     if call.when == "teardown" or (call.when == "call" and report.failed):
         runner = active_runner(item.config)
         marks = item.stash.get(_output_marks, {})

@@ -27,10 +27,12 @@ def shop(fire_remotes, accounts):
     """The shop service, talking to *this* accounts server for the test's duration.
 
     The accounts server's HTTP port is chosen when it starts, so the shop learns it
-    through a settings override, undone when the test's scope ends.
+    through a settings override, undone when the test's scope ends. `live_url_for`
+    names the shop as the caller: a run with --fire-contracts DIR records what the
+    shop asks accounts as the contract DIR/shop-accounts.json (else it is `live_url`).
     """
     shop = DjangoRemote(fire_remotes["shop"])
-    with shop.settings(ACCOUNTS_URL=accounts.live_url):
+    with shop.settings(ACCOUNTS_URL=accounts.live_url_for("shop")):
         yield shop
 
 

@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..client.remote import Remote
 from ..errors import FireError, ServerUnavailable
@@ -28,6 +28,9 @@ from ..net.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
 from . import data_changes, interrupt
 from .lost import LostServer, ServerLost, exit_text, nothing_listens
 from .spawn import ServerSpec, SpawnedServer, default_start_command
+
+if TYPE_CHECKING:
+    from ..contracts.record import Recording
 
 __all__ = [
     "DEFAULT_SCOPE_WAIT",
@@ -67,6 +70,7 @@ class RunConfig:
     data_changes_exclude: list[str] = field(default_factory=list)
     curve_secret: str | None = None  # this client's NAME.key_secret (else FIRE_CURVE_SECRET)
     curve_servers: str | None = None  # directory of SERVER_NAME.key (else FIRE_CURVE_SERVERS)
+    contracts: str | None = None  # where recorded contracts go (--fire-contracts), or None
 
 
 class Runner:
@@ -88,6 +92,10 @@ class Runner:
         self._interrupted = False
         self._restore_sigint: Callable[[], None] = lambda: None
         self._lost: dict[str, LostServer] = {}
+        #: The run's contract recording (`fire.contracts.record`), or None: not recording.
+        self.contracts: Recording | None = None
+        if self.config.contracts:
+            self.record_contracts(self.config.contracts)
 
     # -- servers -----------------------------------------------------------------------
 
@@ -198,6 +206,14 @@ class Runner:
             return True
         self._reported.add(name)
         return False
+
+    def record_contracts(self, directory: str) -> Recording:
+        """Record the contracts between the run's services into `directory` (from now on)."""
+        if self.contracts is None:
+            from ..contracts.record import Recording
+
+            self.contracts = Recording(directory)
+        return self.contracts
 
     # -- lost servers ----------------------------------------------------------------------
 
@@ -482,6 +498,11 @@ class RunnerHolder:
             atexit.register(_finish, self._runner)
         return self._runner
 
+    @property
+    def current(self) -> Runner | None:
+        """The process's runner if there is one (none is made)."""
+        return self._runner
+
     def use(self, runner: Runner | None) -> Runner | None:
         """Make `runner` the process's runner; returns the one it replaces, to put back."""
         previous, self._runner = self._runner, runner
@@ -492,6 +513,8 @@ def _finish(runner: Runner) -> None:
     """At the process's exit: say the servers `runner` lost, then close it."""
     for lost in runner.lost:
         sys.stderr.write(f"fire server {lost.name} at {lost.address}: {lost.summary()}\n")
+    if runner.contracts is not None:  # FireTestCase.fire_contracts, outside pytest
+        sys.stderr.write(runner.contracts.write() + "\n")
     runner.close()
 
 

@@ -112,6 +112,7 @@ class Command(BaseCommand):
         from djfire.changes import ChangeCapture
         from djfire.checks import check_django_version, live_server_warnings
         from djfire.connection_lock import DEFAULT_LOCK_TIMEOUT
+        from djfire.contract_recording import ContractRecorder
         from djfire.databases import (
             SharedConnections,
             create_test_databases,
@@ -217,7 +218,7 @@ class Command(BaseCommand):
                 address,
                 curve=curve,
                 allow_remote=options["allow_remote"],
-                extensions=[scopes, helpers],
+                extensions=[scopes, helpers, ContractRecorder(scopes, live)],
                 values=django_value_rules(),
                 **limits,
             )

@@ -1,0 +1,161 @@
+"""The runner's half of contract recording: collect each test's interactions, group
+them by shape, and write the contracts at the end of the run.
+
+A run that records (``--fire-contracts DIR``, the ``fire_contracts`` ini option, or
+``FireTestCase.fire_contracts``) has a `Recording` on its runner. At each test's end
+the runner asks every server of the test for what its recording listeners saw
+(``contract_interactions``: djfire's `djfire.contract_recording`), and the recording
+keeps the interactions of the tests that passed (a failing test's requests are no
+promise), one per request shape (`fire.contracts.shapes`), with the tests that made
+it. `Recording.write` writes one Pact V4 file per consumer-provider pair
+(`fire.contracts.pact_files`); no interaction, no file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ProtocolError
+from .shapes import path_template, shape
+
+if TYPE_CHECKING:
+    from ..client.remote import Remote
+
+__all__ = ["Interaction", "Recording"]
+
+
+@dataclass
+class Interaction:
+    """One request shape between two services: its first recording, and its tests."""
+
+    consumer: str
+    provider: str
+    request: dict[str, Any]
+    response: dict[str, Any]
+    #: ``{"databases": {alias: {"vendor", "tables"}}}`` when the request arrived.
+    rows: dict[str, Any]
+    tests: list[str]
+    #: The state the first test named (``@pytest.mark.fire(contract_state=…)``), if any.
+    state: str | None = None
+    #: Body paths matched by equality (``contract_exact``).
+    exact: list[str] = field(default_factory=list)
+
+    @property
+    def template(self) -> str:
+        return path_template(self.request["path"])
+
+    @property
+    def description(self) -> str:
+        return f"{self.request['method']} {self.template} ({self.tests[0]})"
+
+
+class Recording:
+    """The interactions a run recorded, by shape, and where their files go."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.interactions: dict[tuple[Any, ...], Interaction] = {}
+        self.tests = 0  # tests whose interactions were kept
+
+    def add(
+        self,
+        provider: str,
+        recorded: Iterable[dict[str, Any]],
+        test: str,
+        *,
+        state: str | None = None,
+        exact: Iterable[str] = (),
+    ) -> int:
+        """Keep `provider`'s `recorded` interactions of `test`; returns how many there were."""
+        count = 0
+        for item in recorded:
+            count += 1
+            key = shape(item["consumer"], provider, item)
+            known = self.interactions.get(key)
+            if known is None:
+                self.interactions[key] = Interaction(
+                    item["consumer"],
+                    provider,
+                    item["request"],
+                    item["response"],
+                    item["state"],
+                    [test],
+                    state,
+                    list(exact),
+                )
+            elif test not in known.tests:
+                known.tests.append(test)
+        return count
+
+    def collect(
+        self,
+        remotes: Mapping[str, Remote],
+        test: str,
+        *,
+        passed: bool,
+        state: str | None = None,
+        exact: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+    ) -> None:
+        """At `test`'s end, before its scopes end: take what each server recorded.
+
+        Always asked, so that a failing test's requests never count for the next one;
+        kept only when `passed`. A server without recording (not djfire) is skipped.
+        The tables and columns `exclude` names (the data-change report's patterns:
+        ``django_session``, ``*.updated_at``) are left out of the states' rows.
+        """
+        exact, exclude = list(exact), list(exclude)
+        kept = False
+        for provider, remote in remotes.items():
+            if remote.closed:
+                continue
+            try:
+                recorded = remote.call_extension("contract_interactions")
+            except ProtocolError:  # "unknown operation": this server records nothing
+                continue
+            if passed and recorded:
+                if exclude:
+                    recorded = [_without(item, exclude) for item in recorded]
+                self.add(provider, recorded, test, state=state, exact=exact)
+                kept = True
+        self.tests += kept
+
+    def pairs(self) -> dict[tuple[str, str], list[Interaction]]:
+        """(consumer, provider) -> its interactions, in the order first recorded."""
+        pairs: dict[tuple[str, str], list[Interaction]] = {}
+        for interaction in self.interactions.values():
+            pairs.setdefault((interaction.consumer, interaction.provider), []).append(interaction)
+        return pairs
+
+    def write(self) -> str:
+        """Write a Pact V4 file per consumer-provider pair; the line that says what was
+        written, or that nothing was recorded (then no file is written)."""
+        pairs = self.pairs()
+        if not pairs:
+            return (
+                f"fire contracts: nothing recorded, no file written in {self.directory} (no "
+                "service called another through a live_url_for(CONSUMER) URL in a passing test)"
+            )
+        from .pact_files import write_pact
+
+        written = []
+        for (consumer, provider), interactions in pairs.items():
+            path = write_pact(self.directory, consumer, provider, interactions)
+            written.append(f"{path} ({_count(len(interactions), 'interaction')})")
+        return f"fire contracts: wrote {', '.join(written)} from {_count(self.tests, 'test')}"
+
+
+def _without(recorded: dict[str, Any], patterns: list[str]) -> dict[str, Any]:
+    """`recorded` with the tables and columns `patterns` name left out of its state."""
+    from ..runners.data_changes import exclude
+
+    state = recorded["state"]
+    databases = exclude(state.get("databases", {}), patterns)
+    return {**recorded, "state": {**state, "databases": databases}}
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"

@@ -342,6 +342,7 @@ class DjangoScopes:
         # is emptied, never into the test that takes the scope.
         with self._hold(session, f"begin_scope from {session.describe()}"):
             scope.ahead = False
+            session.undo.scope_began()  # the test's from now on: so are its patches
             if scope.kind == "test":
                 mail.outbox.clear()  # what a late request sent is not this test's
             if self.caches is not None and scope.caches is not None:
@@ -423,6 +424,8 @@ class DjangoScopes:
                     scope.caches = self.caches.baseline
                     self.caches.put_back(scope.caches)
             stack.append(scope)
+            if not ahead:
+                session.undo.scope_began()  # patches and clocks made in it end with it
             if self.holder is None:
                 self.holder, self.since = session, time.time()
             if kind == "test":
@@ -520,11 +523,14 @@ class DjangoScopes:
         if not stack:
             raise FireError("end_scope without begin_scope")
         scope = stack.pop()
+        undo_failure = session.undo.scope_ended()  # its patches and clocks, first
         try:
             busy = self._dispose(scope, f"end_scope from {session.describe()}", session)
         finally:
             if not stack:
                 self._release(session)
+        if undo_failure is not None:
+            raise undo_failure
         if busy is not None:
             raise ServerBusy(
                 f"{busy}. Its scope is not rolled back yet: it will be as soon as they are "

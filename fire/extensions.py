@@ -85,7 +85,12 @@ class Later:
 
 
 class Scopes:
-    """The framework-free scope operations: begin and end nest, and do nothing else."""
+    """The framework-free scope operations: begin and end nest, and undo what the client
+    changed in the process during the scope (patches, the clock: `Session.undo`).
+
+    A framework's own scope extension calls ``session.undo.scope_began()`` when a scope
+    becomes the client's and ``session.undo.scope_ended()`` when it ends, as this does.
+    """
 
     name = "scopes"
 
@@ -95,6 +100,7 @@ class Scopes:
     def begin_scope(self, session: Session, kind: str = "test", **options: Any) -> int:
         stack = session.extension_state.setdefault("scopes", [])
         stack.append(kind)
+        session.undo.scope_began()
         return len(stack)
 
     def end_scope(self, session: Session) -> int:
@@ -102,6 +108,9 @@ class Scopes:
         if not stack:
             raise FireError("end_scope without begin_scope")
         stack.pop()
+        failure = session.undo.scope_ended()  # the scope's patches and clocks
+        if failure is not None:
+            raise failure
         return len(stack)
 
     def info(self) -> dict[str, Any]:

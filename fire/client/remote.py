@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import threading
 import time
@@ -34,8 +35,11 @@ from ..net.transport import (
     client_description,
 )
 from ..wire import protocol
+from ..wire.clock import wall_time
 from ..wire.codec import EXT_ARGREF, EXT_REF, CannotSend, Codec, plain_codec
 from ..wire.protocol import CALLABLE, Status
+from .clock import RemoteClock
+from .patches import Patch
 from .proxy import CallableProxy, Proxy
 
 __all__ = ["Remote", "connect"]
@@ -44,6 +48,8 @@ _plain = plain_codec()
 #: A reply's status, body and shapes (`protocol.decode_reply` without the request id).
 _Reply = tuple[Status, bytes, bytes | None]
 _NO_RELEASES: list[int] = []  # shared and never changed: see Remote._request
+#: `Remote.patch`'s ``new`` when none is given (None is a value to patch in).
+_DEFAULT = object()
 
 
 class Remote:
@@ -215,7 +221,7 @@ class Remote:
         if "wait" in features:
             kwargs["wait"] = wait
             if "deadline" in features:  # a begin that comes after this gives up opens nothing
-                kwargs["deadline"] = time.time() + wait + self.timeout
+                kwargs["deadline"] = wall_time() + wait + self.timeout
             return self._begin(kwargs, kind, wait + self.timeout)
         deadline = time.monotonic() + wait  # a server that answers busy at once: retry
         delay = 0.01
@@ -304,6 +310,66 @@ class Remote:
         finally:
             self.end_scope()
 
+    # changes to the server's process, undone with the scope they are made in
+    def patch(self, target: str, new: Any = _DEFAULT, **options: Any) -> Patch:
+        """`unittest.mock.patch` in the server's process: ``patch("shop.payments.charge",
+        return_value={"ok": True})``; returns a `fire.client.patches.Patch` standing for
+        the mock (``charge.assert_called_once_with(...)``, ``charge.call_args_list``).
+
+        The patch is undone at the end of the innermost scope open now (a test's, a
+        class's), or when this connection closes, whatever happens; a ``with`` block
+        undoes it at its end. Options are `unittest.mock.patch`'s: ``new``,
+        ``return_value``, ``side_effect`` (an exception class or instance, a list, or the
+        dotted name of a function of the service), ``autospec``, ``spec``, ``spec_set``,
+        ``create``, ``new_callable``. A target that does not exist raises
+        AttributeError naming the module and its nearest names.
+        """
+        return self._patch("patch", target, None, target, new, options)
+
+    def patch_object(
+        self, target: Any, attribute: str, new: Any = _DEFAULT, **options: Any
+    ) -> Patch:
+        """`unittest.mock.patch.object` in the server's process: `target` a proxy of a
+        remote object, or a dotted name of one (``"shop.payments.Gateway"``); as `patch`."""
+        named = target if isinstance(target, str) else repr(target)
+        return self._patch("object", target, attribute, f"{named}.{attribute}", new, options)
+
+    def patch_dict(
+        self, target: Any, values: dict[Any, Any] | None = None, *, clear: bool = False
+    ) -> Patch:
+        """`unittest.mock.patch.dict` in the server's process: `target` a proxy of a
+        mapping or its dotted name (``"os.environ"``); the handle's ``mock`` is the dict."""
+        named = target if isinstance(target, str) else repr(target)
+        options = {"values": dict(values or {}), "clear": clear}
+        active, patched = self._request("patch", ["dict", target, None, options])
+        return Patch(self, named, active, patched)
+
+    def _patch(
+        self, kind: str, target: Any, attribute: str | None, named: str, new: Any, options: Any
+    ) -> Patch:
+        from .patches import side_effect_data
+
+        if new is not _DEFAULT:
+            options["new"] = new
+        if "side_effect" in options:
+            options["side_effect"] = side_effect_data(options["side_effect"])
+        active, mock = self._request("patch", [kind, target, attribute, options])
+        return Patch(self, named, active, mock)
+
+    def freeze_time(
+        self, destination: str | datetime.datetime, *, tick: bool = False
+    ) -> RemoteClock:
+        """Set the server's process clock to `destination` (ISO 8601 with a time zone, or
+        an aware datetime), frozen, or running on from there with `tick`; with
+        time-machine in the service (``djfire[time]``). Undone at the end of the
+        innermost scope open now, or when this connection closes.
+        `fire.client.clock.freeze_time` sets several servers (and this process) at once.
+        """
+        from .clock import parse_destination
+
+        handle = self._request("freeze_time", [parse_destination(destination), tick])
+        return RemoteClock(self, handle)
+
     def exception(self, dotted_name: str) -> type[RemoteError]:
         """The local class that remote exceptions of class `dotted_name` are raised as.
 
@@ -321,7 +387,7 @@ class Remote:
             # A server keeps its waits under it (djfire: for the database connections).
             "timeout": self.timeout,
             # How far the server's clock is from this one's (deadlines sent are this one's).
-            "time": time.time(),
+            "time": wall_time(),
             **client_description(),
         }
         if again:

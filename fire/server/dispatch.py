@@ -45,7 +45,6 @@ import logging
 import os
 import socket
 import sys
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -55,6 +54,7 @@ from .._version import __version__
 from ..errors import FireError, ProtocolError, error_to_wire
 from ..extensions import Later, Scopes, release_hook, request_context
 from ..wire import protocol
+from ..wire.clock import wall_time
 from ..wire.codec import plain_codec
 from ..wire.handshake import greet
 from ..wire.protocol import DEFAULT_MAX_MESSAGE_SIZE, FRAME_SIZE, Status
@@ -249,7 +249,7 @@ class Dispatcher:
         session.client = greeting.client
         sent = greeting.client.get("time")
         if isinstance(sent, (int, float)):
-            session.clock_offset = time.time() - sent
+            session.clock_offset = wall_time() - sent
         session.version = greeting.version
         session.max_reply_size = greeting.max_reply_size
         self.sessions[identity] = session
@@ -258,6 +258,7 @@ class Dispatcher:
 
     def _close_session(self, session: Session, why: str) -> None:
         self.sessions.pop(session.identity, None)
+        session.undo.close()  # its patches and clocks first: the process is the others' too
         for extension in self.extensions:
             if hasattr(extension, "session_closed"):
                 try:

@@ -14,6 +14,7 @@ from itertools import islice
 from typing import Any
 
 from ..errors import FireError
+from . import clock, patches
 from .exception_data import class_hierarchy
 from .session import Session
 
@@ -237,4 +238,7 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "isinstance": _isinstance,
     "issubclass": _issubclass,
     "exception_hierarchy": _exception_hierarchy,
+    # changes to the process, undone with the scope they were made in (`fire.server.undo`)
+    "patch": patches.patch,
+    "freeze_time": clock.freeze_time,
 }

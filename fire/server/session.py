@@ -10,10 +10,12 @@ from typing import Any
 import msgpack
 
 from ..errors import FireError
+from ..wire.clock import wall_time
 from ..wire.codec import EXT_ARGREF, EXT_REF, Codec
 from ..wire.protocol import DEFAULT_MAX_MESSAGE_SIZE
 from ..wire.values import ValueRules
 from .shapes import ShapeTable
+from .undo import ScopeUndo
 
 __all__ = ["Session"]
 
@@ -43,6 +45,10 @@ class Session:
         self.clock_offset = 0.0
         #: Per-extension state (djfire keeps its open scopes here).
         self.extension_state: dict[str, Any] = {}
+        #: What this client changed in the process (patches, the clock), undone when
+        #: the scope it was made in ends: the scope extension calls ``scope_began`` and
+        #: ``scope_ended`` (`fire.server.undo`).
+        self.undo = ScopeUndo()
         self.refs: dict[int, Any] = {}
         #: Reference ids: the server's, shared by its sessions (`Dispatcher`), so that a
         #: reference of a closed session never names an object of a later one.
@@ -60,7 +66,7 @@ class Session:
     def seconds_left(self, client_deadline: float) -> float:
         """Seconds until `client_deadline`, a ``time.time()`` of the client's clock (the
         offset between the clocks is measured at hello, so the hosts' clocks may differ)."""
-        return client_deadline + self.clock_offset - time.time()
+        return client_deadline + self.clock_offset - wall_time()
 
     # references out
     def _encode_reference(self, obj: Any) -> msgpack.ExtType:

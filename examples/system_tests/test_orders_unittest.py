@@ -27,7 +27,7 @@ class OrderTest(FireTestCase):
         cls.shop = DjangoRemote(cls.fire_remotes["shop"])
         # For the whole class: the shop talks to this accounts server, and accounts
         # hashes passwords fast (slow hashing only delays tests).
-        cls.enterClassContext(cls.shop.settings(ACCOUNTS_URL=cls.accounts.live_url))
+        cls.enterClassContext(cls.shop.settings(ACCOUNTS_URL=cls.accounts.live_url_for("shop")))
         cls.enterClassContext(
             cls.accounts.settings(
                 PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]

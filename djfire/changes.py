@@ -525,6 +525,14 @@ class ChangeCapture:
         for backend in self._backends.values():
             backend.stop()
 
+    def forget(self) -> None:
+        """Drop the changes captured so far, capturing on: a replayed contract's state
+        rows are not the replay's changes (`djfire.contracts`)."""
+        if self.off is not None:
+            return
+        for backend in self._backends.values():
+            backend.clear()
+
     def read(self) -> dict[str, Any]:
         """The net changes so far: ``{alias: {"vendor", "tables": {table: changes},
         "skipped": {table: reason}, "written_skipped": [table, …]}}``.

@@ -1,4 +1,5 @@
-"""Django test helpers: live URL, mail outbox, settings overrides, factory_boy, data changes.
+"""Django test helpers: live URL, mail outbox, settings overrides, patches, the clock,
+factory_boy, data changes.
 
 One feature in two halves: `DjangoRemote`, in the test process, calls the operations
 of ``runfireserver``'s server, which `DjangoHelpers` (an extension of that server)
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fire import Remote
+    from fire.client.clock import RemoteClock
+    from fire.client.patches import Patch
     from fire.extensions import Session
 
     from .isolation import DjangoScopes
@@ -82,6 +85,26 @@ class DjangoRemote:
             yield
         finally:
             self.remote.call_extension("restore_settings", depth)
+
+    def patch(self, target: str, *args: Any, **options: Any) -> Patch:
+        """`unittest.mock.patch` in the service, undone with the current scope
+        (`fire.Remote.patch`): ``shop.patch("shop.payments.charge", return_value=...)``."""
+        return self.remote.patch(target, *args, **options)
+
+    def patch_object(self, target: Any, attribute: str, *args: Any, **options: Any) -> Patch:
+        """`unittest.mock.patch.object` in the service (`fire.Remote.patch_object`)."""
+        return self.remote.patch_object(target, attribute, *args, **options)
+
+    def patch_dict(
+        self, target: Any, values: dict[Any, Any] | None = None, **options: Any
+    ) -> Patch:
+        """`unittest.mock.patch.dict` in the service (`fire.Remote.patch_dict`)."""
+        return self.remote.patch_dict(target, values, **options)
+
+    def freeze_time(self, destination: Any, *, tick: bool = False) -> RemoteClock:
+        """Set the service's clock (`fire.Remote.freeze_time`); ``fire_remotes.freeze_time``
+        sets every service of the test at once."""
+        return self.remote.freeze_time(destination, tick=tick)
 
     def reset_sequences(self, value: int | None = None) -> int:
         """Reset every factory_boy sequence on the server; returns how many factories."""

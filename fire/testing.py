@@ -20,6 +20,7 @@ made on first use and closed at exit, or under pytest the plugin's, for its run
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 import unittest
@@ -27,12 +28,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .client.clock import Clocks, freeze_time
+from .client.patches import Patch
 from .client.remote import Remote
 from .errors import FireError, UnknownServer
 from .net.addresses import parse_address
 from .net.curve import ClientKeys
 from .net.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
 from .runners import data_changes
+from .runners.control import apply_patches, declared_clock
 from .runners.core import (
     Runner,
     RunnerHolder,
@@ -229,6 +233,11 @@ class FireTestMixin(_TestCase):
     - ``fire_contracts``: a directory: the run records the contracts between its
       services there (docs/contracts.md), written as the process exits; a test's
       ``fire_contract_state`` names its provider state.
+    - ``fire_patch``: ``{server: {dotted target: {option: value}}}``, patched in the
+      services for each test (``self.fire_patches[server][target]``);
+      ``fire_time``: every server's clock for each test (``self.fire_clock``), as
+      ``self.fire_freeze_time(...)`` sets it in a test; both undone as the test's scope
+      ends (docs/control.md). A patch made in ``setUpClass`` lasts for the class.
     """
 
     fire_servers: ClassVar[Mapping[str, str]] = {}
@@ -240,6 +249,12 @@ class FireTestMixin(_TestCase):
     fire_data_changes_exclude: ClassVar[Sequence[str]] = ()
     fire_contracts: ClassVar[str | None] = None
     fire_contract_state: ClassVar[str | None] = None
+    fire_patch: ClassVar[Mapping[str, Mapping[str, Mapping[str, Any]]]] = {}
+    fire_time: ClassVar[Any] = None
+    #: Server name -> dotted target -> `fire.client.patches.Patch`, from ``fire_patch``.
+    fire_patches: dict[str, dict[str, Patch]]
+    #: The test's clocks (``fire_time``, or the last `fire_freeze_time` call).
+    fire_clock: Clocks | None = None
     if TYPE_CHECKING:
         fire_remotes: ClassVar[dict[str, Remote]]
     else:
@@ -292,6 +307,11 @@ class FireTestMixin(_TestCase):
         except FireError as exc:
             self._fire_note_lost(exc)
             raise
+        self.fire_patches = apply_patches(remotes, self.fire_patch, "fire_patch")
+        clock = declared_clock(remotes, self.fire_time, "fire_time")
+        if clock is not None:
+            self.fire_clock = clock
+            self.addCleanup(clock.stop_here)
         if mode != "off":
             self.addCleanup(self._fire_report_changes)
         if runner.contracts is not None:
@@ -322,6 +342,15 @@ class FireTestMixin(_TestCase):
         lost = process_runner().notice_loss(error, during=self._testMethodName)
         if lost is not None:
             error.add_note(lost.first())
+
+    def fire_freeze_time(
+        self, destination: str | datetime.datetime, *, tick: bool = False, here: bool = False
+    ) -> Clocks:
+        """Set every server's clock (and with `here` this process's) to `destination`;
+        `.shift(timedelta)` / `.tick()` move them all. Undone as the test's scope ends."""
+        self.fire_clock = freeze_time(self.fire_remotes, destination, tick=tick, here=here)
+        self.addCleanup(self.fire_clock.stop_here)
+        return self.fire_clock
 
     def fire_changes(self) -> dict[str, Any]:
         """Server name -> the rows this test changed so far, per database alias and table.

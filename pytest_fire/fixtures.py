@@ -12,6 +12,9 @@ import pytest
 from .activate import activate
 
 if TYPE_CHECKING:
+    import datetime
+
+    from fire.client.clock import Clocks
     from fire.client.remote import Remote
     from fire.runners.core import Runner
 
@@ -32,6 +35,8 @@ _MARKER_OPTIONS = frozenset(
         "exclude_changes",
         "contract_state",
         "contract_exact",
+        "patch",
+        "freeze_time",
     )
 )
 
@@ -150,6 +155,11 @@ def fire_remotes(request: pytest.FixtureRequest) -> Iterator[dict[str, Remote]]:
     Everything the test makes on those servers is rolled back when it ends (or, with
     ``@pytest.mark.fire(transactional=True)``, committed and then flushed).
     ``@pytest.mark.fire(servers=["accounts"])`` limits the servers.
+    ``@pytest.mark.fire(patch={"shop": {"shop.payments.charge": {"return_value": …}}})``
+    patches in the services (``fire_remotes.patches["shop"]["shop.payments.charge"]``),
+    ``@pytest.mark.fire(freeze_time="2026-01-01T12:00Z")`` sets every server's clock
+    (``fire_remotes.clock``), both undone when the test's scope ends; so is
+    ``fire_remotes.freeze_time(...)`` (docs/control.md).
     """
     runner = activate(request.config)
     options = marker_options(request.node)
@@ -157,7 +167,11 @@ def fire_remotes(request: pytest.FixtureRequest) -> Iterator[dict[str, Remote]]:
     with _scoped(
         remotes, "test", f"test {request.node.nodeid}", **_test_scope(runner, options)
     ) as scoped:
-        yield scoped
+        try:
+            remotes.apply_marker(options)
+            yield scoped
+        finally:
+            remotes.stop_here()
 
 
 class _Remotes(dict[str, "Remote"]):
@@ -166,11 +180,46 @@ class _Remotes(dict[str, "Remote"]):
     def __init__(self, remotes: dict[str, Remote], request: pytest.FixtureRequest) -> None:
         super().__init__(remotes)
         self._request = request
+        #: Server name -> dotted target -> `fire.client.patches.Patch`, from the marker.
+        self.patches: dict[str, dict[str, Any]] = {}
+        #: The test's `fire.client.clock.Clocks`: the marker's, or the last freeze_time's.
+        self.clock: Clocks | None = None
+        self._clocks: list[Clocks] = []
 
     def __missing__(self, name: str) -> Remote:
         from fire.errors import UnknownServer
 
         raise UnknownServer(_not_in_this_test(name, list(self), self._request))
+
+    def freeze_time(
+        self, destination: str | datetime.datetime, *, tick: bool = False, here: bool = False
+    ) -> Clocks:
+        """Set the clock of every server of the test to `destination` (ISO 8601 with a
+        time zone, or an aware datetime), frozen or ticking on, and with `here` this
+        process's too; `.shift(timedelta)`, `.tick()`, `.move_to(...)` move them all.
+        Undone when the test's scope ends (docs/control.md)."""
+        from fire.client.clock import freeze_time
+
+        self.clock = freeze_time(dict(self), destination, tick=tick, here=here)
+        self._clocks.append(self.clock)
+        return self.clock
+
+    def apply_marker(self, options: dict[str, Any]) -> None:
+        """The marker's ``patch`` and ``freeze_time``, in the test's scope just begun."""
+        from fire.runners.control import apply_patches, declared_clock
+
+        self.patches = apply_patches(self, options.get("patch"), "@pytest.mark.fire(patch=...)")
+        clock = declared_clock(
+            self, options.get("freeze_time"), "@pytest.mark.fire(freeze_time=...)"
+        )
+        if clock is not None:
+            self.clock = clock
+            self._clocks.append(clock)
+
+    def stop_here(self) -> None:
+        """Give this process its real clock back (the servers do at their scope's end)."""
+        while self._clocks:
+            self._clocks.pop().stop_here()
 
 
 #: The fixtures of one test's scope; the wider scopes' fixtures, by the scope asking.

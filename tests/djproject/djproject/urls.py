@@ -19,4 +19,6 @@ urlpatterns = [
     path("probe-then-create/", views.probe_then_create),
     path("count-in-asyncio-run/", views.count_in_asyncio_run),
     path("visits/", views.count_visits),
+    path("pay/", views.pay),
+    path("clock/", views.clock),
 ]

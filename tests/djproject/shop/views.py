@@ -127,3 +127,28 @@ def count_visits(request):
 
     cache.add("visits", 0)
     return JsonResponse({"visits": cache.incr("visits")})
+
+
+def pay(request):
+    """Charges ?amount= through shop.payments.charge (which tests patch)."""
+    from shop import payments
+
+    try:
+        receipt = payments.charge(request.GET.get("amount", "1.00"), currency="EUR")
+    except payments.PaymentDeclined as exc:
+        return JsonResponse({"declined": str(exc)}, status=402)
+    return JsonResponse({"receipt": receipt})
+
+
+def clock(request):
+    """The time this request sees: Django's now(), time.time(), and a new row's auto_now_add."""
+    from django.utils import timezone
+
+    product = Product.objects.create(name="stamped", price="1.00")
+    return JsonResponse(
+        {
+            "now": timezone.now().isoformat(),
+            "time": time.time(),
+            "created": product.created.isoformat(),
+        }
+    )

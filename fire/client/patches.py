@@ -130,7 +130,7 @@ def side_effect_data(value: Any) -> list[Any]:
     An exception class or instance travels by its dotted name (and its arguments): the
     service raises its own class of that name. A string names a callable the service
     imports (``"shop.fakes.declined_charge"``); a proxy is a remote object already; a
-    list or tuple gives one side effect per call.
+    list or tuple gives one return value per call (exceptions in it are raised).
     """
     if isinstance(value, type) and issubclass(value, BaseException):
         return ["raise", _exception_name(value), None]
@@ -138,8 +138,8 @@ def side_effect_data(value: Any) -> list[Any]:
         return ["raise", _exception_name(type(value)), list(value.args)]
     if isinstance(value, str):
         return ["call", value]
-    if type(value) in (list, tuple):
-        return ["each", [side_effect_data(item) for item in value]]
+    if type(value) in (list, tuple):  # one per call: values (strings too), or exceptions
+        return ["each", [_returned_or_raised(item) for item in value]]
     if isinstance(value, Proxy) or value is None:
         return ["value", value]
     if callable(value):
@@ -149,6 +149,14 @@ def side_effect_data(value: Any) -> list[Any]:
             "(side_effect='package.module.function'), or give a proxy of one"
         )
     return ["value", value]
+
+
+def _returned_or_raised(item: Any) -> list[Any]:
+    if isinstance(item, BaseException) or (
+        isinstance(item, type) and issubclass(item, BaseException)
+    ):
+        return side_effect_data(item)
+    return ["value", item]
 
 
 def _exception_name(cls: type[BaseException]) -> str:

@@ -338,6 +338,59 @@ def _capture_line(server: shop.Shop) -> str:
     )
 
 
+#: Contract recording's budget: its share of the typical test when on (issue 24).
+CONTRACTS_BUDGET = 0.10
+
+
+def _contracts_cost(env: Env, server: shop.Shop) -> tuple[float, float]:
+    """The typical test's µs with contract recording off and on, alternating blocks.
+
+    Off: the GET goes to the live URL (what ``live_url_for`` is without recording). On:
+    to the consumer's recording listener, and the test's end takes its interactions and
+    groups them, as the runner does (`fire.contracts.record.Recording.collect`). Both
+    with the data-change capture on, as a run has it by default (the recording reads
+    it). Medians of per-block means.
+    """
+    import requests
+
+    from fire.contracts.record import Recording
+
+    remote = server.remote
+    recording = Recording(env.tmpdir / "contracts")
+    recording.providers.add("shop")  # as live_url_for does
+    urls = {
+        False: f"{server.live_url}/products/",
+        True: remote.call_extension("live_url_for", "bench") + "/products/",
+    }
+
+    def typical(record: bool) -> None:
+        with remote.scope(data_changes=True):
+            remote.module("shop.factories").ProductFactory(name="bench")
+            requests.get(urls[record], timeout=10).json()
+            remote.module("shop.models").Product.objects.count()
+            if record:
+                recording.collect({"shop": remote}, "bench::test_typical", passed=True)
+
+    blocks: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(CAPTURE_BLOCKS):
+        for record in (False, True):
+            start = time.perf_counter_ns()
+            for _ in range(CAPTURE_TESTS):
+                typical(record)
+            blocks[record].append((time.perf_counter_ns() - start) / CAPTURE_TESTS / 1000)
+    return statistics.median(blocks[False]), statistics.median(blocks[True])
+
+
+def _contracts_line(env: Env, server: shop.Shop) -> str:
+    off, on = _contracts_cost(env, server)
+    share = on / off - 1
+    verdict = "ok" if share <= CONTRACTS_BUDGET else "ABOVE BUDGET"
+    return (
+        f"  contract recording, the typical test in a loop: off {off:6.0f} µs, on "
+        f"{on:6.0f} µs: {share:+.1%} (budget ≤ {CONTRACTS_BUDGET:.0%}) {verdict}"
+    )
+
+
 def _floor_us(env: Env, spin_wait: float = DEFAULT_SPIN_WAIT) -> float:
     """The echo's median round trip, its client waiting as fire's does or (0) sleeping."""
     client = EchoClient(echo_endpoint(env), spin_wait)
@@ -361,14 +414,14 @@ def _wanted(only: list[str], *words: str) -> bool:
 
 
 def _backend_report(env: Env, backend: str, only: list[str]) -> list[str]:
-    keys = [v.key for v in VARIANTS] + ["breakdown", "capture"]
+    keys = [v.key for v in VARIANTS] + ["breakdown", "capture", "contracts"]
     if not any(_wanted(only, backend, key) for key in keys):
         return []
     server = shop.shop(env, backend)
     wanted = [v for v in VARIANTS if _wanted(only, backend, v.key)]
     rounds: dict[str, list[float]] = {v.key: [] for v in wanted}
     failed: dict[str, str] = {}
-    for round_number in range(ROUNDS):
+    for round_number in range(ROUNDS if wanted else 0):  # -k capture: no variant
         # Each round starts one variant later: no variant always runs right after the same
         # one (live_server's flushes leave PostgreSQL busy for a while after them).
         shift = round_number % len(wanted)
@@ -406,6 +459,8 @@ def _backend_report(env: Env, backend: str, only: list[str]) -> list[str]:
         lines += _breakdown_lines(env, server, figures)
     if _wanted(only, backend, "capture"):
         lines.append(_capture_line(server))
+    if _wanted(only, backend, "contracts"):
+        lines.append(_contracts_line(env, server))
     return lines
 
 
@@ -450,7 +505,14 @@ def _breakdown_lines(env: Env, server: shop.Shop, figures: dict[str, float | str
 def system_report(env: Env, only: list[str]) -> str:
     """The section's text: per backend, each variant's marginal ms/test and the ratios."""
     if not _wanted(
-        only, "sqlite", "postgres", "fire-pytest", "live-server", "breakdown", "capture"
+        only,
+        "sqlite",
+        "postgres",
+        "fire-pytest",
+        "live-server",
+        "breakdown",
+        "capture",
+        "contracts",
     ):
         return ""
     backends = ["sqlite"]

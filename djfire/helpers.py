@@ -60,13 +60,15 @@ class DjangoRemote:
         Examples:
             >>> shop.settings(ACCOUNTS_URL=accounts.live_url_for("shop"))
         """
-        from fire.testing import recording_contracts
+        from fire.testing import contract_recording
 
-        if not recording_contracts():
+        recording = contract_recording()
+        if recording is None:
             return self.live_url
         url = self.remote.call_extension("live_url_for", consumer)
         if url is None:
             return self.live_url  # raises: no live HTTP server
+        recording.providers.add(self.remote.name)  # asked for what it recorded, test by test
         return url
 
     def mail_outbox(self) -> list[dict[str, Any]]:

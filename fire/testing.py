@@ -47,12 +47,15 @@ from .runners.core import (
 )
 from .runners.spawn import ServerSpec, SpawnedServer, parse_spawn_spec
 
+if TYPE_CHECKING:
+    from .contracts.record import Recording
+
 __all__ = [
     "FireTestCase",
     "FireTestMixin",
+    "contract_recording",
     "parse_server_list",
     "process_runner",
-    "recording_contracts",
     "shared_remote",
     "spawned_server",
     "use_runner",
@@ -72,11 +75,12 @@ def process_runner() -> Runner:
     return _holder.get()
 
 
-def recording_contracts() -> bool:
-    """Whether this process's run records contracts (``--fire-contracts``, the
-    ``fire_contracts`` ini option, ``FireTestCase.fire_contracts``); makes no runner."""
+def contract_recording() -> Recording | None:
+    """The contracts this process's run records (``--fire-contracts``, the
+    ``fire_contracts`` ini option, ``FireTestCase.fire_contracts``), or None; makes no
+    runner."""
     runner = _holder.current
-    return runner is not None and runner.contracts is not None
+    return None if runner is None else runner.contracts
 
 
 def use_runner(runner: Runner | None) -> Runner | None:

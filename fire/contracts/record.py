@@ -59,6 +59,9 @@ class Recording:
         self.directory = Path(directory)
         self.interactions: dict[tuple[Any, ...], Interaction] = {}
         self.tests = 0  # tests whose interactions were kept
+        #: The servers a consumer's URL was asked of (`DjangoRemote.live_url_for`): only
+        #: they are asked for what they recorded, and none while there is none.
+        self.providers: set[str] = set()
 
     def add(
         self,
@@ -110,7 +113,7 @@ class Recording:
         exact, exclude = list(exact), list(exclude)
         kept = False
         for provider, remote in remotes.items():
-            if remote.closed:
+            if remote.closed or provider not in self.providers:
                 continue
             try:
                 recorded = remote.call_extension("contract_interactions")

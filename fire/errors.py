@@ -131,6 +131,9 @@ class RemoteError(Exception):
     remote_args: tuple[Any, ...] | None = None
     remote_traceback: str = ""
     server: str = ""
+    #: The server's number for this failure when it keeps it for a post-mortem
+    #: (`fire.client.debugging`), else None.
+    remote_failure: int | None = None
 
 
 _classes: dict[str, type[RemoteError]] = {}

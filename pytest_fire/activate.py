@@ -62,9 +62,12 @@ def activate(config: pytest.Config) -> Runner:
     from fire.testing import use_runner
 
     from .config import read_config
+    from .debugging import start_debugging
 
     try:
-        runner = Runner(read_config(config))
+        settings = read_config(config)
+        start_debugging(config, settings)
+        runner = Runner(settings)
     except FireError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[runner_key] = runner
@@ -86,3 +89,6 @@ def deactivate(config: pytest.Config) -> None:
         del config.stash[runner_key]
         config.pluginmanager.unregister(name=_INTERRUPTS)
         runner.close()
+    from .debugging import stop_debugging
+
+    stop_debugging(config)

@@ -16,6 +16,7 @@ import pytest
 
 from .activate import activate, active_runner, configured, deactivate
 from .contracts import collect_contracts, summary_line, write_contracts
+from .debugging import install_remote_post_mortem, warn_skipped_breakpoints
 from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this module)
     fire_changes,
     fire_class_scope,
@@ -57,6 +58,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME=MANAGE_PY[:settings=MOD][:http=HOST:PORT][:gateway=XSPEC]",
         help="start a service's runfireserver for this run (repeatable); gateway= (last) "
         "starts it through an execnet gateway: popen//python=PY, ssh=HOST//python=PY",
+    )
+    group.addoption(
+        "--fire-pdb",
+        action="store_true",
+        default=False,
+        help="let breakpoint() in a service's code stop in this terminal (as -s does); "
+        "without either, a service skips it with a warning",
     )
     group.addoption(
         "--fire-curve-secret",
@@ -194,6 +202,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """With --pdb, a remote failure's pdb opens in its service (after every plugin's
+    pytest_configure: pytest registers its own post-mortem plugin there)."""
+    if session.config.getvalue("usepdb"):
+        install_remote_post_mortem(session.config)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     fail_the_run(session)
     write_contracts(session)
@@ -301,4 +316,6 @@ def pytest_runtest_makereport(
                 lines = server.output[marks.get(name, 0) :]
                 if lines and report.failed:
                     report.sections.append((f"fire server {name} output", "".join(lines)))
+                if lines and call.when == "teardown":
+                    warn_skipped_breakpoints(item, lines)
     return report

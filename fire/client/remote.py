@@ -7,6 +7,7 @@ import datetime
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
@@ -39,6 +40,7 @@ from ..wire.clock import wall_time
 from ..wire.codec import EXT_ARGREF, EXT_REF, CannotSend, Codec, plain_codec
 from ..wire.protocol import CALLABLE, Status
 from .clock import RemoteClock
+from .debugging import paused_since
 from .patches import Patch
 from .proxy import CallableProxy, Proxy
 
@@ -536,7 +538,8 @@ class Remote:
         that timed out is dropped.
         """
         wait = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + wait
+        since = time.monotonic()
+        deadline = since + wait
         receive = self._transport.receive
         while True:
             try:
@@ -547,6 +550,11 @@ class Remote:
                 # its scopes), so nothing after Ctrl-C waits on it.
                 self.close()
                 raise
+            if reply is None and paused_since(since):
+                # A person in a debugger stopped the service meanwhile: wait on.
+                since = time.monotonic()
+                deadline = since + wait
+                continue
             if reply is None:
                 raise ServerUnavailable(
                     f"no reply from the fire server at {self.address} within {wait:g} s "
@@ -593,6 +601,8 @@ class Remote:
         exc.remote_args = None if args is None else tuple(args)
         exc.remote_traceback = described["text"]
         exc.server = self.name
+        exc.remote_failure = described.get("failure")  # kept for a post-mortem
+        exc._fire_remote = weakref.ref(self)  # type: ignore[attr-defined]
         for note in described["notes"]:
             exc.add_note(note)
         exc.add_note(f"(raised by {described['type']} on fire server {self.name!r})")

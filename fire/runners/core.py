@@ -70,6 +70,8 @@ class RunConfig:
     data_changes_exclude: list[str] = field(default_factory=list)
     curve_secret: str | None = None  # this client's NAME.key_secret (else FIRE_CURVE_SECRET)
     curve_servers: str | None = None  # directory of SERVER_NAME.key (else FIRE_CURVE_SERVERS)
+    post_mortem: bool = False  # servers keep failed calls for a remote pdb (pytest --pdb)
+    debugger: str | None = None  # where services' breakpoint() goes (fire.runners.debugging)
     contracts: str | None = None  # where recorded contracts go (--fire-contracts), or None
 
 
@@ -185,7 +187,18 @@ class Runner:
                 f"fire server {name!r} is not available: {exc}", address
             ) from None
         self._remotes[key] = remote
+        if self.config.post_mortem or self.config.debugger:
+            self._attach_debugger(remote)
         return remote
+
+    def _attach_debugger(self, remote: Remote) -> None:
+        """Tell the server of a new connection what the run's debugging wants (once)."""
+        from ..client.debugging import attach
+
+        try:
+            attach(remote, post_mortem=self.config.post_mortem, breakpoints=self.config.debugger)
+        except FireError as exc:  # a convenience: never what fails a test
+            sys.stderr.write(f"fire: no remote debugger on server {remote.name!r}: {exc}\n")
 
     def remote(self, name: str) -> Remote:
         """The connection to the run's server `name` (one of `names`)."""

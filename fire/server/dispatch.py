@@ -59,8 +59,10 @@ from ..wire.codec import plain_codec
 from ..wire.handshake import greet
 from ..wire.protocol import DEFAULT_MAX_MESSAGE_SIZE, FRAME_SIZE, Status
 from ..wire.values import ValueRules
+from .breakpoints import Breakpoints
 from .exception_data import describe_exception
 from .operations import OPERATIONS
+from .post_mortem import Failures
 from .session import Session
 from .shapes import ShapeTable
 
@@ -113,6 +115,15 @@ class Dispatcher:
         self.extensions = list(extensions) or [Scopes()]
         self.operations: dict[str, Callable[..., Any]] = dict(OPERATIONS)
         self.operations.update(ping=lambda session: "pong", info=self._info)
+        self.operations.update(
+            debug_attach=self._debug_attach,
+            debug_start=lambda session, number: self._failures_of(session).start(number),
+            debug_input=lambda session, line: self._failures_of(session).command(str(line)),
+        )
+        #: Where ``breakpoint()`` in served code goes (`fire.server.breakpoints`).
+        self.breakpoints = Breakpoints()
+        #: identity -> the kept failure of a session that asked (`fire.server.post_mortem`).
+        self._failures: dict[bytes, Failures] = {}
         for extension in self.extensions:
             for name, function in extension.operations().items():
                 if name in self.operations:
@@ -177,6 +188,11 @@ class Dispatcher:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             result, status = describe_exception(exc), Status.RAISED
+            failures = self._failures.get(identity)
+            if failures is not None and failures.keep:
+                result["failure"], dropped = failures.kept(exc)
+                if dropped is not None:
+                    self._release(session, [dropped])
         self.in_call = False
         if type(result) is Later:
             result._reply = self._answer_later(identity, request_id, session)
@@ -266,6 +282,11 @@ class Dispatcher:
                 except Exception:
                     log.exception("extension %s failed to close a session", extension.name)
         self._release(session, session.take_all())
+        self.breakpoints.detach(session.identity)
+        failures = self._failures.pop(session.identity, None)
+        dropped = failures.drop() if failures is not None else None
+        if dropped is not None:
+            self._release(session, [dropped])
         log.info("session of %s closed: %s", session.describe(), why)
         session.close()
 
@@ -277,6 +298,29 @@ class Dispatcher:
             self._release_references(session, objects)
         except Exception:
             log.exception("an extension failed to release references of %s", session.describe())
+
+    # debugging (fire.server.post_mortem, fire.server.breakpoints)
+    def _debug_attach(self, session: Session, options: dict[str, Any]) -> dict[str, Any]:
+        """``debug_attach``: keep this session's failed calls for a post-mortem
+        (``post_mortem``), and send ``breakpoint()`` to its debugger (``breakpoints``, a
+        Unix socket path, or None)."""
+        if not isinstance(options, dict):
+            raise FireError("debug_attach takes a dict of options")
+        failures = self._failures_of(session)
+        failures.keep = bool(options.get("post_mortem"))
+        if not failures.keep:
+            dropped = failures.drop()
+            if dropped is not None:
+                self._release(session, [dropped])
+        address = options.get("breakpoints")
+        self.breakpoints.attach(session.identity, address if isinstance(address, str) else None)
+        return {"post_mortem": failures.keep, "breakpoints": bool(address)}
+
+    def _failures_of(self, session: Session) -> Failures:
+        failures = self._failures.get(session.identity)
+        if failures is None:
+            failures = self._failures[session.identity] = Failures()
+        return failures
 
     def _info(self, session: Session) -> dict[str, Any]:
         return {

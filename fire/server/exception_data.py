@@ -16,7 +16,7 @@ from tblib import Traceback
 
 from ..wire.codec import plain_codec
 
-__all__ = ["class_hierarchy", "describe_exception"]
+__all__ = ["class_hierarchy", "describe_exception", "user_frames"]
 
 _FIRE_DIR = os.path.dirname(os.path.abspath(__file__))
 _plain = plain_codec()
@@ -26,7 +26,7 @@ def _dotted(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _user_frames(tb: TracebackType | None) -> TracebackType | None:
+def user_frames(tb: TracebackType | None) -> TracebackType | None:
     """Skip fire's own dispatch frames, so the traceback starts in the user's code."""
     while tb is not None and os.path.dirname(tb.tb_frame.f_code.co_filename) == _FIRE_DIR:
         tb = tb.tb_next
@@ -52,7 +52,7 @@ def describe_exception(exc: BaseException) -> dict[str, Any]:
         _plain.pack(args)
     except (TypeError, ValueError, OverflowError):
         args = None
-    tb = _user_frames(exc.__traceback__) or exc.__traceback__
+    tb = user_frames(exc.__traceback__) or exc.__traceback__
     text = "".join(traceback.format_exception(type(exc), exc, tb))
     return {
         "type": _dotted(type(exc)),

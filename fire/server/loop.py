@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -224,7 +225,24 @@ class Server:
         self._context = None
 
     def serve_forever(self) -> None:
-        """Answer requests until `stop()`; then close."""
+        """Answer requests until `stop()`; then close.
+
+        Served from the process's main thread (a server command: ``python -m fire
+        serve``, ``runfireserver``), the server owns its process, and ``breakpoint()`` in
+        served code goes to the debugger a client attached, or is skipped with a warning
+        (`fire.server.breakpoints`); a server in another thread leaves its process's hook.
+        """
+        owns_process = threading.current_thread() is threading.main_thread()
+        previous_hook = sys.breakpointhook
+        if owns_process:
+            sys.breakpointhook = self.dispatcher.breakpoints.hook
+        try:
+            self._serve_forever()
+        finally:
+            if owns_process:
+                sys.breakpointhook = previous_hook
+
+    def _serve_forever(self) -> None:
         if self._router is None:
             self.bind()
         router = self._router

@@ -1,5 +1,5 @@
 from django.urls import path
-from shop import views
+from shop import debugging, views
 
 urlpatterns = [
     path("products/", views.product_list),
@@ -21,4 +21,5 @@ urlpatterns = [
     path("visits/", views.count_visits),
     path("pay/", views.pay),
     path("clock/", views.clock),
+    path("breakpoint/", debugging.stop_at_breakpoint),
 ]

@@ -1,0 +1,198 @@
+"""pdb in a service, driven from the test's terminal (issue 25 §4).
+
+pytest runs under a pseudo-terminal (as tests/runners/test_ctrl_c.py does), spawning the
+test service (tests/djproject, SQLite); these tests type into it as a person would:
+
+- ``--pdb`` on a test that fails on a remote exception opens pdb on the service's frame:
+  ``p local_variable`` is answered from the service, ``c`` returns to the run, and the
+  next test finds the failed test's row gone (its scope rolled back);
+- ``breakpoint()`` in a view, during a live request, stops in the test's terminal with
+  ``--fire-pdb``; in a fire call too, which waits past its reply timeout meanwhile;
+- without ``--fire-pdb`` or ``-s``, the breakpoint is skipped with one warning and the
+  request completes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import signal
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import MANAGE
+
+PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--color=no"]
+
+FAILING_TEST = """
+def test_fails_in_the_service(fire_remotes):
+    shop = fire_remotes["shop"]
+    shop.module("shop.models").Product.objects.create(name="made in the test", price="1.00")
+    shop.module("shop.debugging").fail_with_local("the test's argument")
+
+
+def test_the_row_is_gone(fire_remotes):
+    count = fire_remotes["shop"].module("shop.models").Product.objects.count()
+    assert count == 0, f"{count} products left"
+"""
+
+LIVE_REQUEST_TEST = """
+import urllib.request
+from djfire.helpers import DjangoRemote
+
+
+def test_breakpoint_in_a_view(fire_remotes):
+    url = DjangoRemote(fire_remotes["shop"]).live_url
+    with urllib.request.urlopen(url + "/breakpoint/", timeout=120) as response:
+        body = response.read().decode()
+    assert body == "went on after the breakpoint: stopped in a view"
+"""
+
+FIRE_CALL_TEST = """
+
+def test_breakpoint_in_a_fire_call(fire_remotes):
+    shop = fire_remotes["shop"]
+    timeout, shop.timeout = shop.timeout, 1  # the person at the prompt takes longer
+    try:
+        assert shop.module("builtins").breakpoint() is None
+    finally:
+        shop.timeout = timeout
+    assert shop.module("builtins").len("after") == 5
+"""
+
+
+class Terminal:
+    """pytest on `path`'s tests under a pseudo-terminal, spawning the test service."""
+
+    def __init__(self, path: Path, *options: str, http: bool = False) -> None:
+        self.master, slave = os.openpty()
+        spec = f"shop={MANAGE}:python={sys.executable}" + (":http=127.0.0.1:0" if http else "")
+        env = {**os.environ, "DJFIRE_TEST_DB": "sqlite-file", "DJFIRE_TEST_DIR": str(path)}
+        env.pop("PYTHONBREAKPOINT", None)
+        self.process = subprocess.Popen(
+            [*PYTEST, *options, f"--fire-spawn={spec}", str(path)],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=path,
+            env=env,
+            preexec_fn=_controlling_terminal,
+        )
+        os.close(slave)
+        self.output = ""
+
+    def read_until(self, done: Callable[[str], bool], seconds: float = 120) -> str:
+        """Read until `done(output)`; the output (asserted done, with the output shown)."""
+        assert self._read(done, seconds), self.output
+        return self.output
+
+    def prompt(self, count: int = 1) -> str:
+        """Wait for pdb's `count`-th prompt."""
+        return self.read_until(lambda out: out.count("(Pdb) ") >= count)
+
+    def type(self, line: str) -> None:
+        os.write(self.master, line.encode() + b"\n")
+
+    def finish(self, seconds: float = 120) -> int:
+        """pytest's exit status, once it ended (reading its output meanwhile)."""
+        deadline = time.monotonic() + seconds
+        while self.process.poll() is None and time.monotonic() < deadline:
+            self._read(lambda _: False, 0.2)
+        self._read(lambda _: False, 0.2)
+        return self.process.wait(5)
+
+    def _read(self, done: Callable[[str], bool], seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not done(self.output) and time.monotonic() < deadline:
+            if select.select([self.master], [], [], 0.1)[0]:
+                try:
+                    data = os.read(self.master, 65536)
+                except OSError:  # EIO: the terminal's last process ended
+                    data = b""
+                if not data:
+                    break
+                self.output += data.decode(errors="replace")
+        return done(self.output)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        os.close(self.master)
+
+
+def _controlling_terminal() -> None:
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def test_pdb_opens_in_the_service_frame_and_c_returns_with_the_scope_rolled_back(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "test_failing.py").write_text(FAILING_TEST)
+    terminal = Terminal(tmp_path, "--pdb")
+    try:
+        output = terminal.prompt()
+        assert "entering PDB in fire server 'shop'" in output
+        assert "shop/debugging.py" in output and "fail_with_local()" in output
+        terminal.type("p local_variable")
+        terminal.read_until(lambda out: '"seen in the service: the test\'s argument"' in out)
+        terminal.type("p products")  # what the failing call counted: the test's row
+        terminal.prompt(3)
+        assert terminal.output.rpartition("p products")[2].split()[0] == "1"
+        terminal.type("c")
+        assert terminal.finish() == 1, terminal.output
+        assert "1 failed, 1 passed" in terminal.output  # the row is gone in the next test
+    finally:
+        terminal.close()
+
+
+def test_breakpoint_in_a_view_or_a_fire_call_stops_in_the_test_terminal_with_fire_pdb(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "test_breakpoints.py").write_text(LIVE_REQUEST_TEST + FIRE_CALL_TEST)
+    terminal = Terminal(tmp_path, "--fire-pdb", http=True)
+    try:
+        output = terminal.prompt()  # in the view, during the live request
+        assert "fire: breakpoint() in the service" in output
+        assert "stop_at_breakpoint()" in output
+        terminal.type("p local_variable")
+        terminal.read_until(lambda out: "'stopped in a view'" in out)
+        terminal.type("c")
+        terminal.prompt(3)  # in the fire call, on the server's own thread
+        time.sleep(2)  # a person reading: longer than the call's 1 s reply timeout
+        terminal.type("c")
+        assert terminal.finish() == 0, terminal.output
+        assert "2 passed" in terminal.output
+    finally:
+        terminal.close()
+
+
+def test_breakpoint_without_fire_pdb_is_skipped_with_one_warning(tmp_path: Path) -> None:
+    (tmp_path / "test_live.py").write_text(
+        LIVE_REQUEST_TEST + "\n\ndef test_again(fire_remotes):\n    test_breakpoint_in_a_view"
+        "(fire_remotes)\n"
+    )
+    spec = f"shop={MANAGE}:python={sys.executable}:http=127.0.0.1:0"
+    env = {**os.environ, "DJFIRE_TEST_DB": "sqlite-file", "DJFIRE_TEST_DIR": str(tmp_path)}
+    env.pop("PYTHONBREAKPOINT", None)
+    result = subprocess.run(
+        [*PYTEST, f"--fire-spawn={spec}", "-W", "always", str(tmp_path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed, 1 warning" in result.stdout, result.stdout
+    warning = "fire: breakpoint() at "
+    assert result.stdout.count(warning) == 1, result.stdout
+    assert "debugging.py:18 skipped: no test run attached a debugger" in result.stdout
+    assert "--fire-pdb" in result.stdout

@@ -4,6 +4,8 @@ Each test runs inside a transaction on *both* services, rolled back when it ends
 services' live HTTP servers use the same transaction, so they see what the test made.
 """
 
+from datetime import timedelta
+
 import pytest
 import requests
 from conftest import log_in
@@ -84,3 +86,41 @@ def test_my_orders_are_listed(accounts, shop, browser):
             {"id": second.id, "user": ada.id, "item": "desk", "quantity": 3},
         ]
     }
+
+
+def test_the_confirmation_goes_through_the_function_a_test_replaces(accounts, shop, browser):
+    ada = accounts.remote.module("accounts.factories").UserFactory(
+        username="ada", first_name="Ada", last_name="Lovelace", password="pw"
+    )
+    # Patched in the running shop, for this test only: the view's call reaches the mock.
+    confirm = shop.patch("shop.notifications.send_order_confirmation")
+    log_in(browser, accounts, "ada", "pw")
+
+    response = browser.post(shop.live_url + "/orders/", json={"item": "lamp"})
+
+    assert response.status_code == 201, response.text
+    confirm.assert_called_once()
+    order, user = confirm.call_args.args  # the order: a proxy of the shop's row
+    assert order.id == response.json()["id"]
+    assert user == {"id": ada.id, "name": "Ada Lovelace", "email": ada.email}
+    assert shop.mail_outbox() == []  # the real sending was replaced
+
+
+def test_an_order_can_be_cancelled_for_30_minutes(fire_remotes, accounts, shop, browser):
+    accounts.remote.module("accounts.factories").UserFactory(username="ada", password="pw")
+    log_in(browser, accounts, "ada", "pw")
+    # One clock for both services, moved together; each gets its own back after the test.
+    clock = fire_remotes.freeze_time("2026-03-01T09:00Z")
+    first = browser.post(shop.live_url + "/orders/", json={"item": "lamp"}).json()
+    second = browser.post(shop.live_url + "/orders/", json={"item": "desk"}).json()
+
+    clock.shift(timedelta(minutes=29))
+    in_time = browser.post(f"{shop.live_url}/orders/{first['id']}/cancel/")
+    clock.shift(timedelta(minutes=2))
+    too_late = browser.post(f"{shop.live_url}/orders/{second['id']}/cancel/")
+
+    assert in_time.json() == {"id": first["id"], "cancelled_at": "2026-03-01T09:29:00+00:00"}
+    assert too_late.status_code == 409
+    assert "cancelled for 30 minutes" in too_late.json()["error"]
+    orders = shop.remote.module("shop.models").Order.objects
+    assert orders.get(id=second["id"]).cancelled_at is None

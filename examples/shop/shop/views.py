@@ -1,11 +1,11 @@
 import json
 
-from django.core.mail import send_mail
 from django.db import transaction
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from shop import accounts_client
+from shop import accounts_client, notifications
 from shop.models import Order
 
 
@@ -33,18 +33,28 @@ def orders(request):
         )
         # Mail only once the order is really saved. Under the fire server the callback
         # runs when this request ends, as if it had committed.
-        transaction.on_commit(lambda: _send_confirmation(order, user))
+        transaction.on_commit(lambda: notifications.send_order_confirmation(order, user))
     return JsonResponse(_as_data(order), status=201)
+
+
+@require_http_methods(["POST"])
+def cancel(request, order_id):
+    """POST /orders/<id>/cancel/: cancel my order, within 30 minutes of placing it."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "log in at accounts first"}, status=401)
+    order = Order.objects.filter(id=order_id, user_id=int(request.user.username)).first()
+    if order is None:
+        return JsonResponse({"error": f"you have no order {order_id}"}, status=404)
+    if not order.cancel(timezone.now()):
+        return JsonResponse(
+            {
+                "error": f"too late: an order can be cancelled for {Order.CANCELLABLE_FOR_MINUTES} "
+                "minutes after it is placed"
+            },
+            status=409,
+        )
+    return JsonResponse({"id": order.id, "cancelled_at": order.cancelled_at.isoformat()})
 
 
 def _as_data(order):
     return {"id": order.id, "user": order.user_id, "item": order.item, "quantity": order.quantity}
-
-
-def _send_confirmation(order, user):
-    send_mail(
-        f"Order #{order.id} confirmed",
-        f"Hello {user['name']},\n\nwe received your order: {order.quantity} x {order.item}.\n",
-        None,  # DEFAULT_FROM_EMAIL
-        [user["email"]],
-    )

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from .activate import activate, active_runner, configured, deactivate
+from .contract_stub import fire_contract_stub  # noqa: F401  (a fixture)
 from .contracts import collect_contracts, summary_line, write_contracts
 from .debugging import install_remote_post_mortem, warn_skipped_breakpoints
 from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this module)
@@ -132,6 +133,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "directory to record contracts in (as --fire-contracts), relative to the ini file",
         default="",
     )
+    group.addoption(
+        "--fire-verify",
+        action="append",
+        metavar="NAME=DIR",
+        help="verify the run's server NAME against the Pact contracts in DIR whose provider "
+        "it is (repeatable): one test item each, run after the collected tests",
+    )
     # Empty defaults: pytest_fire.config fills in fire's (an unused plugin imports no fire).
     parser.addini("fire_timeout", "seconds to wait for each fire reply", default="")
     parser.addini(
@@ -200,6 +208,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             "turns on each server (one test scope at a time)"
         )
     return lines
+
+
+def pytest_collection_modifyitems(session: pytest.Session, items: list[pytest.Item]) -> None:
+    if session.config.getoption("fire_verify"):
+        from .verify import verification_items
+
+        items.extend(verification_items(session))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -7,3 +7,14 @@ the recording is `fire.contracts.record` (the runner's half; djfire's
 versions of an API are still used (`fire.contracts.versions`). The file format is
 docs/contracts.md's. Nothing here imports Django or pytest.
 """
+
+__all__ = ["stub"]
+
+
+def __getattr__(name: str) -> object:
+    """``fire.contracts.stub``, imported when used (`fire.contracts.replay`)."""
+    if name == "stub":
+        from .replay import stub
+
+        return stub
+    raise AttributeError(name)

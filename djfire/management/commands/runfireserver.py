@@ -113,6 +113,7 @@ class Command(BaseCommand):
         from djfire.checks import check_django_version, live_server_warnings
         from djfire.connection_lock import DEFAULT_LOCK_TIMEOUT
         from djfire.contract_recording import ContractRecorder
+        from djfire.contracts import ContractStates
         from djfire.databases import (
             SharedConnections,
             create_test_databases,
@@ -218,7 +219,12 @@ class Command(BaseCommand):
                 address,
                 curve=curve,
                 allow_remote=options["allow_remote"],
-                extensions=[scopes, helpers, ContractRecorder(scopes, live)],
+                extensions=[
+                    scopes,
+                    helpers,
+                    ContractRecorder(scopes, live),
+                    ContractStates(scopes),
+                ],
                 values=django_value_rules(),
                 **limits,
             )

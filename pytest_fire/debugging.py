@@ -43,11 +43,21 @@ SKIPPED = "fire: breakpoint() at "
 
 
 def breakpoints_allowed(config: pytest.Config) -> bool:
-    """Whether services' ``breakpoint()`` may stop in this terminal: ``--fire-pdb`` or
-    ``-s``, and a terminal to stop in (an xdist worker has none)."""
+    """Whether services' ``breakpoint()`` may stop in this terminal: ``--fire-pdb``, or
+    ``-s`` with a terminal to type in (``-s`` alone is common in CI, whose stdin may be a
+    pipe nobody writes to); never in an xdist worker, which has no terminal."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return False
-    return bool(config.getoption("fire_pdb", False)) or config.getoption("capture") == "no"
+    if config.getoption("fire_pdb", False):
+        return True
+    return config.getoption("capture") == "no" and _stdin_is_a_terminal()
+
+
+def _stdin_is_a_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
 
 
 def start_debugging(config: pytest.Config, run: RunConfig) -> None:

@@ -93,6 +93,9 @@ def read_config(config: pytest.Config) -> RunConfig:
         for text in config.getini("fire_spawn"):
             spec = parse_spawn_spec(text, _ini_base(config))
             result.spawned[spec.name] = spec
+    from .coverage import run_coverage
+
+    result.coverage = run_coverage(config)  # pytest-cov's --cov: the servers measure theirs
     if result.data_changes == "off":  # nothing will read a capture: the servers pay none
         for spec in result.spawned.values():
             spec.data_changes = False

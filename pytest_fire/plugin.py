@@ -17,6 +17,7 @@ import pytest
 from .activate import activate, active_runner, configured, deactivate
 from .contract_stub import fire_contract_stub  # noqa: F401  (a fixture)
 from .contracts import collect_contracts, summary_line, write_contracts
+from .coverage import finish_coverage, notes, run_coverage, stopped_descriptions
 from .debugging import install_remote_post_mortem, warn_skipped_breakpoints
 from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this module)
     fire_changes,
@@ -224,6 +225,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         install_remote_post_mortem(session.config)
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-cov's, which starts an xdist worker's measuring
+def pytest_sessionstart(session: pytest.Session) -> None:
+    runner = active_runner(session.config)
+    if runner is not None and runner.config.coverage is None:
+        runner.config.coverage = run_coverage(session.config)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)  # inside pytest-cov's, which combines after it
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """Once the tests have run, with coverage on: stop the spawned servers, which write
+    their data, and put it where pytest-cov combines it (`pytest_fire.coverage`)."""
+    result = yield
+    runner = active_runner(session.config)
+    if runner is not None and runner.config.coverage is not None and not runner.interrupted:
+        finish_coverage(session.config, runner, _describe)
+    return result
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     fail_the_run(session)
     write_contracts(session)
@@ -241,12 +260,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     contracts = summary_line(config)
     if contracts is not None:
         terminalreporter.write_line(contracts)
+    for note in notes(config):
+        terminalreporter.write_line(f"fire: warning: {note}", yellow=True)
     runner = active_runner(config)
     if runner is None or not runner.spawned:
         return
     from fire.errors import FireError
 
     terminalreporter.section("fire servers spawned")
+    stopped = stopped_descriptions(config)
     lost = summary_lines(config)
     for name, server in runner.spawned.items():
         if name in lost:  # how it ended is its description
@@ -258,6 +280,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             terminalreporter.write_line(f"{name}: {server.address}: {server.failure}; {said}")
             for line in tail:
                 terminalreporter.write_line(f"    {line}")
+            continue
+        if stopped is not None:  # stopped for coverage, described before
+            said = stopped.get(name, "stopped")
+            terminalreporter.write_line(f"{name}: {server.address}: {said}")
             continue
         try:
             described = _describe(runner.remote(name).info())

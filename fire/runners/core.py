@@ -26,6 +26,7 @@ from ..errors import FireError, ServerUnavailable
 from ..net.curve import ClientKeys, client_keys
 from ..net.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
 from . import data_changes, interrupt
+from .coverage import CoverageSettings, server_options
 from .lost import LostServer, ServerLost, exit_text, nothing_listens
 from .spawn import ServerSpec, SpawnedServer, default_start_command
 
@@ -70,6 +71,8 @@ class RunConfig:
     data_changes_exclude: list[str] = field(default_factory=list)
     curve_secret: str | None = None  # this client's NAME.key_secret (else FIRE_CURVE_SECRET)
     curve_servers: str | None = None  # directory of SERVER_NAME.key (else FIRE_CURVE_SERVERS)
+    #: How the run measures coverage, for its spawned servers to measure theirs; None: off.
+    coverage: CoverageSettings | None = None
     post_mortem: bool = False  # servers keep failed calls for a remote pdb (pytest --pdb)
     debugger: str | None = None  # where services' breakpoint() goes (fire.runners.debugging)
     contracts: str | None = None  # where recorded contracts go (--fire-contracts), or None
@@ -134,6 +137,8 @@ class Runner:
         server = self._spawned.get(key)
         if server is None:
             server = self._spawned[key] = SpawnedServer(spec, suffix=self.worker)
+            if self.config.coverage is not None:
+                server.coverage = server_options(self.config.coverage, spec)
             try:
                 server.start()
             except FireError as exc:
@@ -257,6 +262,8 @@ class Runner:
         """A spawned server whose process ended since the last look (without a test's
         call failing for it), now lost; None if every one runs (or was lost before)."""
         for (name, _), server in self._spawned.items():
+            if server.asked_to_stop:  # the run stopped it (for its coverage data): no loss
+                continue
             if server.failure is None and name not in self._lost and server.exited():
                 return self._check(name, server.address, during)
         return None
@@ -277,6 +284,17 @@ class Runner:
             if connected == name:  # its scopes ended with it; no test may use it again
                 remote.close()
         return lost
+
+    def stop_spawned(self) -> None:
+        """Stop the spawned servers now, together (their connections closed first), so
+        that they write their coverage data; they stay in `spawned`, for the summary."""
+        for (name, _), remote in self._remotes.items():
+            if name in self.config.spawned:
+                remote.close()
+        for server in self._spawned.values():
+            server.ask_to_stop()
+        for server in self._spawned.values():
+            server.stop()
 
     def close(self) -> None:
         """Close the connections and stop the servers the run started (after `interrupt`,

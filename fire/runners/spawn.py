@@ -337,6 +337,13 @@ class SpawnedServer:
         self._finished = threading.Event()  # the supervisor finished (its files removed)
         self._returncode: int | None = None
         self._asked_to_stop = False
+        #: The options of ``coverage run`` to measure the server with (set before `start`;
+        #: `fire.runners.coverage`), or None: not measured.
+        self.coverage: list[str] | None = None
+        #: The coverage data files the server wrote as it stopped: (file name, bytes).
+        self.coverage_data: list[tuple[str, bytes]] = []
+        #: Why the server's coverage data is lost (killed, read-only directory…), or None.
+        self.coverage_lost: str | None = None
 
     def command(self) -> list[str]:
         """The arguments after the interpreter (a TCP server also gets its key options)."""
@@ -376,6 +383,9 @@ class SpawnedServer:
             "keys": self._make_keys() if self.spec.is_remote else None,
             "python": None if self.spec.gateway else self.spec.python,
             "cleanup": self.spec.launcher.cleanup_option,
+            "coverage": None
+            if self.coverage is None
+            else {"options": self.coverage, "data_file": f".coverage.fire-{self.spec.name}"},
         }
         if self.spec.gateway:
             try:
@@ -460,6 +470,10 @@ class SpawnedServer:
             if self.spec.is_remote:
                 self.address = endpoint
             self._ready.set()
+        elif kind == "coverage":
+            self.coverage_data.append((values[0], values[1]))
+        elif kind == "coverage-lost":
+            self.coverage_lost = values[0]
         elif kind == "killed":
             self._returncode = values[0]
             self._killed.set()
@@ -488,6 +502,11 @@ class SpawnedServer:
     def socket_dir(self) -> str | None:
         """The directory made for the server's socket, until `stop` removes it."""
         return self._folder
+
+    @property
+    def asked_to_stop(self) -> bool:
+        """Whether the run asked the server to stop (its end is then no loss)."""
+        return self._asked_to_stop
 
     def ask_to_stop(self) -> None:
         """Have the supervisor send the server SIGTERM, without waiting (`stop` waits):

@@ -11,7 +11,8 @@ far side's fire may be another version). Without a gateway, `fire.runners.spawn`
   server prints; ``("ready", endpoint, url, pid)`` once; ``("killed", returncode)``
   when a signal ended the server (its clean-up's output lines follow, see below);
   ``("exited", returncode)`` when the server ends; ``("stopped", returncode)`` after
-  ``"stop"``.
+  ``"stop"``; with coverage, ``("coverage", …)`` or ``("coverage-lost", …)`` before its
+  exit (below).
 
 A server killed by a signal (a negative return code: SIGKILL, SIGSEGV, the OOM killer)
 never ran its teardown, so its test databases are left. When the request names the
@@ -20,6 +21,14 @@ supervisor then runs the server's command again with that option (the same inter
 directory, environment and options, hence the same test database names), relays its
 lines as the server's output, and only then says ``"exited"`` (or ``"stopped"``). An exit
 status the server chose, or a stop it obeyed, is no reason for it.
+
+With ``"coverage"`` in the request (the options of ``coverage run`` and the data file's
+name), the server runs under ``python -m coverage run --parallel-mode``, its data file
+in its own directory (where ``coverage run manage.py …`` would write it), written as it
+stops. Once it ended, the supervisor sends each data file it wrote, ``("coverage", file
+name, bytes)``, and removes it; where there is none, ``("coverage-lost", why)``: killed
+before it could write, or run without coverage (its directory is read-only, its
+interpreter has no coverage.py).
 
 A dying gateway never leaves a server running: when the channel closes (the test run
 ended or was killed, the ssh connection broke) the waiting ``receive`` fails and the
@@ -205,14 +214,82 @@ def _clean_up(channel: Any, argv: list[str], cwd: str, environ: dict[str, str]) 
             channel.send(("output", line))
 
 
+def _under_coverage(
+    channel: Any, request: dict[str, Any], argv: list[str], environ: dict[str, str]
+) -> tuple[list[str], str | None]:
+    """`argv` run under ``coverage run`` where the request asks for coverage, and the path
+    its data file's names begin with; `argv` as it is and None where it is not measured
+    (said in a ``"coverage-lost"`` message: the server then runs without)."""
+    wanted = request.get("coverage")
+    if not wanted:
+        return argv, None
+    for variable in ("COVERAGE_PROCESS_START", "COVERAGE_PROCESS_CONFIG"):
+        environ.pop(variable, None)  # coverage.py's own measuring of subprocesses: not twice
+    folder = request["cwd"]
+    if not os.access(folder, os.W_OK):
+        why = f"its directory {folder} is read-only, so it ran without coverage"
+        channel.send(("coverage-lost", why))
+        return argv, None
+    if argv[0] == sys.executable:
+        import importlib.util
+
+        found = importlib.util.find_spec("coverage") is not None
+    else:
+        probe = [argv[0], "-c", "import coverage"]
+        found = subprocess.run(probe, env=environ, capture_output=True).returncode == 0
+    if not found:
+        why = (
+            f"{argv[0]} has no coverage.py, so it ran without coverage: install djfire's "
+            "coverage extra in the service's environment (djfire[coverage])"
+        )
+        channel.send(("coverage-lost", why))
+        return argv, None
+    data_file = os.path.join(folder, wanted["data_file"])
+    run = ["-m", "coverage", "run", "--parallel-mode", f"--data-file={data_file}"]
+    return [argv[0], *run, *wanted["options"], *argv[1:]], data_file
+
+
+def _send_coverage(channel: Any, data_file: str, pid: int, code: int) -> None:
+    """Send the data files the server `pid` wrote (``DATA_FILE.HOST.pidPID.RANDOM``,
+    coverage's parallel names), removing each; or why there is none."""
+    folder, base = os.path.split(data_file)
+    try:
+        names = sorted(
+            name
+            for name in os.listdir(folder)
+            if name.startswith(base + ".") and (f".pid{pid}." in name or f".{pid}." in name)
+        )
+    except OSError:
+        names = []
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+            os.remove(path)
+        except OSError as exc:
+            channel.send(("coverage-lost", f"its data file {path} could not be read: {exc}"))
+            return
+        channel.send(("coverage", name, data))
+    if not names:
+        why = (
+            f"it was killed (signal {-code}) before it could write it"
+            if code < 0
+            else f"it wrote no data file in {folder} (exit status {code})"
+        )
+        channel.send(("coverage-lost", why))
+
+
 def _relay(
     channel: Any,
     process: subprocess.Popen[bytes],
     clean_up: Callable[[], None] | None,
     cleaning: threading.Event,
+    data_file: str | None = None,
 ) -> None:
     """Send the server's output line by line, its ready line once, its exit; before its
-    exit, where a signal ended it, the output of `clean_up` (`cleaning` is set meanwhile)."""
+    exit, its coverage data (where `data_file` names it) and, where a signal ended it,
+    the output of `clean_up` (`cleaning` is set meanwhile)."""
     assert isinstance(process.stdout, io.FileIO)  # piped with bufsize=0: raw, unbuffered
 
     def output(line: str) -> None:
@@ -228,6 +305,8 @@ def _relay(
         for data in io.BufferedReader(process.stdout):  # buffered from here: no more select
             output(data.decode(errors="replace"))
     code = process.wait()
+    if data_file is not None and not channel.isclosed():
+        _send_coverage(channel, data_file, process.pid, code)
     if code < 0 and clean_up is not None:
         cleaning.set()
         if not channel.isclosed():
@@ -262,6 +341,7 @@ def supervise(channel: Any) -> None:
             channel.send(("output", f"{argv[1]} does not exist on {socket.gethostname()}\n"))
             channel.send(("exited", None))
             return
+        argv, data_file = _under_coverage(channel, request, argv, environ)
         try:
             process = subprocess.Popen(
                 argv,
@@ -279,7 +359,7 @@ def supervise(channel: Any) -> None:
             return
         cleaning = threading.Event()
         relay = threading.Thread(
-            target=_relay, args=(channel, process, clean_up, cleaning), daemon=True
+            target=_relay, args=(channel, process, clean_up, cleaning, data_file), daemon=True
         )
         relay.start()
         try:

@@ -96,6 +96,16 @@ class Command(BaseCommand):
             help="suffix for test database names (one server per xdist worker)",
         )
         parser.add_argument(
+            "--coverage",
+            nargs="?",
+            const=".coverage",
+            default=None,
+            metavar="DATA_FILE",
+            help="measure the server with coverage.py from its start (run again under "
+            "`coverage run --parallel-mode`), its data written beside DATA_FILE (default: "
+            ".coverage here) as it stops, for `coverage combine`",
+        )
+        parser.add_argument(
             "--drop-left-databases",
             action="store_true",
             help="serve nothing: drop the test databases a server started with the same "
@@ -104,6 +114,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["coverage"] and not options["drop_left_databases"]:
+            from djfire.coverage import measure_from_start
+
+            measure_from_start(options["coverage"], self.stderr.write)  # returns if it cannot
         import django
         from django.conf import settings
         from django.core.signals import got_request_exception

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from .claims import Claims, claim_test_databases
 from .connection_lock import DEFAULT_LOCK_TIMEOUT, ConnectionLock
 from .ownership import Ownership
 from .server_identity import DatabaseServers, Key
+from .templates import Templates
 from .threads import share_with_every_thread
 
 __all__ = [
@@ -130,6 +132,8 @@ class ServedDatabases:
     old_config: list[tuple[Any, str, bool]]
     claims: Claims
     ownership: Ownership
+    #: How each test database was made from its template (None: templates off).
+    templates: Templates | None = None
 
 
 def ensure_test_databases(expected_names: dict[str, str]) -> None:
@@ -165,31 +169,45 @@ def name_test_databases(suffix: str | None) -> tuple[DatabaseServers, dict[str, 
 
 
 def create_test_databases(
-    *, keepdb: bool, verbosity: int, suffix: str | None = None
+    *,
+    keepdb: bool,
+    verbosity: int,
+    suffix: str | None = None,
+    rebuild: bool = False,
+    say: Callable[[str], object] = print,
 ) -> ServedDatabases:
     """Claim, then create (or with `keepdb` reuse) every alias's test database, migrated.
+
+    A PostgreSQL or SQLite test database is cloned from a migrated template, built first
+    by the first server that needs it (`djfire.templates`; `rebuild`: built again); one
+    that `keepdb` reuses is migrated forward as Django does. `say` gets a line for each
+    template not used (and why) or removed.
 
     Raises `CommandError` before touching any database when a test database name is a
     real database's, when another fire server holds one of the test databases, or when
     one exists that no fire server made (Django would drop it; with `keepdb` it is
     reused as it is, never dropped: `djfire.ownership`).
     """
+    bases = {alias: str(connections[alias].creation._get_test_db_name()) for alias in connections}
     servers, mirrors = name_test_databases(suffix)
     claims = claim_test_databases(servers, skip=set(mirrors))
     try:
         ownership = Ownership(skip=set(mirrors))
         ownership.refuse_unmarked(keepdb=keepdb)
+        templates = Templates(
+            _templated(mirrors, ownership, keepdb=keepdb), bases, rebuild=rebuild, say=say
+        )
         expected = {
             alias: connections[alias].creation._get_test_db_name()
             for alias in connections
             if alias not in mirrors
         }
         expected.update({mirror: expected[primary] for mirror, primary in mirrors.items()})
-        with ownership.marking(keepdb=keepdb):
+        with ownership.marking(keepdb=keepdb), templates.installed():
             old_config = setup_databases(
                 verbosity, interactive=False, keepdb=keepdb, serialized_aliases=set()
             )
-        databases = ServedDatabases(old_config, claims, ownership)
+        databases = ServedDatabases(old_config, claims, ownership, templates)
         try:
             ensure_test_databases(expected)
         except CommandError:
@@ -200,6 +218,21 @@ def create_test_databases(
         claims.release()
         raise
     return databases
+
+
+def _templated(mirrors: dict[str, str], ownership: Ownership, *, keepdb: bool) -> list[str]:
+    """The aliases whose test database is made from a template: PostgreSQL and SQLite,
+    not a read replica, not one ``--keepdb`` reuses (it exists already), and not with
+    ``DJFIRE_TEMPLATES = False`` in the settings."""
+    if not getattr(settings, "DJFIRE_TEMPLATES", True):
+        return []
+    return [
+        alias
+        for alias in connections
+        if alias not in mirrors
+        and connections[alias].vendor in ("postgresql", "sqlite")
+        and not (keepdb and alias in ownership.existing)
+    ]
 
 
 def destroy_test_databases(databases: ServedDatabases, *, verbosity: int) -> None:

@@ -187,9 +187,13 @@ class DjangoHelpers:
 
     name = "django"
 
-    def __init__(self, scopes: DjangoScopes, live_url: str | None) -> None:
+    def __init__(
+        self, scopes: DjangoScopes, live_url: str | None, test_databases_made: str | None = None
+    ) -> None:
         self.scopes = scopes
         self.live_url = live_url
+        #: How the test databases were made: cloned from templates or built (`djfire.templates`).
+        self.test_databases_made = test_databases_made
 
     def operations(self) -> dict[str, Callable[..., Any]]:
         return {
@@ -211,6 +215,7 @@ class DjangoHelpers:
             # What this server may leave if it cannot finish its teardown: a runner
             # interrupted twice names them (`fire.runners.interrupt`).
             "test_databases": _test_databases(),
+            "test_databases_made": self.test_databases_made,
         }
 
     def mail_outbox(self, session: Session) -> list[dict[str, Any]]:

@@ -55,6 +55,7 @@ RUNFIRESERVER = Launcher(
     suffix_option="--db-suffix",
     allow_remote_option="--allow-remote",
     no_data_changes_option="--no-data-changes",
+    rebuild_option="--rebuild-db",
     cleanup_option="--drop-left-databases",
     settings_variable="DJANGO_SETTINGS_MODULE",
     start_command="python manage.py runfireserver {address}",

@@ -96,6 +96,9 @@ def read_config(config: pytest.Config) -> RunConfig:
     from .coverage import run_coverage
 
     result.coverage = run_coverage(config)  # pytest-cov's --cov: the servers measure theirs
+    if config.getoption("fire_rebuild_db") or config.getini("fire_rebuild_db"):
+        for spec in result.spawned.values():  # templates built again (djfire --rebuild-db)
+            spec.rebuild_db = True
     if result.data_changes == "off":  # nothing will read a capture: the servers pay none
         for spec in result.spawned.values():
             spec.data_changes = False

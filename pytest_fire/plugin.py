@@ -123,6 +123,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
     )
     group.addoption(
+        "--fire-rebuild-db",
+        action="store_true",
+        default=False,
+        help="have the spawned servers migrate their test databases again and save new "
+        "templates, instead of cloning the templates there are (rebuild_db=on in each spec)",
+    )
+    parser.addini(
+        "fire_rebuild_db",
+        "rebuild the spawned servers' test database templates (as --fire-rebuild-db)",
+        type="bool",
+        default=False,
+    )
+    group.addoption(
         "--fire-contracts",
         metavar="DIR",
         default=None,
@@ -301,6 +314,8 @@ def _describe(info: dict[str, Any]) -> str:
     django = info.get("extensions", {}).get("django")
     if django:
         parts.append(f"Django {django['django']}")
+        if django.get("test_databases_made"):
+            parts.append(f"test databases {django['test_databases_made']}")
     databases = info.get("extensions", {}).get("scopes", {}).get("databases")
     if databases:
         parts.append("databases " + ", ".join(f"{a}={v}" for a, v in databases.items()))

@@ -22,12 +22,16 @@ The spec syntax (``--fire-spawn``, the ``fire_spawn`` ini option, ``fire_spawn``
 FireTestCase)::
 
     NAME=PROGRAM[:settings=MOD][:http=HOST:PORT][:suffix=S][:python=PY]
-                [:host=H][:launcher=NAME][:data_changes=off][:gateway=XSPEC]
+                [:host=H][:launcher=NAME][:data_changes=off][:rebuild_db=on]
+                [:gateway=XSPEC]
 
 ``PROGRAM`` is the file the launcher's command runs (djfire: the service's manage.py).
 
 ``data_changes=off`` starts the server without its data-change capture (djfire:
 ``runfireserver --no-data-changes``; ``on``, the default, with it).
+
+``rebuild_db=on`` has the server build its test databases' templates again instead of
+cloning them (djfire: ``runfireserver --rebuild-db``; ``off``, the default, clones).
 
 ``host=`` is where a server on another host listens and is reached (an IPv6 address in
 brackets: ``host=[fd00::7]``).
@@ -74,7 +78,16 @@ __all__ = [
 DEFAULT_HTTP = "127.0.0.1:0"
 #: The entry point group where frameworks provide their `Launcher`.
 LAUNCHER_GROUP = "fire.launchers"
-_OPTIONS = ("python", "settings", "http", "suffix", "host", "launcher", "data_changes")
+_OPTIONS = (
+    "python",
+    "settings",
+    "http",
+    "suffix",
+    "host",
+    "launcher",
+    "data_changes",
+    "rebuild_db",
+)
 _SWITCHES = {"on": True, "off": False}
 
 
@@ -92,6 +105,8 @@ class Launcher:
         no_data_changes_option: the command's option that turns the data-change
             capture off (None: it has none, and a spec's ``data_changes=off`` does
             nothing).
+        rebuild_option: the command's option that makes it rebuild what it would reuse
+            to start fast (djfire: its test databases' templates); None: it has none.
         cleanup_option: the command's option that makes it, instead of serving, drop
             the test databases a server started with the same options left when a signal
             killed it before its teardown (None: it has none, and such a server's are left).
@@ -112,6 +127,7 @@ class Launcher:
     suffix_option: str | None = None
     allow_remote_option: str | None = None
     no_data_changes_option: str | None = None
+    rebuild_option: str | None = None
     cleanup_option: str | None = None
     settings_variable: str | None = None
     start_command: str | None = None
@@ -168,7 +184,8 @@ class ServerSpec:
     test database names, so that two servers of one project
     (two specs, or this run beside another) never share a test database; `host` the
     address a server on another host listens on and is reached at (default: the ssh
-    host of the gateway); `data_changes` False starts it without its data-change capture.
+    host of the gateway); `data_changes` False starts it without its data-change capture;
+    `rebuild_db` True has it rebuild its templates (`Launcher.rebuild_option`).
     """
 
     name: str
@@ -181,6 +198,7 @@ class ServerSpec:
     gateway: str | None = None
     host: str | None = None
     data_changes: bool = True
+    rebuild_db: bool = False
     args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
 
@@ -235,10 +253,10 @@ def parse_spawn_spec(text: str, base: Path | None = None) -> ServerSpec:
                 f"unknown spawn option {key!r} in {text!r} (known: {', '.join(_OPTIONS)}, "
                 "and gateway= last)"
             )
-        if key == "data_changes":
+        if key in ("data_changes", "rebuild_db"):
             if value not in _SWITCHES:
-                raise FireError(f"spawn spec {text!r}: data_changes takes on or off, not {value!r}")
-            spec.data_changes = _SWITCHES[value]
+                raise FireError(f"spawn spec {text!r}: {key} takes on or off, not {value!r}")
+            setattr(spec, key, _SWITCHES[value])
             continue
         setattr(spec, key, (value.strip("[]") if key == "host" else value) or None)
     if spec.python is None:
@@ -362,6 +380,8 @@ class SpawnedServer:
             command += [launcher.suffix_option, self.suffix]
         if not self.spec.data_changes and launcher.no_data_changes_option:
             command.append(launcher.no_data_changes_option)
+        if self.spec.rebuild_db and launcher.rebuild_option:
+            command.append(launcher.rebuild_option)
         return command + self.spec.args
 
     def _http(self) -> str | None:

@@ -71,17 +71,26 @@ class NotReady(Exception):
     """A process ended its output, or ran out of time, before printing its ready line."""
 
 
-def ready_line(endpoint: str, http: str | None = None, data_changes: str | None = None) -> str:
+def ready_line(
+    endpoint: str,
+    http: str | None = None,
+    data_changes: str | None = None,
+    test_databases: str | None = None,
+) -> str:
     """The line a server prints once it takes connections at `endpoint` (no newline).
 
     `http` is its live HTTP server's URL; `data_changes` says, for people, what its
-    capture watches. `parse_ready` reads the first two back.
+    capture watches; `test_databases` how its test databases were made (cloned from a
+    template, how old, or migrated, and how long it took). `parse_ready` reads the first
+    two back.
     """
     line = READY + endpoint
     if http is not None:
         line += f", HTTP at {http}"
     if data_changes is not None:
         line += f"; data changes: {data_changes}"
+    if test_databases is not None:
+        line += f"; test databases: {test_databases}"
     return line
 
 

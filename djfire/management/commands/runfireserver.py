@@ -77,6 +77,12 @@ class Command(BaseCommand):
             "--keepdb", action="store_true", help="reuse the test databases, and keep them at exit"
         )
         parser.add_argument(
+            "--rebuild-db",
+            action="store_true",
+            help="migrate the test databases again and save them as new templates, instead "
+            "of cloning the templates there are (four servers started at once rebuild once)",
+        )
+        parser.add_argument(
             "--lock-timeout",
             type=float,
             default=None,
@@ -206,8 +212,13 @@ class Command(BaseCommand):
 
         setup_test_environment(debug=False)
         databases = create_test_databases(
-            keepdb=keepdb, verbosity=verbosity, suffix=options["db_suffix"]
+            keepdb=keepdb,
+            verbosity=verbosity,
+            suffix=options["db_suffix"],
+            rebuild=options["rebuild_db"],
+            say=self.stdout.write,
         )
+        made = databases.templates.summary() if databases.templates is not None else None
         live = None
         try:
             shared = SharedConnections(options["lock_timeout"] or DEFAULT_LOCK_TIMEOUT)
@@ -228,7 +239,7 @@ class Command(BaseCommand):
                 live.start()
             if verbosity >= 1:  # after the project's wsgi.py, whose django.setup() resets logging
                 _log_to_stderr()
-            helpers = DjangoHelpers(scopes, live.url if live else None)
+            helpers = DjangoHelpers(scopes, live.url if live else None, made)
             server = Server(
                 address,
                 curve=curve,
@@ -248,7 +259,7 @@ class Command(BaseCommand):
             except (FireError, OSError) as exc:
                 raise CommandError(str(exc)) from None
             url = live.url if live else None
-            self.stdout.write(ready_line(endpoint, url, capture.summary()))
+            self.stdout.write(ready_line(endpoint, url, capture.summary(), made))
             self.stdout.flush()
             if not stopping:
                 server.serve_forever()

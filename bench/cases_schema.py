@@ -1,0 +1,190 @@
+"""Start-up on a large schema: a generated 300-model project, ready lines timed (issue 26).
+
+A section of its own (a server start is seconds, not a call): from process start to
+the ready line of ``manage.py runfireserver`` on `bench.schema_project`, on SQLite (the
+in-memory test database) and PostgreSQL (when it listens at 127.0.0.1:5432):
+
+- ``fresh``: templates off (``DJFIRE_TEMPLATES = False``): what every start cost before;
+- ``changed schema``: the first start with templates, none there yet (the template is
+  built: migrate, then saved), judged against ``fresh`` (goal: 1.1x at most);
+- ``unchanged schema``: the median of three starts that clone it (goal: 1.0 s at most);
+- ``-n 4, two services``: eight servers of two projects started at once on a changed
+  schema (one migration per service, read from the ready lines), then again on the
+  unchanged one: the eight servers' CPU seconds to ready against one server's fresh
+  start, which is what each of the eight paid before (goal: 1.5x at most). SQLite
+  only: on two cores and a shared PostgreSQL, eight PostgreSQL servers measure the
+  machine more than fire.
+
+``python -m bench -k schema`` runs only this (``-k schema-sqlite``, ``-k schema-postgres``,
+``-k schema-n4`` one part).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from fire.runners import supervise
+
+from .registry import REPO_ROOT, Env, section
+from .schema_project import MODELS, write_project
+
+NAME = "schema"
+CLONES = 3
+
+
+class Started:
+    """One server start: seconds to ready, its ready line, and its CPU seconds by then."""
+
+    def __init__(self, manage: Path, environ: dict[str, str], socket: Path) -> None:
+        argv = [sys.executable, str(manage), "runfireserver", str(socket), "--no-data-changes"]
+        argv += ["--verbosity", "0"]
+        began = time.monotonic()
+        popen, line = supervise.start(
+            argv, lambda text: supervise.parse_ready(text) is not None, 300.0,
+            stdin=subprocess.DEVNULL, env=environ, cwd=manage.parent,
+        )  # fmt: skip
+        self.seconds = time.monotonic() - began
+        self.line = line.strip()
+        fields = Path(f"/proc/{popen.pid}/stat").read_text().rpartition(")")[2].split()
+        self.cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        supervise.stop(popen, 30)
+        if popen.stdout is not None:
+            popen.stdout.close()
+
+    @property
+    def built(self) -> bool:
+        return "migrated in" in self.line
+
+
+def _environ(env: Env, db: str, cache: Path, templates: bool = True) -> dict[str, str]:
+    environ = env.server_environ()
+    environ.update(
+        BENCH_DB=db,
+        BENCH_TEMPLATES="1" if templates else "0",
+        DJFIRE_TEMPLATE_DIR=str(cache),
+        PYTHONPATH=os.pathsep.join([str(REPO_ROOT), environ.get("PYTHONPATH", "")]),
+    )
+    return environ
+
+
+def _postgres() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _drop_postgres(prefix: str) -> None:
+    import psycopg
+
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as pg:
+        rows = pg.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", [f"%{prefix}%"]
+        ).fetchall()
+        for (name,) in rows:
+            pg.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _one_backend(env: Env, db: str) -> list[str]:
+    root = env.tmpdir / f"schema-{db}"
+    pg_name = f"fire_bench_schema_{os.getpid()}"
+    manage = write_project(root, pg_name)
+    cache = root / "cache"
+    socket = root / "s.sock"
+    try:
+        fresh = Started(manage, _environ(env, db, cache, templates=False), socket)
+        changed = Started(manage, _environ(env, db, cache), socket)
+        clones = [Started(manage, _environ(env, db, cache), socket) for _ in range(CLONES)]
+    finally:
+        if db == "postgres":
+            _drop_postgres(pg_name)
+    assert changed.built and not any(c.built for c in clones), (changed.line, clones[0].line)
+    unchanged = statistics.median(c.seconds for c in clones)
+    ratio = changed.seconds / fresh.seconds
+    cpu_ratio = changed.cpu / fresh.cpu
+    clone_cpu = statistics.median(c.cpu for c in clones)
+    return [
+        f"{db}: fresh start (templates off) {fresh.seconds:6.2f} s  (CPU {fresh.cpu:.2f} s)",
+        f"{db}: changed schema (builds)     {changed.seconds:6.2f} s  (CPU {changed.cpu:.2f} s)"
+        f" = {ratio:.2f}x fresh, CPU {cpu_ratio:.2f}x (goal <= 1.10x) "
+        f"{'ok' if ratio <= 1.1 else 'OVER'}",
+        f"{db}: unchanged schema (clones)   {unchanged:6.2f} s  (CPU {clone_cpu:.2f} s) median "
+        f"of {CLONES} (goal <= 1.00 s) {'ok' if unchanged <= 1.0 else 'OVER'}",
+    ]
+
+
+def _eight_at_once(env: Env, root: Path, manages: list[Path], cache: Path) -> list[Started]:
+    started: list[Started] = []
+    errors: list[BaseException] = []
+
+    def start(manage: Path, worker: int) -> None:
+        try:
+            environ = _environ(env, "sqlite", cache)
+            started.append(Started(manage, environ, root / f"{manage.parent.name}-{worker}.sock"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=start, args=(manage, worker))
+        for manage in manages
+        for worker in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return started
+
+
+def _xdist_like(env: Env) -> list[str]:
+    root = env.tmpdir / "schema-n4"
+    manages = [write_project(root / service, "unused") for service in ("orders", "stock")]
+    cache = root / "cache"
+    changed = _eight_at_once(env, root, manages, cache)
+    builds = sum(s.built for s in changed)
+    unchanged = _eight_at_once(env, root, manages, cache)
+    environ = _environ(env, "sqlite", cache, templates=False)
+    one = Started(manages[0], environ, root / "one.sock")
+    cpu = sum(s.cpu for s in unchanged) / one.cpu
+    return [
+        f"-n 4, two services, changed schema: {builds} migrations for 2 services "
+        f"(goal 2) {'ok' if builds == 2 else 'OVER'}; slowest ready "
+        f"{max(s.seconds for s in changed):.1f} s",
+        f"-n 4, two services, unchanged schema: CPU to ready {sum(s.cpu for s in unchanged):.2f} s"
+        f" for 8 servers = {cpu:.2f}x one fresh server's {one.cpu:.2f} s (goal <= 1.5x) "
+        f"{'ok' if cpu <= 1.5 else 'OVER'}",
+    ]
+
+
+def run(env: Env, only: list[str]) -> str:
+    if only and not any(term.startswith(NAME) for term in only):
+        return ""
+
+    def wanted(part: str) -> bool:
+        return not only or any(term in (NAME, f"{NAME}-{part}") for term in only)
+
+    lines = [f"start-up on a generated {MODELS}-model project (process start to ready line)"]
+    if wanted("sqlite"):
+        lines += _one_backend(env, "sqlite")
+    if wanted("postgres"):
+        if _postgres():
+            lines += _one_backend(env, "postgres")
+        else:
+            lines.append("postgres: skipped (PostgreSQL does not listen at 127.0.0.1:5432)")
+    if wanted("n4"):
+        lines += _xdist_like(env)
+    return "\n".join(lines)
+
+
+section(NAME, run)

@@ -12,7 +12,10 @@ import pytest
 from .activate import active_runner
 from .fixtures import excluded_changes, marker_options
 
-__all__ = ["collect_contracts", "summary_line", "write_contracts"]
+__all__ = ["collect_contracts", "from_worker", "summary_line", "write_contracts"]
+
+#: Where a pytest-xdist worker hands its recording to the controller, which writes.
+_WORKER_KEY = "fire_contracts"
 
 _written: pytest.StashKey[str] = pytest.StashKey()
 
@@ -38,10 +41,15 @@ def collect_contracts(item: pytest.Item, report: pytest.TestReport) -> None:
 
 
 def write_contracts(session: pytest.Session) -> None:
-    """As the run ends: the contracts' files (none on an xdist worker, nor when
-    nothing was recorded)."""
+    """As the run ends: the contracts' files (none when nothing was recorded). A
+    pytest-xdist worker writes none: it hands its recording to the controller
+    (`from_worker`), which writes the files of all."""
     runner = active_runner(session.config)
     if runner is None or runner.contracts is None:
+        return
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[_WORKER_KEY] = runner.contracts.to_data()
         return
     from fire.errors import FireError
 
@@ -50,6 +58,15 @@ def write_contracts(session: pytest.Session) -> None:
     except (FireError, OSError) as exc:
         session.config.stash[_written] = f"fire contracts: NOT WRITTEN: {exc}"
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def from_worker(node: object) -> None:
+    """On the controller, as a pytest-xdist worker ends: add what it recorded."""
+    data = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
+    config = getattr(node, "config", None)
+    runner = active_runner(config) if config is not None else None
+    if data and runner is not None and runner.contracts is not None:
+        runner.contracts.merge(data)
 
 
 def summary_line(config: pytest.Config) -> str | None:

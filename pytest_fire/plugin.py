@@ -17,6 +17,7 @@ import pytest
 from .activate import activate, active_runner, configured, deactivate
 from .contract_stub import fire_contract_stub  # noqa: F401  (a fixture)
 from .contracts import collect_contracts, summary_line, write_contracts
+from .contracts import from_worker as contracts_from_worker
 from .coverage import finish_coverage, notes, run_coverage, stopped_descriptions
 from .debugging import install_remote_post_mortem, warn_skipped_breakpoints
 from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this module)
@@ -264,6 +265,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 @pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook
 def pytest_testnodedown(node: Any, error: object) -> None:
     from_worker(node)
+    contracts_from_worker(node)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

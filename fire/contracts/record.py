@@ -14,7 +14,7 @@ it. `Recording.write` writes one Pact V4 file per consumer-provider pair
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -125,6 +125,25 @@ class Recording:
                 self.add(provider, recorded, test, state=state, exact=exact)
                 kept = True
         self.tests += kept
+
+    def to_data(self) -> dict[str, Any]:
+        """What this recording holds, as plain data (a pytest-xdist worker hands it over)."""
+        return {
+            "interactions": [asdict(interaction) for interaction in self.interactions.values()],
+            "tests": self.tests,
+        }
+
+    def merge(self, data: dict[str, Any]) -> None:
+        """Add another recording's `to_data` (a worker's) to this one."""
+        for item in data.get("interactions", []):
+            interaction = Interaction(**item)
+            key = shape(interaction.consumer, interaction.provider, asdict(interaction))
+            known = self.interactions.get(key)
+            if known is None:
+                self.interactions[key] = interaction
+            else:
+                known.tests += [test for test in interaction.tests if test not in known.tests]
+        self.tests += int(data.get("tests", 0))
 
     def pairs(self) -> dict[tuple[str, str], list[Interaction]]:
         """(consumer, provider) -> its interactions, in the order first recorded."""

@@ -30,7 +30,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -162,14 +162,16 @@ def verify_provider(
     *,
     provider: str,
     out: IO[str] | None = None,
+    pact_prints: bool = True,
 ) -> Verification:
     """Verify `provider` (reached at `base_url`, its fire server at `remote`) against
     every contract in `sources` (files or directories) that names it.
 
     Pact prints its own output as it verifies; fire's report (failures with their
     tests and data changes, then a summary line) is written to `out` (stdout) and kept
-    in the result. Raises `ContractFileError` before anything is verified if a file is
-    not a Pact V4 contract, or none names `provider`.
+    in the result (Pact's too, in `Verification.pact_output`; with `pact_prints` False,
+    Pact's printing goes to /dev/null). Raises `ContractFileError` before anything is
+    verified if a file is not a Pact V4 contract, or none names `provider`.
     """
     out = sys.stdout if out is None else out
     started = time.perf_counter()
@@ -209,7 +211,10 @@ def verify_provider(
                 copies.append(path)
         states = _States(remote, marked)
         if copies:
-            verification.pact_output = _run_pact(pact_verifier, provider, base_url, copies, states)
+            with contextlib.nullcontext() if pact_prints else _stdout_discarded():
+                verification.pact_output = _run_pact(
+                    pact_verifier, provider, base_url, copies, states
+                )
             states._end()  # a teardown Pact did not send
             results = _pact_results(verification.pact_output, pact_verifier.last_results)
             for key, interaction in marked.items():
@@ -267,6 +272,21 @@ def _run_pact(
         verifier.verify()
     pact_verifier.last_results = verifier.results
     return verifier.output(strip_ansi=True)
+
+
+@contextlib.contextmanager
+def _stdout_discarded() -> Iterator[None]:
+    """File descriptor 1 to /dev/null: Pact's core prints there itself, not to sys.stdout."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
 
 
 def _pact_results(output: str, results: dict[str, Any]) -> dict[tuple[str, str], list[str]]:

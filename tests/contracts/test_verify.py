@@ -154,6 +154,13 @@ def changed_accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         "    return JsonResponse(USER_API[version](user))",
     )
     views.write_text(text)
+    (root / "accounts" / "contract_states.py").write_text(
+        "from django.contrib.auth.models import User\n"
+        "from djfire.contracts import state\n\n\n"
+        '@state("the user has left")\n'
+        "def left(params):\n"
+        '    User.objects.filter(username=params["username"]).update(is_active=False)\n'
+    )
     yield from served(root / "manage.py", "sqlite")
 
 
@@ -188,3 +195,23 @@ def test_manage_py_verifyfirecontracts(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "bad.json: JSON, but not a Pact file" in done.stderr
+
+
+def test_named_states_run_the_handlers_the_provider_registered(
+    changed_accounts: tuple[fire.Remote, str], tmp_path: Path
+) -> None:
+    def name_states(pact: dict[str, Any]) -> None:
+        for interaction in pact["interactions"]:
+            states = interaction["providerStates"]
+            if "/api/v1/" in interaction["request"]["path"]:  # after the rows, ada leaves
+                states.append({"name": "the user has left", "params": {"username": "ada"}})
+            elif interaction["request"]["path"] == "/api/session/":
+                states.append({"name": "a state nobody wrote a handler for"})
+
+    verification, report = verify(changed_accounts, changed_contract(tmp_path, name_states))
+
+    v1 = next(f for f in verification.failures if "/api/v1/" in f.interaction.path)
+    assert "expected 200 but was 404" in " ".join(v1.reasons)  # the handler ran
+    assert "no handler for the state 'a state nobody wrote a handler for'" in report
+    session = [f for f in verification.failures if f.interaction.path == "/api/session/"]
+    assert session == []  # its rows and login still recreated

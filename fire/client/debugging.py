@@ -53,12 +53,14 @@ def attach(remote: Remote, *, post_mortem: bool, breakpoints: str | None) -> boo
     """Ask the server to keep failed calls for `post_mortem`, and to send ``breakpoint()``
     to the debugger listening at the Unix socket `breakpoints`. False for a server too
     old to debug remotely (it does not know the operation)."""
+    request = ("debug_attach", [{"post_mortem": post_mortem, "breakpoints": breakpoints}])
     try:
-        remote._request("debug_attach", [{"post_mortem": post_mortem, "breakpoints": breakpoints}])
+        remote._request(*request)
     except ProtocolError as exc:
         if "unknown operation" in str(exc):
             return False
         raise
+    remote._session_settings.append(request)  # a session opened again asks the same
     return True
 
 

@@ -128,6 +128,9 @@ class Remote:
         #: that count for each scope begun and not ended yet, innermost last.
         self._sessions = 0
         self._scopes: list[int] = []
+        #: Requests that set this connection's session up (``debug_attach``), sent again
+        #: to each new session (`_greet_again`).
+        self._session_settings: list[tuple[str, list[Any]]] = []
         try:
             self._info = self._handshake(versions)
         except BaseException:
@@ -424,6 +427,8 @@ class Remote:
                 "connection held there (test scopes, references) is gone; connect again",
                 str(self.address),
             )
+        for operation, args in self._session_settings:  # the new session as the old one
+            self._send_and_read(operation, self._codec.pack(args), None)
         if self._scopes:
             raise HandshakeRequired(
                 f"{where} lost this connection's session (the link was cut, or silent for "

@@ -15,6 +15,8 @@ import pytest
 import fire
 from fire.client.debugging import attach, failure_of, post_mortem
 from fire.errors import FireError
+from fire.net.loopback import Loopback
+from fire.server.dispatch import Dispatcher
 
 
 def _failure(remote: fire.Remote, key: str = "missing") -> Any:
@@ -83,3 +85,17 @@ def test_input_without_a_session_is_refused(memory_remote: fire.Remote) -> None:
     attach(memory_remote, post_mortem=True, breakpoints=None)
     with pytest.raises(FireError, match="no remote debugger session is open"):
         memory_remote._request("debug_input", ["p 1"])
+
+
+def test_a_session_opened_again_keeps_failures_too(connect_memory: Any) -> None:
+    """A connection whose session the server closed (a TCP link cut) greets it again:
+    the new session is set up for debugging as the old one was."""
+    server = Loopback(Dispatcher)
+    remote = connect_memory(server)
+    attach(remote, post_mortem=True, breakpoints=None)
+    (identity,) = server.dispatcher.sessions
+    server.dispatcher.disconnected(identity)
+    error = _failure(remote, "after the new session")
+    assert error.remote_failure is not None
+    _, output = _session(remote, error, ["p key", "c"])
+    assert "'after the new session'" in output

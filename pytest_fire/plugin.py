@@ -316,11 +316,11 @@ def _describe(info: dict[str, Any]) -> str:
     django = info.get("extensions", {}).get("django")
     if django:
         parts.append(f"Django {django['django']}")
-        if django.get("test_databases_made"):
-            parts.append(f"test databases {django['test_databases_made']}")
     databases = info.get("extensions", {}).get("scopes", {}).get("databases")
     if databases:
         parts.append("databases " + ", ".join(f"{a}={v}" for a, v in databases.items()))
+    if django and django.get("test_databases_made"):  # cloned from templates, or built
+        parts.append(f"test databases {django['test_databases_made']}")
     return ", ".join(parts)
 
 

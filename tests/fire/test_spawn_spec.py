@@ -152,6 +152,17 @@ def test_data_changes_off_starts_the_server_without_its_capture(manage: Path) ->
     assert "--no-data-changes" not in SpawnedServer(plain, socket_dir=str(manage.parent)).command()
 
 
+def test_rebuild_db_on_starts_the_server_with_its_rebuild_option(manage: Path) -> None:
+    spec = parse_spawn_spec(f"shop={manage}:rebuild_db=on")
+    assert spec.rebuild_db is True
+    assert SpawnedServer(spec, socket_dir=str(manage.parent)).command()[-1] == "--rebuild-db"
+    assert parse_spawn_spec(f"shop={manage}").rebuild_db is False
+    with pytest.raises(FireError, match="rebuild_db takes on or off, not 'yes'"):
+        parse_spawn_spec(f"shop={manage}:rebuild_db=yes")
+    plain = ServerSpec("plain", manage, PLAIN, rebuild_db=True)
+    assert "--rebuild-db" not in SpawnedServer(plain, socket_dir=str(manage.parent)).command()
+
+
 def test_a_directory_given_for_the_program_says_what_is_there(manage: Path) -> None:
     """Issue 23: not "does not exist" for a directory, but its manage.py, or what it holds."""
     with pytest.raises(FireError) as raised:

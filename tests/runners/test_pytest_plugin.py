@@ -150,7 +150,8 @@ def test_spawned_server_and_its_output_on_failure(pytester: pytest.Pytester):
             assert requests.post(url + "/products/fail/").status_code == 201
     """
     )
-    result = pytester.runpytest(f"--fire-spawn=shop={MANAGE}")
+    # --fire-rebuild-db: the server migrates again rather than clone its templates.
+    result = pytester.runpytest(f"--fire-spawn=shop={MANAGE}", "--fire-rebuild-db")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -159,7 +160,8 @@ def test_spawned_server_and_its_output_on_failure(pytester: pytest.Pytester):
             "*this view fails after writing*",
             "*= fire servers spawned =*",
             "shop: *shop.sock: fire *, protocol 3, Django *, "
-            "databases default=sqlite, other=sqlite",
+            "databases default=sqlite, other=sqlite, test databases default migrated in * s "
+            "and saved as a template, other migrated in * s and saved as a template",
         ]
     )
 

@@ -33,6 +33,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -40,14 +41,15 @@ from django.core.management.base import CommandError
 from django.db import connections
 
 from .template_key import template_key
-from .template_stores import Found, PostgresTemplate, SqliteTemplate, cache_dir
+from .template_stores import CACHE_VARIABLE, Found, PostgresTemplate, SqliteTemplate, cache_dir
 
 __all__ = ["TemplateUse", "Templates", "ages"]
 
 
 @dataclass(frozen=True)
 class TemplateUse:
-    """How one alias's test database was made: ``cloned`` or ``built``, in `seconds`;
+    """How one alias's test database was made: ``cloned``, ``built`` (and saved as a
+    template) or ``migrated`` (no template: its directory is not writable), in `seconds`;
     `age`: how old the cloned template was (seconds)."""
 
     alias: str
@@ -59,6 +61,8 @@ class TemplateUse:
         if self.how == "cloned":
             age = ages(self.age or 0.0)
             return f"{self.alias} cloned ({age} old template) in {self.seconds:.2f} s"
+        if self.how == "migrated":
+            return f"{self.alias} migrated in {self.seconds:.1f} s (no template)"
         return f"{self.alias} migrated in {self.seconds:.1f} s and saved as a template"
 
 
@@ -134,6 +138,15 @@ class Templates:
     ) -> str:
         """Django's ``create_test_db`` for `alias`: clone its template, or build one."""
         started = time.monotonic()
+        unwritable = _unwritable(cache_dir())
+        if unwritable is not None:  # a read-only checkout: migrate, as without templates
+            self.say(
+                f"no template for database alias {alias!r}: {unwritable}; migrating it. Set "
+                f"{CACHE_VARIABLE} (environment or settings) to a directory this server may write"
+            )
+            name = original(verbosity, autoclobber, serialize, keepdb)
+            self.uses[alias] = TemplateUse(alias, "migrated", time.monotonic() - started)
+            return name
         store = self._store(alias, template_key(alias))
         clone = functools.partial(self._cloned, alias, store, started=started, verbosity=verbosity)
         clone = functools.partial(clone, autoclobber=autoclobber, keepdb=keepdb)
@@ -234,6 +247,17 @@ class _BuildMark:
     def __exit__(self, *exc_info: object) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+def _unwritable(directory: Path) -> str | None:
+    """Why the template cache `directory` cannot be used (None: it can)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot make the template directory {directory} ({exc.strerror})"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"cannot write in the template directory {directory}"
+    return None
 
 
 def _refuse_real_name(alias: str, template: str) -> None:

@@ -396,3 +396,19 @@ def test_the_cache_directory_defaults_beside_manage_py(make_project) -> None:
         text=True,
     ).stdout.splitlines()[-1]
     assert printed == str(project.root / ".djfire_cache" / "templates")
+
+
+def test_a_template_directory_that_cannot_be_made_migrates_as_before(make_project) -> None:
+    project = make_project("sqlite")
+    blocker = project.root / "a-file"
+    blocker.write_text("not a directory")
+    project.cache = blocker / "templates"  # a read-only checkout's, as root sees one
+    server = project.spawn()
+    try:
+        assert "default migrated in" in ready(server) and "(no template)" in ready(server)
+        said = "".join(server.output)
+        assert f"cannot make the template directory {project.cache} (Not a directory)" in said
+        assert "Set DJFIRE_TEMPLATE_DIR" in said
+        assert items(server) == [{"id": 1, "name": "seeded"}]
+    finally:
+        server.stop()

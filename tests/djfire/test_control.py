@@ -185,7 +185,7 @@ RUN_WITH_PATCHES = textwrap.dedent(
 
 
 def test_marker_patches_clock_and_fire_testcase_under_pytest(pytester, sqlite_shop):
-    pytester.makepyfile(test_control=RUN_WITH_PATCHES)
+    pytester.makepyfile(test_patched_run=RUN_WITH_PATCHES)
     result = pytester.runpytest(f"--fire-servers=shop={sqlite_shop.address}")
     result.assert_outcomes(passed=6, failed=1, errors=2)
     result.stdout.fnmatch_lines(["*this test fails with its patch in place*"])

@@ -346,7 +346,7 @@ class Remote:
         mapping or its dotted name (``"os.environ"``); the handle's ``mock`` is the dict."""
         named = target if isinstance(target, str) else repr(target)
         options = {"values": dict(values or {}), "clear": clear}
-        active, patched = self._request("patch", ["dict", target, None, options])
+        active, patched = self._control("patch", ["dict", target, None, options])
         return Patch(self, named, active, patched)
 
     def _patch(
@@ -358,8 +358,21 @@ class Remote:
             options["new"] = new
         if "side_effect" in options:
             options["side_effect"] = side_effect_data(options["side_effect"])
-        active, mock = self._request("patch", [kind, target, attribute, options])
+        active, mock = self._control("patch", [kind, target, attribute, options])
         return Patch(self, named, active, mock)
+
+    def _control(self, operation: str, arguments: list[Any]) -> Any:
+        """A `patch` or `freeze_time` request; a server older than them says so."""
+        try:
+            return self._request(operation, arguments)
+        except ProtocolError as exc:
+            if str(exc).startswith(f"unknown operation {operation!r}"):
+                raise FireError(
+                    f"the fire server {self.name!r} cannot {operation.replace('_', ' ')}: its "
+                    f"fire is older than this client's ({self._info.get('fire_version')}); "
+                    "upgrade djfire in the service's environment and restart it"
+                ) from None
+            raise
 
     def freeze_time(
         self, destination: str | datetime.datetime, *, tick: bool = False
@@ -372,7 +385,7 @@ class Remote:
         """
         from .clock import parse_destination
 
-        handle = self._request("freeze_time", [parse_destination(destination), tick])
+        handle = self._control("freeze_time", [parse_destination(destination), tick])
         return RemoteClock(self, handle)
 
     def exception(self, dotted_name: str) -> type[RemoteError]:

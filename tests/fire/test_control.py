@@ -264,3 +264,25 @@ def test_a_server_without_time_machine_names_the_extra(
         pytest.raises(fire.FireError, match=r"pip install 'djfire\[time\]'"),
     ):
         remote.freeze_time(NEW_YEAR)
+
+
+OLDER_SERVER = textwrap.dedent(
+    """
+    import sys
+    from fire.server import operations
+    del operations.OPERATIONS["patch"], operations.OPERATIONS["freeze_time"]  # as before them
+    from fire.__main__ import main
+    sys.exit(main(["serve", sys.argv[1]]))
+    """
+)
+
+
+def test_a_server_older_than_patches_says_to_upgrade(
+    server_factory: Callable[..., ServerProcess], tmp_dir: Path
+):
+    server = server_factory(["-c", OLDER_SERVER, str(tmp_dir / "old.sock")])
+    with fire.connect(server.path, timeout=10) as remote:
+        with pytest.raises(fire.FireError, match="cannot patch: its fire is older"):
+            remote.patch("control_helpers.send")
+        with pytest.raises(fire.FireError, match="cannot freeze time: its fire is older"):
+            remote.freeze_time(NEW_YEAR)

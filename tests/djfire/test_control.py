@@ -95,6 +95,9 @@ def test_frozen_and_shifted_time_is_seen_by_two_services_and_their_views(shop, o
         assert _clock_view(service)["now"] == "2026-01-01T14:00:00+00:00"
     product = shop.remote.module("shop.factories").ProductFactory()  # the ORM, by a fire call
     assert product.created == NEW_YEAR + dt.timedelta(hours=2)
+    updated = shop.remote.module("django.db.models").DateTimeField(auto_now=True)
+    updated.set_attributes_from_name("updated")
+    assert updated.pre_save(product, False) == NEW_YEAR + dt.timedelta(hours=2)  # auto_now
 
 
 def test_session_expiry_and_signing_timestamps_follow_the_clock(shop):

@@ -11,6 +11,10 @@ refuses a name that is a real database's). Each test database that exists is dro
 only if a fire server made it (`djfire.ownership`'s mark) and no live server claims it
 (`djfire.claims`: the claim is taken for the drop, so no server starts on it meanwhile);
 with ``--keepdb`` none is. One line per test database found says what was done and why.
+
+A template (`djfire.templates`) is never one of them: its name is not a test database's
+(``…_tpl_<hash>``, or a file in the template cache), and it carries no test database
+mark, so a template another server is cloning is never dropped here.
 """
 
 from __future__ import annotations

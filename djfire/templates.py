@@ -125,7 +125,9 @@ class Templates:
             store = PostgresTemplate(connection, self.bases[alias], key)
             _refuse_real_name(alias, store.name)
             return store
-        return SqliteTemplate(cache_dir(), alias, key)
+        sqlite = SqliteTemplate(cache_dir(), alias, key)
+        _refuse_real_name(alias, sqlite.name)
+        return sqlite
 
     def _create(
         self,
@@ -266,6 +268,8 @@ def _refuse_real_name(alias: str, template: str) -> None:
     for other in connections:
         settings_dict = connections[other].settings_dict
         names = {str(settings_dict.get("NAME")), str((settings_dict.get("TEST") or {}).get("NAME"))}
+        if connections[other].vendor == "sqlite":  # files: the same file, however spelled
+            names |= {str(Path(name).resolve()) for name in names if name != "None"}
         if template in names:
             raise CommandError(
                 f"database alias {alias!r}: its template database name {template!r} is the "

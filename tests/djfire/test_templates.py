@@ -366,6 +366,15 @@ def test_a_postgres_template_dropped_by_hand_is_rebuilt_and_a_stranger_refused(
     finally:
         again.stop()
     assert project.templates() == [template]
+    # The clean-up after a killed server drops test databases, never a template.
+    subprocess.run(
+        [sys.executable, "manage.py", "runfireserver", "--drop-left-databases"],
+        cwd=project.root,
+        env={**os.environ, **project.environ()},
+        check=True,
+        capture_output=True,
+    )
+    assert project.templates() == [template]
     # A database by that name a fire server did not make as a template is never dropped.
     with _admin() as pg:
         pg.execute(f'DROP DATABASE "{template}"')

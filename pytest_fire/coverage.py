@@ -21,19 +21,19 @@ if TYPE_CHECKING:
     from fire.runners.core import Runner
     from fire.runners.coverage import CoverageSettings
 
-__all__ = ["finish_coverage", "notes", "run_coverage", "stopped_descriptions"]
+__all__ = ["finish_coverage", "from_worker", "notes", "run_coverage", "stopped_descriptions"]
 
 _notes: pytest.StashKey[list[str]] = pytest.StashKey()
 _descriptions: pytest.StashKey[dict[str, str]] = pytest.StashKey()
+_WORKER_KEY = "fire_coverage_notes"
 
 
 def run_coverage(config: pytest.Config) -> CoverageSettings | None:
     """How this run measures coverage with pytest-cov, or None (no ``--cov``, ``--no-cov``,
     or pytest-cov not started yet: an xdist worker's starts at its session start)."""
-    plugin = config.pluginmanager.getplugin("_cov")
-    controller = getattr(plugin, "cov_controller", None)
+    controller = _controller(config)
     cov = getattr(controller, "cov", None)
-    if plugin is None or getattr(plugin, "_disabled", False) or cov is None:
+    if cov is None:
         return None
     from fire.runners.coverage import CoverageSettings
 
@@ -47,6 +47,15 @@ def run_coverage(config: pytest.Config) -> CoverageSettings | None:
         paths=dict(cov.get_option("paths") or {}),
         base=base,
     )
+
+
+def _controller(config: pytest.Config) -> Any:
+    """pytest-cov's controller of this run (its ``cov`` is the run's `coverage.Coverage`),
+    or None: no ``--cov``, ``--no-cov``, or not started yet."""
+    plugin = config.pluginmanager.getplugin("_cov")
+    if plugin is None or getattr(plugin, "_disabled", False):
+        return None
+    return getattr(plugin, "cov_controller", None)
 
 
 def _resolved(source: str, base: str) -> str:
@@ -75,7 +84,24 @@ def finish_coverage(config: pytest.Config, runner: Runner, describe: Any) -> Non
                 described[name] = describe(runner.remote(name).info())
     config.stash[_descriptions] = described
     runner.stop_spawned()
-    config.stash[_notes] = save_server_data(servers, settings)
+    said = save_server_data(servers, settings)
+    config.stash.setdefault(_notes, []).extend(said)
+    workeroutput = getattr(config, "workeroutput", None)  # an xdist worker's, for the controller
+    if workeroutput is not None:
+        workeroutput[_WORKER_KEY] = said
+    cov = getattr(_controller(config), "cov", None)
+    if cov is not None and hasattr(cov, "_warn_no_data"):
+        # The test process may run none of the measured code (the services' alone): its
+        # own data is empty, and coverage.py's "No data was collected" would be wrong.
+        cov._warn_no_data = False
+
+
+def from_worker(node: Any) -> None:
+    """On the xdist controller, as a worker ends: keep what it had to say of its servers'
+    coverage, for the controller's summary."""
+    said = getattr(node, "workeroutput", {}).get(_WORKER_KEY, ())
+    worker = getattr(getattr(node, "gateway", None), "id", "worker")
+    node.config.stash.setdefault(_notes, []).extend(f"[{worker}] {note}" for note in said)
 
 
 def stopped_descriptions(config: pytest.Config) -> dict[str, str] | None:

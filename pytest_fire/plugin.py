@@ -19,6 +19,7 @@ from .contract_stub import fire_contract_stub  # noqa: F401  (a fixture)
 from .contracts import collect_contracts, summary_line, write_contracts
 from .contracts import from_worker as contracts_from_worker
 from .coverage import finish_coverage, notes, run_coverage, stopped_descriptions
+from .coverage import from_worker as coverage_from_worker
 from .debugging import install_remote_post_mortem, warn_skipped_breakpoints
 from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this module)
     fire_changes,
@@ -265,6 +266,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 @pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook
 def pytest_testnodedown(node: Any, error: object) -> None:
     from_worker(node)
+    coverage_from_worker(node)
     contracts_from_worker(node)
 
 

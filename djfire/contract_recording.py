@@ -143,7 +143,7 @@ class ContractRecorder:
         if holder is None:
             return {"databases": {}}
         try:
-            changes = self.scopes.data_changes(holder)
+            changes = self.scopes.data_changes(holder, tables_only=True)
         except Exception as exc:  # no capturing scope: a state without rows, said why
             return {"databases": {}, "off": str(exc)}
         databases: dict[str, Any] = {}

@@ -846,8 +846,9 @@ class DjangoScopes:
             callbacks = self._take_callbacks()
 
     # data changes
-    def data_changes(self, session: Session) -> dict[str, Any]:
-        """The net row changes of the current test so far, per alias and table."""
+    def data_changes(self, session: Session, *, tables_only: bool = False) -> dict[str, Any]:
+        """The net row changes of the current test so far, per alias and table
+        (`tables_only`: see `djfire.changes.ChangeCapture.read`)."""
         if self.capture is not None and self.capture.off is not None:
             return self.capture.read()  # each alias says why nothing is captured
         if not any(scope.capturing for scope in self._stack(session)):
@@ -858,7 +859,7 @@ class DjangoScopes:
             )
         assert self.capture is not None
         try:
-            return self.capture.read()
+            return self.capture.read(tables_only=tables_only)
         except Exception as exc:
             lost = self.shared.lost()
             if not lost:

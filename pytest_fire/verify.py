@@ -47,9 +47,9 @@ class ContractVerification(pytest.Item):
             )
         out = io.StringIO()
         verification = verify_provider(remote, url, [self.source], provider=self.provider, out=out)
-        self.add_report_section("call", "fire contracts", out.getvalue())
         if not verification.passed:
             raise ContractsNotVerified(verification.report())
+        self.add_report_section("call", "fire contracts", out.getvalue())
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         from fire.contracts.files import ContractFileError

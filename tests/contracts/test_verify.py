@@ -215,3 +215,34 @@ def test_named_states_run_the_handlers_the_provider_registered(
     assert "no handler for the state 'a state nobody wrote a handler for'" in report
     session = [f for f in verification.failures if f.interaction.path == "/api/session/"]
     assert session == []  # its rows and login still recreated
+
+
+def test_pytest_fire_verify_is_a_test_item_per_option(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    def add_a_dropped_column(pact: dict[str, Any]) -> None:
+        rows = pact["interactions"][0]["providerStates"][0]["params"]["databases"]["default"]
+        rows["tables"]["auth_user"]["inserted"][0]["nickname"] = "ada"
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    changed_contract(broken, add_a_dropped_column)
+    result = pytester.runpytest_inprocess(
+        "-p",
+        "no:randomly",
+        "--fire-spawn",
+        f"accounts={EXAMPLES / 'accounts' / 'manage.py'}",
+        "--fire-verify",
+        f"accounts={CONTRACT}",
+        "--fire-verify",
+        f"accounts={broken}",
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*fire verify accounts=*broken*",
+            "FAILED shop -> accounts: GET /api/session/ *",
+            "*its state does not fit: table auth_user has no column 'nickname'*",
+            "fire: accounts verified 3 interactions of 1 contract (shop): 2 passed, 1 failed*",
+        ]
+    )

@@ -87,10 +87,10 @@ def ready_line(
     line = READY + endpoint
     if http is not None:
         line += f", HTTP at {http}"
-    if data_changes is not None:
-        line += f"; data changes: {data_changes}"
     if test_databases is not None:
         line += f"; test databases: {test_databases}"
+    if data_changes is not None:
+        line += f"; data changes: {data_changes}"
     return line
 
 

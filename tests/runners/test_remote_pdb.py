@@ -145,6 +145,10 @@ def test_pdb_opens_in_the_service_frame_and_c_returns_with_the_scope_rolled_back
         terminal.type("p products")  # what the failing call counted: the test's row
         terminal.prompt(3)
         assert terminal.output.rpartition("p products")[2].split()[0] == "1"
+        # A query typed now runs in the service, in the test's transaction: its row.
+        terminal.type("p list(Product.objects.values_list('name', flat=True))")
+        terminal.prompt(4)
+        assert "['made in the test']" in terminal.output.rpartition("values_list")[2]
         terminal.type("c")
         assert terminal.finish() == 1, terminal.output
         assert "1 failed, 1 passed" in terminal.output  # the row is gone in the next test

@@ -44,7 +44,7 @@ def measure_from_start(data_file: str, say: Callable[[str], object]) -> None:
     if not os.access(folder, os.W_OK):
         say(
             f"runfireserver: warning: --coverage: {folder} is read-only, so the server "
-            "runs without coverage (its data could not be written): give --coverage "
+            "runs without coverage (its data could not be written): give --coverage-file "
             "PATH in a writable directory"
         )
         return

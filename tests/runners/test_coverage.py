@@ -225,12 +225,14 @@ def test_runfireserver_coverage_into_a_read_only_directory_warns_and_serves(tmp_
     locked = tmp_path / "locked"
     locked.mkdir()
     with read_only(locked):
-        process, lines = _start_by_hand(tmp_path, "--coverage", str(locked / ".coverage"))
+        process, lines = _start_by_hand(
+            tmp_path, "--coverage", "--coverage-file", str(locked / ".coverage")
+        )
         _stop(process)
     warnings = [line for line in lines if "--coverage" in line]
     assert warnings == [
         f"runfireserver: warning: --coverage: {locked} is read-only, so the server runs "
-        "without coverage (its data could not be written): give --coverage PATH in a "
+        "without coverage (its data could not be written): give --coverage-file PATH in a "
         "writable directory\n"
     ]
     assert not list(tmp_path.glob(".coverage*"))

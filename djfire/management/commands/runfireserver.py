@@ -103,13 +103,17 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--coverage",
-            nargs="?",
-            const=".coverage",
-            default=None,
-            metavar="DATA_FILE",
+            action="store_true",
             help="measure the server with coverage.py from its start (run again under "
-            "`coverage run --parallel-mode`), its data written beside DATA_FILE (default: "
-            ".coverage here) as it stops, for `coverage combine`",
+            "`coverage run --parallel-mode`), its data written as it stops, for `coverage "
+            "combine`",
+        )
+        parser.add_argument(
+            "--coverage-file",
+            default=".coverage",
+            metavar="DATA_FILE",
+            help="with --coverage: the data file its parallel files are named after and "
+            "written beside (default: .coverage in the working directory)",
         )
         parser.add_argument(
             "--drop-left-databases",
@@ -123,7 +127,7 @@ class Command(BaseCommand):
         if options["coverage"] and not options["drop_left_databases"]:
             from djfire.coverage import measure_from_start
 
-            measure_from_start(options["coverage"], self.stderr.write)  # returns if it cannot
+            measure_from_start(options["coverage_file"], self.stderr.write)  # or says why not
         import django
         from django.conf import settings
         from django.core.signals import got_request_exception

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ..errors import FireError
+from ..errors import FireError, ProtocolError
 from ..runners.data_changes import format_changes, has_changes
 from .reading import Contract, ContractFileError, ContractInteraction, contracts_of
 
@@ -124,11 +124,14 @@ class _States:
         index = (parameters or {}).get(INDEX_PARAM)
         if not isinstance(index, int) or index not in self.interactions:
             return  # Pact's generic state (""), or a state fire did not mark
-        if action == "setup" and self.current != index:
-            self._end()
-            self._set_up(index)
-        elif action == "teardown" and self.current == index:
-            self._end()
+        try:
+            if action == "setup" and self.current != index:
+                self._end()
+                self._set_up(index)
+            elif action == "teardown" and self.current == index:
+                self._end()
+        except Exception as exc:  # never to Pact, which would retry for minutes
+            self.failed.setdefault(index, f"fire could not {action} its state: {_first_line(exc)}")
 
     def _set_up(self, index: int) -> None:
         interaction = self.interactions[index]
@@ -185,9 +188,7 @@ def verify_provider(
         owner: dict[int, Contract] = {}
         copies = []
         for number, contract in enumerate(contracts):
-            problems = remote.call_extension(
-                "contract_state_problems", [i.states for i in contract.interactions]
-            )
+            problems = _state_problems(remote, provider, contract)
             data = copy.deepcopy(contract.data)
             kept = []
             for interaction, problem in zip(contract.interactions, problems, strict=True):
@@ -233,6 +234,20 @@ def verify_provider(
     out.write(verification.report() + "\n")
     out.flush()
     return verification
+
+
+def _state_problems(remote: Remote, provider: str, contract: Contract) -> list[str]:
+    """Per interaction, why the provider cannot recreate its state ("" if it can)."""
+    try:
+        problems: list[str] = remote.call_extension(
+            "contract_state_problems", [i.states for i in contract.interactions]
+        )
+    except ProtocolError as exc:  # "unknown operation"
+        raise FireError(
+            f"fire server {provider!r} cannot recreate contract states ({exc}): verify "
+            "against a djfire runfireserver (djfire in INSTALLED_APPS)"
+        ) from None
+    return problems
 
 
 class _PactVerifier:

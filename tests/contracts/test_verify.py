@@ -121,6 +121,24 @@ def test_a_row_that_no_longer_fits_fails_its_interaction_naming_table_and_column
     assert "2 passed, 1 failed" in report  # the others still ran
 
 
+def test_a_row_the_database_refuses_fails_its_interaction_with_the_database_s_message(
+    accounts: tuple[fire.Remote, str], tmp_path: Path
+) -> None:
+    def null_username(pact: dict[str, Any]) -> None:
+        for interaction in pact["interactions"]:
+            if interaction["description"].startswith(V2):
+                rows = interaction["providerStates"][0]["params"]["databases"]["default"]
+                rows["tables"]["auth_user"]["inserted"][0]["username"] = None
+
+    verification, report = verify(accounts, changed_contract(tmp_path, null_username))
+
+    [failure] = verification.failures
+    assert failure.interaction.description.startswith(V2)
+    assert "its state could not be recreated: state 'fire rows': " in report
+    assert "auth_user.username" in report  # SQLite: NOT NULL constraint failed: auth_user.…
+    assert "2 passed, 1 failed" in report
+
+
 def test_a_file_that_is_not_a_v4_contract_is_one_error_and_nothing_is_verified(
     accounts: tuple[fire.Remote, str], tmp_path: Path
 ) -> None:

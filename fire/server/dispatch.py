@@ -118,7 +118,7 @@ class Dispatcher:
         self.operations.update(
             debug_attach=self._debug_attach,
             debug_start=lambda session, number: self._failures_of(session).start(number),
-            debug_input=lambda session, line: self._failures_of(session).command(str(line)),
+            debug_input=self._debug_input,
         )
         #: Where ``breakpoint()`` in served code goes (`fire.server.breakpoints`).
         self.breakpoints = Breakpoints()
@@ -315,6 +315,17 @@ class Dispatcher:
         address = options.get("breakpoints")
         self.breakpoints.attach(session.identity, address if isinstance(address, str) else None)
         return {"post_mortem": failures.keep, "breakpoints": bool(address)}
+
+    def _debug_input(self, session: Session, line: object) -> dict[str, Any]:
+        """``debug_input``: one pdb command; once pdb ends, the failure is let go (its
+        frames' objects dropped where the extensions say)."""
+        failures = self._failures_of(session)
+        answer = failures.command(str(line))
+        if answer["ended"]:
+            dropped = failures.drop()
+            if dropped is not None:
+                self._release(session, [dropped])
+        return answer
 
     def _failures_of(self, session: Session) -> Failures:
         failures = self._failures.get(session.identity)

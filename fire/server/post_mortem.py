@@ -16,8 +16,9 @@ transaction), so ``p Order.objects.count()`` sees what the failing call saw. No 
 waits on a terminal, and a client that goes away just leaves a session to close.
 
 Keeping a traceback keeps its frames' locals alive (open cursors, half-read
-generators): only for sessions that asked, only the last one, and handed back to the
-dispatcher's release hook when dropped (djfire drops them under its lock).
+generators): only for sessions that asked, only the last one, let go once its pdb
+session ends, and handed to the dispatcher's release hook when dropped (djfire drops
+them under its lock).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ class Failures:
                 "the service keeps a failed call's traceback only for a connection that "
                 "asked for it (pytest --pdb does)"
                 if not self.keep
-                else "a later call failed after it, or the debugger ended"
+                else "a later call failed after it, or its debugger session ended"
             )
             raise FireError(
                 f"the service no longer has the traceback of failure {number}: {why}; "

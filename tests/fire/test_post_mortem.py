@@ -99,3 +99,12 @@ def test_a_session_opened_again_keeps_failures_too(connect_memory: Any) -> None:
     assert error.remote_failure is not None
     _, output = _session(remote, error, ["p key", "c"])
     assert "'after the new session'" in output
+
+
+def test_the_failure_is_let_go_once_its_debugger_ends(memory_remote: fire.Remote) -> None:
+    """Its frames keep objects alive (cursors, generators): not for the rest of the run."""
+    attach(memory_remote, post_mortem=True, breakpoints=None)
+    error = _failure(memory_remote)
+    _session(memory_remote, error, ["c"])
+    with pytest.raises(FireError, match="its debugger session ended"):
+        _session(memory_remote, error, ["c"])

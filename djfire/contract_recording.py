@@ -6,9 +6,12 @@ same WSGI application on the same shared connections, on a port of its own. Each
 request that comes in there is recorded at the WSGI layer, whatever HTTP library the
 consumer uses, with its response, and with the test's data changes on the provider at
 the moment it arrived (`djfire.changes`; read under the connections' lock, in the
-request's own transaction). The runner takes them at the test's end
-(``contract_interactions``). Without recording, ``live_url_for`` is the live URL and
-nothing is recorded: the plain listener has no recording code in its path.
+request's own transaction). At the test's end the runner labels them with the test
+(``contract_label``, sent without waiting for its answer, so a test pays no round trip
+for it), and takes every labelled one at the end of its run
+(``labelled_contract_interactions``; ``contract_interactions`` takes the unlabelled).
+Without recording, ``live_url_for`` is the live URL and nothing is recorded: the plain
+listener has no recording code in its path.
 
 Secrets are not kept: the session cookie is recorded as ``fire:session:<user pk>`` (or
 ``fire:session:anonymous``), which the verification recreates by logging that user in;
@@ -83,6 +86,8 @@ class ContractRecorder:
         return {
             "live_url_for": self.live_url_for,
             "contract_interactions": self.contract_interactions,
+            "contract_label": self.contract_label,
+            "labelled_contract_interactions": self.labelled_contract_interactions,
         }
 
     def info(self) -> dict[str, Any]:
@@ -107,6 +112,20 @@ class ContractRecorder:
         with self._lock:
             recorded, self._recorded = self._recorded, []
         return recorded
+
+    def contract_label(self, session: Session, test: str, keep: bool) -> int:
+        """The requests recorded since the last label or take are `test`'s: kept for
+        `session` with that label (`keep`: the test passed) or dropped; returns how many."""
+        recorded = self.contract_interactions(session)
+        if keep and recorded:
+            labelled = session.extension_state.setdefault("contracts_labelled", [])
+            labelled.extend([test, item] for item in recorded)
+        return len(recorded)
+
+    def labelled_contract_interactions(self, session: Session) -> list[list[Any]]:
+        """``[test, interaction]`` for each interaction `session` labelled, forgotten now."""
+        labelled: list[list[Any]] = session.extension_state.pop("contracts_labelled", [])
+        return labelled
 
     def _observer(self, consumer: str) -> Observer:
         def observe(environ: dict[str, Any]) -> Callable[[str, list[tuple[str, str]], bytes], None]:

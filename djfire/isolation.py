@@ -79,7 +79,17 @@ _ON_COMMIT_MODES = ("run", "capture")
 #: What a client that does not hold the server may still do (begin_scope and end_scope
 #: see to the holder and the lock themselves).
 #: (``debug_attach`` says where this client's debugger is: no database, no user code.)
-_OPEN_TO_ALL = frozenset(("ping", "info", "live_url", "begin_scope", "end_scope", "debug_attach"))
+_OPEN_TO_ALL = frozenset(
+    (
+        "ping",
+        "info",
+        "live_url",
+        "begin_scope",
+        "end_scope",
+        "debug_attach",
+        "labelled_contract_interactions",  # a client's own recorded contracts, at its run's end
+    )
+)
 #: A fire call's wait for the connections ends up to this long before its client's own
 #: reply timeout would (a quarter of it, for shorter timeouts), so the error, naming
 #: what holds them, reaches the client in time.

@@ -3,11 +3,13 @@ them by shape, and write the contracts at the end of the run.
 
 A run that records (``--fire-contracts DIR``, the ``fire_contracts`` ini option, or
 ``FireTestCase.fire_contracts``) has a `Recording` on its runner. At each test's end
-the runner asks every server of the test for what its recording listeners saw
-(``contract_interactions``: djfire's `djfire.contract_recording`), and the recording
-keeps the interactions of the tests that passed (a failing test's requests are no
-promise), one per request shape (`fire.contracts.shapes`), with the tests that made
-it. `Recording.write` writes one Pact V4 file per consumer-provider pair
+the runner tells each provider of the test (a server a consumer's URL was asked of)
+that what its recording listeners saw since is that test's (``contract_label``, of
+djfire's `djfire.contract_recording`), sent without waiting for the answer; at the end
+of the run it takes them all (``labelled_contract_interactions``, one round trip per
+provider). The recording keeps the interactions of the tests that passed (a failing
+test's requests are no promise), one per request shape (`fire.contracts.shapes`), with
+the tests that made it. `Recording.write` writes one Pact V4 file per consumer-provider pair
 (`fire.contracts.pact_files`); no interaction, no file.
 """
 
@@ -18,7 +20,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ProtocolError
 from .shapes import path_template, shape
 
 if TYPE_CHECKING:
@@ -62,6 +63,10 @@ class Recording:
         #: The servers a consumer's URL was asked of (`DjangoRemote.live_url_for`): only
         #: they are asked for what they recorded, and none while there is none.
         self.providers: set[str] = set()
+        #: Providers told of a test's end, whose labelled interactions `gather` takes.
+        self._labelled: dict[str, Remote] = {}
+        #: Each passing test's state name, exact paths and excluded tables/columns.
+        self._options: dict[str, tuple[str | None, list[str], list[str]]] = {}
 
     def add(
         self,
@@ -103,31 +108,42 @@ class Recording:
         exact: Iterable[str] = (),
         exclude: Iterable[str] = (),
     ) -> None:
-        """At `test`'s end, before its scopes end: take what each server recorded.
+        """At `test`'s end, before its scopes end: what each provider recorded since is
+        `test`'s, kept if it `passed` (`gather` takes it at the run's end).
 
-        Always asked, so that a failing test's requests never count for the next one;
-        kept only when `passed`. A server without recording (not djfire) is skipped.
-        The tables and columns `exclude` names (the data-change report's patterns:
-        ``django_session``, ``*.updated_at``) are left out of the states' rows.
+        Always said, so that a failing test's requests never count for the next one.
+        The message is sent without waiting for its answer (read with the next one, as
+        a test scope's end is): recording costs a test no round trip. The tables and
+        columns `exclude` names (the data-change report's patterns: ``django_session``,
+        ``*.updated_at``) are left out of the states' rows.
         """
-        exact, exclude = list(exact), list(exclude)
-        kept = False
+        if passed:
+            self._options[test] = (state, list(exact), list(exclude))
         for provider, remote in remotes.items():
             if remote.closed or provider not in self.providers:
                 continue
-            try:
-                recorded = remote.call_extension("contract_interactions")
-            except ProtocolError:  # "unknown operation": this server records nothing
+            remote._send_without_waiting(
+                "contract_label", [[test, passed], {}], described=f"contract_label of {test}"
+            )
+            self._labelled[provider] = remote
+
+    def gather(self) -> None:
+        """Take what the providers labelled (one round trip each), into the interactions."""
+        kept: set[str] = set()
+        for provider, remote in self._labelled.items():
+            if remote.closed:  # a server lost: what it recorded went with it
                 continue
-            if passed and recorded:
-                if exclude:
-                    recorded = [_without(item, exclude) for item in recorded]
-                self.add(provider, recorded, test, state=state, exact=exact)
-                kept = True
-        self.tests += kept
+            for test, item in remote.call_extension("labelled_contract_interactions"):
+                state, exact, exclude = self._options.get(test, (None, [], []))
+                recorded = _without(item, exclude) if exclude else item
+                self.add(provider, [recorded], test, state=state, exact=exact)
+                kept.add(test)
+        self._labelled.clear()
+        self.tests += len(kept)
 
     def to_data(self) -> dict[str, Any]:
         """What this recording holds, as plain data (a pytest-xdist worker hands it over)."""
+        self.gather()
         return {
             "interactions": [asdict(interaction) for interaction in self.interactions.values()],
             "tests": self.tests,
@@ -155,6 +171,7 @@ class Recording:
     def write(self) -> str:
         """Write a Pact V4 file per consumer-provider pair; the line that says what was
         written, or that nothing was recorded (then no file is written)."""
+        self.gather()
         pairs = self.pairs()
         if not pairs:
             return (

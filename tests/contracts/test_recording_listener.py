@@ -83,3 +83,20 @@ def test_a_request_through_the_consumers_url_is_recorded_with_the_rows_it_found(
     assert database["vendor"] == "sqlite"
     inserted = database["tables"]["shop_product"]["inserted"]
     assert [(row["name"], row["price"]) for row in inserted] == [("lamp", "3.50")]
+
+
+def test_a_failing_tests_requests_are_dropped_a_passing_ones_kept_under_its_name(
+    shop: fire.Remote, recording: Runner
+) -> None:
+    assert recording.contracts is not None
+    url = DjangoRemote(shop).live_url_for("billing")
+    assert recording.contracts.providers == {"shop"}
+    for test, passed in (("t.py::test_fails", False), ("t.py::test_passes", True)):
+        with shop.scope(data_changes=True):
+            requests.get(url + "/products/", timeout=10)
+            recording.contracts.collect({"shop": shop}, test, passed=passed)
+    recording.contracts.gather()
+    [interaction] = recording.contracts.interactions.values()
+    assert interaction.tests == ["t.py::test_passes"]
+    assert interaction.description == "GET /products/ (t.py::test_passes)"
+    assert recording.contracts.tests == 1

@@ -118,6 +118,13 @@ def save_server_data(servers: Mapping[str, SpawnedServer], settings: CoverageSet
     notes: list[str] = []
     for name, server in servers.items():
         if server.coverage is None:
+            if server.spec.is_remote and settings.sources is not None:  # else: not a source
+                folder, host = PurePath(server.spec.program).parent, server.host or "its host"
+                notes.append(
+                    f"fire server {name!r}: not measured: none of the run's sources is its "
+                    f"directory on {host} ({folder}) or holds it: add that directory to the "
+                    "[paths] entry of its source"
+                )
             continue
         if server.coverage_lost is not None:
             notes.append(f"fire server {name!r}: no coverage data: {server.coverage_lost}")

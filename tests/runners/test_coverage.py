@@ -20,6 +20,7 @@ import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from coverage import CoverageData
@@ -236,3 +237,35 @@ def test_runfireserver_coverage_into_a_read_only_directory_warns_and_serves(tmp_
         "writable directory\n"
     ]
     assert not list(tmp_path.glob(".coverage*"))
+
+
+def test_what_each_server_measures() -> None:
+    """The options of ``coverage run`` per server, from the run's sources and [paths]."""
+    from fire.runners.coverage import CoverageSettings, save_server_data, server_options
+    from fire.runners.spawn import ServerSpec, SpawnedServer, parse_spawn_spec
+
+    here = parse_spawn_spec(f"shop={MANAGE}")
+    far = parse_spawn_spec("shop=/srv/shop/manage.py:gateway=ssh=ci@build7//python=/srv/py")
+    project, shop = MANAGE.parent, MANAGE.parent / "shop"
+
+    def options(spec: ServerSpec, *sources: str, **settings: Any) -> list[str] | None:
+        return server_options(CoverageSettings("/run/.coverage", list(sources), **settings), spec)
+
+    assert options(here, str(shop)) == [f"--source={shop}"]  # a source in the service
+    assert options(here, str(project.parent)) == [f"--source={project}"]  # one holding it
+    assert options(here, "/elsewhere") is None  # another service's: not measured
+    assert options(here, "shop.views") == ["--source=shop.views"]  # a module name
+    every = server_options(CoverageSettings("/run/.coverage", branch=True), here)
+    assert every == [f"--source={project}", "--branch"]
+    with_rc = options(here, str(shop), config_file="/run/.coveragerc")
+    assert with_rc == [f"--source={shop}", "--rcfile=/run/.coveragerc"]
+    paths = {"shop": [str(shop), "/srv/shop/shop/"]}  # the copy on the other host
+    remote = options(far, str(shop), config_file="/run/.coveragerc", paths=paths)
+    assert remote == ["--source=/srv/shop/shop"], "its own path; no local file goes there"
+    assert options(far, str(shop)) is None
+    unmeasured = SpawnedServer(far)
+    said = save_server_data({"shop": unmeasured}, CoverageSettings("/run/.coverage", [str(shop)]))
+    assert said == [
+        "fire server 'shop': not measured: none of the run's sources is its directory on its "
+        "host (/srv/shop) or holds it: add that directory to the [paths] entry of its source"
+    ]

@@ -39,3 +39,16 @@ def test_the_versions_report_refuses_a_file_that_is_not_pact_v4(
     [line] = done.stderr.splitlines()
     assert line.startswith(f"fire: {tmp_path / 'shop-accounts.json'}: {said}")
     assert "expected Pact V4 JSON" in line
+
+
+def test_the_versions_report_of_a_directory_that_is_not_there(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "fire", "contracts", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == f"fire: {tmp_path / 'nowhere'}: no such directory of contracts (expected DIR/*.json)\n"
+    )

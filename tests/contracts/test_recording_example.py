@@ -157,6 +157,32 @@ def test_the_versions_report_says_who_still_uses_v1(recorded: tuple[str, Path, s
 
 
 def test_a_run_without_traffic_between_services_writes_no_file(tmp_path: Path) -> None:
-    output = run_example(tmp_path / "contracts", "-k", "nothing_is_left or without_logging_in")
-    assert "fire contracts: nothing recorded, no file written in" in output
-    assert not (tmp_path / "contracts").exists()
+    # A consumer's URL asked for, never called: nothing to record.
+    (tmp_path / "test_quiet.py").write_text(
+        "from djfire import DjangoRemote\n\n\n"
+        "def test_quiet(fire_remotes):\n"
+        '    assert DjangoRemote(fire_remotes["accounts"]).live_url_for("shop")\n'
+    )
+    directory = tmp_path / "contracts"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            f"--fire-spawn=accounts={EXAMPLES / 'accounts' / 'manage.py'}",
+            f"--fire-contracts={directory}",
+            "test_quiet.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"fire contracts: nothing recorded, no file written in {directory}" in done.stdout
+    assert not directory.exists()

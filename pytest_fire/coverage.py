@@ -72,25 +72,27 @@ def finish_coverage(config: pytest.Config, runner: Runner, describe: Any) -> Non
     """
     settings = runner.config.coverage
     servers = runner.spawned
-    if settings is None or not any(server.coverage is not None for server in servers.values()):
+    if settings is None or not servers:
         return
     from fire.errors import FireError
     from fire.runners.coverage import save_server_data
 
-    described: dict[str, str] = {}
-    for name, server in servers.items():
-        if server.failure is None and not server.exited():
-            with contextlib.suppress(FireError):  # said as the summary says it
-                described[name] = describe(runner.remote(name).info())
-    config.stash[_descriptions] = described
-    runner.stop_spawned()
+    measured = any(server.coverage is not None for server in servers.values())
+    if measured:  # else nothing to wait for: they stop with the run, as always
+        described: dict[str, str] = {}
+        for name, server in servers.items():
+            if server.failure is None and not server.exited():
+                with contextlib.suppress(FireError):  # said as the summary says it
+                    described[name] = describe(runner.remote(name).info())
+        config.stash[_descriptions] = described
+        runner.stop_spawned()
     said = save_server_data(servers, settings)
     config.stash.setdefault(_notes, []).extend(said)
     workeroutput = getattr(config, "workeroutput", None)  # an xdist worker's, for the controller
     if workeroutput is not None:
         workeroutput[_WORKER_KEY] = said
     cov = getattr(_controller(config), "cov", None)
-    if cov is not None and hasattr(cov, "_warn_no_data"):
+    if measured and cov is not None and hasattr(cov, "_warn_no_data"):
         # The test process may run none of the measured code (the services' alone): its
         # own data is empty, and coverage.py's "No data was collected" would be wrong.
         cov._warn_no_data = False

@@ -269,3 +269,43 @@ def test_what_each_server_measures() -> None:
         "fire server 'shop': not measured: none of the run's sources is its directory on its "
         "host (/srv/shop) or holds it: add that directory to the [paths] entry of its source"
     ]
+
+
+class _Said:
+    """The supervisor's end of a channel, keeping what it sends."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[object, ...]] = []
+
+    def send(self, message: tuple[object, ...]) -> None:
+        self.messages.append(message)
+
+
+def test_a_service_interpreter_without_coverage_runs_its_server_without(tmp_path: Path) -> None:
+    """Its supervisor asks the interpreter (a real one, where ``import coverage`` fails)
+    and starts the server as it is, saying why and naming the extra to install."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "coverage.py").write_text("raise ImportError('not installed here')\n")
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\nPYTHONPATH={blocker} exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    request = {"cwd": str(tmp_path), "coverage": {"options": [], "data_file": ".coverage.x"}}
+    argv = [str(python), str(MANAGE), "runfireserver"]
+    said = _Said()
+    assert supervise._under_coverage(said, request, argv, dict(os.environ)) == (argv, None)
+    assert said.messages == [
+        (
+            "coverage-lost",
+            f"{python} has no coverage.py, so it ran without coverage: install djfire's "
+            "coverage extra in the service's environment (djfire[coverage])",
+        )
+    ]
+    argv[0] = sys.executable  # this one has it: run under coverage, data in its directory
+    wrapped, data_file = supervise._under_coverage(said, request, argv, {})
+    assert data_file == str(tmp_path / ".coverage.x")
+    assert wrapped == [
+        sys.executable,
+        *("-m", "coverage", "run", "--parallel-mode", f"--data-file={data_file}"),
+        *argv[1:],
+    ]

@@ -46,7 +46,7 @@ class Started:
         argv += ["--verbosity", "0"]
         began = time.monotonic()
         popen, line = supervise.start(
-            argv, lambda text: supervise.parse_ready(text) is not None, 300.0,
+            argv, lambda text: supervise.parse_ready(text) is not None, 1800.0,
             stdin=subprocess.DEVNULL, env=environ, cwd=manage.parent,
         )  # fmt: skip
         self.seconds = time.monotonic() - began
@@ -122,13 +122,16 @@ def _one_backend(env: Env, db: str) -> list[str]:
     ]
 
 
-def _eight_at_once(env: Env, root: Path, manages: list[Path], cache: Path) -> list[Started]:
+def _eight_at_once(env: Env, root: Path, manages: list[Path]) -> list[Started]:
+    """Four servers of each service at once, each service with its cache (beside its
+    manage.py, as by default: the two generated schemas are alike, and one shared cache
+    would let the second service clone the first's template)."""
     started: list[Started] = []
     errors: list[BaseException] = []
 
     def start(manage: Path, worker: int) -> None:
         try:
-            environ = _environ(env, "sqlite", cache)
+            environ = _environ(env, "sqlite", manage.parent / "cache")
             started.append(Started(manage, environ, root / f"{manage.parent.name}-{worker}.sock"))
         except BaseException as exc:
             errors.append(exc)
@@ -150,11 +153,10 @@ def _eight_at_once(env: Env, root: Path, manages: list[Path], cache: Path) -> li
 def _xdist_like(env: Env) -> list[str]:
     root = env.tmpdir / "schema-n4"
     manages = [write_project(root / service, "unused") for service in ("orders", "stock")]
-    cache = root / "cache"
-    changed = _eight_at_once(env, root, manages, cache)
+    changed = _eight_at_once(env, root, manages)
     builds = sum(s.built for s in changed)
-    unchanged = _eight_at_once(env, root, manages, cache)
-    environ = _environ(env, "sqlite", cache, templates=False)
+    unchanged = _eight_at_once(env, root, manages)
+    environ = _environ(env, "sqlite", manages[0].parent / "cache", templates=False)
     one = Started(manages[0], environ, root / "one.sock")
     cpu = sum(s.cpu for s in unchanged) / one.cpu
     return [

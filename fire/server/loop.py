@@ -129,6 +129,7 @@ class Server:
         #: monitor's "disconnected" (which names a descriptor) closes their sessions.
         self._fds: dict[int, set[bytes]] = {}
         self._stopping = threading.Event()
+        self._interrupted = False  # by a signal (`interrupt`)
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None  # made by bind()
         self._authenticator: Any = None
         self._router: zmq.Socket[bytes] | None = None
@@ -192,9 +193,16 @@ class Server:
         a second one (Ctrl-C's SIGINT, then the runner's SIGTERM) must not cut short
         the unwinding of the first call (its savepoint's rollback, its locks' release).
         """
-        first = not self._stopping.is_set()
+        first = not self._interrupted
+        # A plain flag, set before the event: a second signal handled while the first's
+        # handler is inside `Event.set` (which holds the event's lock) must return here,
+        # never wait for that lock in the same thread (a server so deadlocked kept its
+        # test databases after Ctrl-C's SIGINT and its runner's SIGTERM came together).
+        self._interrupted = True
+        if not first:
+            return
         self._stopping.set()
-        if first and self.dispatcher.in_call:
+        if self.dispatcher.in_call:
             raise ServerStopping(
                 f"the fire server got {signal.Signals(signum).name} while running this "
                 "call, and stops: the call was cut short"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
 import stat
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -361,3 +363,24 @@ def test_signal_stops_the_server_cleanly(own_server: ServerProcess, signum: int)
         assert own_server.wait(timeout=15) == 0
     assert not own_server.path.exists()
     assert "Traceback" not in own_server.stderr()
+
+
+def test_signals_coming_together_never_deadlock_the_server(
+    server_factory: Callable[..., ServerProcess], tmp_dir: Path
+) -> None:
+    """Ctrl-C's SIGINT, the runner's SIGTERM and a closed terminal's SIGHUP can come
+    together: a handler run while another one is inside `threading.Event.set` must not
+    wait for the event's lock in the same thread. (A server so deadlocked kept its test
+    databases for good; before the fix, this burst hung 7 servers in 10.)"""
+    for attempt in range(4):
+        server = server_factory(serve_argv(tmp_dir / f"burst{attempt}.sock"))
+        spacing = random.Random(attempt)
+        for count in range(2000):
+            if server.proc.poll() is not None:
+                break
+            server.send((signal.SIGTERM, signal.SIGINT)[count % 2])
+            time.sleep(spacing.random() * 0.00005)
+        try:
+            server.wait(timeout=15)  # "it ends at all": a bound, not a measure
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the server (pid {server.pid}) hung on {count} signals in a burst")

@@ -38,7 +38,8 @@ def run_coverage(config: pytest.Config) -> CoverageSettings | None:
     from fire.runners.coverage import CoverageSettings
 
     base = str(getattr(controller, "topdir", os.getcwd()))
-    sources = getattr(controller, "cov_source", None)
+    # --cov=SOURCE, else the configuration's [run] source (--cov alone: everything)
+    sources = getattr(controller, "cov_source", None) or cov.get_option("run:source")
     return CoverageSettings(
         data_file=os.path.join(base, str(cov.get_option("run:data_file"))),
         sources=None if sources is None else [_resolved(source, base) for source in sources],

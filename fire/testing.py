@@ -20,11 +20,12 @@ made on first use and closed at exit, or under pytest the plugin's, for its run
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import sys
 import unittest
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -269,6 +270,11 @@ class FireTestMixin(_TestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
+        with _interrupting_the_run():
+            cls._fire_set_up_class()
+
+    @classmethod
+    def _fire_set_up_class(cls) -> None:
         # The class scope opens before the base class's set-up, so data that
         # django.test.TestCase.setUpTestData makes remotely lives in it too.
         servers = _declared_servers(cls)
@@ -291,6 +297,10 @@ class FireTestMixin(_TestCase):
         if not cls.fire_transactional:
             scopes.begin(cls.fire_remotes.values())
         super().setUpClass()
+
+    def run(self, result: unittest.TestResult | None = None) -> unittest.TestResult | None:
+        with _interrupting_the_run():
+            return super().run(result)
 
     def _callSetUp(self) -> None:
         mode = check_mode(self.fire_data_changes)
@@ -397,6 +407,19 @@ class FireTestMixin(_TestCase):
         # Into unittest's failure message; a runner that keeps none (pytest) reads
         # fire_changes_report instead.
         _append_to_failure(getattr(getattr(self, "_outcome", None), "result", None), self, text)
+
+
+@contextlib.contextmanager
+def _interrupting_the_run() -> Iterator[None]:
+    """Ctrl-C (a `KeyboardInterrupt` passing through) interrupts the run's runner at once
+    (`Runner.interrupt`), as the pytest plugin's hook does, whatever runs the tests: the
+    connections close, the spawned servers stop without waiting on a full timeout (as
+    the process exits), and a second Ctrl-C exits at once naming what may be left."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        process_runner().interrupt()
+        raise
 
 
 def _append_to_failure(result: Any, test: unittest.TestCase, text: str) -> None:

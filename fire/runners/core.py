@@ -339,7 +339,7 @@ class Runner:
         """What the spawned servers not known to have stopped may leave, in a line."""
         return interrupt.leftovers(
             (name, server, self._test_databases(name, server))
-            for name, server in self.spawned.items()
+            for (name, _), server in self._spawned.items()  # a FireTestCase's fire_spawn too
             if server.failure is None
         )
 
@@ -541,7 +541,15 @@ class RunnerHolder:
 
 
 def _finish(runner: Runner) -> None:
-    """At the process's exit: say the servers `runner` lost, then close it."""
+    """At the process's exit: say the servers `runner` lost, then close it.
+
+    A process ending on Ctrl-C (its uncaught `KeyboardInterrupt`, which Python keeps in
+    ``sys.last_value`` as it exits) interrupts the runner first (`Runner.interrupt`),
+    if a test did not already (`fire.testing.FireTestMixin`): its servers stop without
+    waiting on a full timeout, and a second Ctrl-C exits at once.
+    """
+    if isinstance(getattr(sys, "last_value", None), KeyboardInterrupt):
+        runner.interrupt()
     for lost in runner.lost:
         sys.stderr.write(f"fire server {lost.name} at {lost.address}: {lost.summary()}\n")
     if runner.contracts is not None:  # FireTestCase.fire_contracts, outside pytest

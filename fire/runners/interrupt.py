@@ -9,17 +9,34 @@ seconds to roll back and drop its test databases (a server in a long call ends i
 process at once, after one line naming what may be left (`leftovers`): the servers
 still tearing down keep going on their own (their supervisor's death sends them
 SIGTERM), but nobody waits to see them finish.
+
+A pytest-xdist worker does not finish its session after a Ctrl-C (`end_worker`): the
+terminal's Ctrl-C reached the controller too, which reports the run and waits for each
+worker to end (execnet kills one after 10 s); what a worker would do meanwhile (its own
+summary, which nobody sees, other plugins' hooks) is time the whole run waits. It stops
+its servers and exits.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import signal
+import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
-__all__ = ["EXIT_STATUS", "STOP_WAIT", "exit_on_second_interrupt", "leftovers", "restore"]
+__all__ = [
+    "EXIT_STATUS",
+    "STOP_WAIT",
+    "end_worker",
+    "exit_on_second_interrupt",
+    "leftovers",
+    "restore",
+]
 
 #: Seconds an interrupted run waits for its spawned servers to tear down (40 s otherwise).
 STOP_WAIT = 10.0
@@ -71,3 +88,23 @@ def restore(previous: Any) -> None:
     """Put SIGINT's `previous` handler back (from the main thread)."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, previous)
+
+
+def end_worker(stop_servers: Callable[[], None]) -> NoReturn:
+    """Exit an interrupted pytest-xdist worker now, once `stop_servers()` (the runner's
+    ``close``: `STOP_WAIT` at most) returned.
+
+    Its session is not finished: the controller, interrupted by the same Ctrl-C, reports
+    the run without it. The exit functions still run (coverage.py's data, pytest's
+    lock files), and the output is flushed, as a normal exit would.
+    """
+    try:
+        stop_servers()
+        atexit._run_exitfuncs()
+    except BaseException:  # said, but the worker exits all the same
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # closed, or its reader is gone
+                stream.flush()
+        os._exit(EXIT_STATUS)

@@ -37,6 +37,34 @@ def test_sleeps(fire_remotes):
     print("SLEEPING", shop.info()["pid"], shop.address, flush=True)
     shop.module("time").sleep(60)
 """
+#: The same under plain unittest: a `FireTestCase` that spawns its server and sleeps on
+#: it in its test, or (``SLEEP_IN=tearDownClass``) outside any test.
+SLEEPING_TEST_CASE = """
+import os
+
+from fire.testing import FireTestCase
+
+
+class Sleeps(FireTestCase):
+    fire_spawn = {{"shop": {spec!r}}}
+    fire_timeout = 60
+
+    @classmethod
+    def sleep(cls):
+        shop = cls.fire_remotes["shop"]
+        print("SLEEPING", shop.info()["pid"], shop.address, flush=True)
+        shop.module("time").sleep(60)
+
+    def test_sleeps(self):
+        if os.environ["SLEEP_IN"] == "test":
+            self.sleep()
+
+    @classmethod
+    def tearDownClass(cls):
+        if os.environ["SLEEP_IN"] == "tearDownClass":
+            cls.sleep()
+        super().tearDownClass()
+"""
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s"]
 #: What the runner prints once it is waiting for its servers after a Ctrl-C.
 WAITING = "Ctrl-C again to exit at once"
@@ -44,14 +72,19 @@ WAITING = "Ctrl-C again to exit at once"
 LIMIT = 15.0
 
 
-class Terminal:
-    """pytest on `path`'s tests, under a pseudo-terminal it has as controlling terminal."""
+def pytest_command(path: Path, spec: str, *options: str) -> list[str]:
+    """pytest on `path`'s tests, spawning `spec` with a 60 s timeout."""
+    return [*PYTEST, *options, f"--fire-spawn={spec}", "-o", "fire_timeout=60", str(path)]
 
-    def __init__(self, path: Path, spec: str, *options: str) -> None:
+
+class Terminal:
+    """`command` in `path`, under a pseudo-terminal it has as controlling terminal."""
+
+    def __init__(self, path: Path, command: list[str], **env: str) -> None:
         self.master, slave = os.openpty()
-        env = {**os.environ, "DJFIRE_TEST_DB": "postgres", "DJFIRE_TEST_DIR": str(path)}
+        env = {**os.environ, "DJFIRE_TEST_DB": "postgres", "DJFIRE_TEST_DIR": str(path), **env}
         self.process = subprocess.Popen(
-            [*PYTEST, *options, f"--fire-spawn={spec}", "-o", "fire_timeout=60", str(path)],
+            command,
             stdin=slave,
             stdout=slave,
             stderr=slave,
@@ -127,14 +160,27 @@ def wait_gone(pid: int, seconds: float = 60) -> bool:
 
 
 class Run:
-    """A run of `SLEEPING_TEST` under a terminal, and what to clean up after it."""
+    """A run of `SLEEPING_TEST` under a terminal (or with `unittest`, of
+    `SLEEPING_TEST_CASE`, sleeping in `sleep_in`), and what to clean up after it."""
 
-    def __init__(self, path: Path, how: str = f"python={sys.executable}") -> None:
+    def __init__(
+        self,
+        path: Path,
+        how: str = f"python={sys.executable}",
+        *,
+        unittest: bool = False,
+        sleep_in: str = "test",
+    ) -> None:
         require_postgres()
-        (path / "test_sleeps.py").write_text(SLEEPING_TEST)
         self.suffix = f"ctrlc{os.getpid()}"
-        spec = f"shop={MANAGE}:suffix={self.suffix}:{how}"
-        self.terminal = Terminal(path, spec)
+        spec = f"{MANAGE}:suffix={self.suffix}:{how}"
+        if unittest:
+            (path / "test_sleeps.py").write_text(SLEEPING_TEST_CASE.format(spec=spec))
+            command = [sys.executable, "-m", "unittest", "test_sleeps"]
+            self.terminal = Terminal(path, command, SLEEP_IN=sleep_in)
+        else:
+            (path / "test_sleeps.py").write_text(SLEEPING_TEST)
+            self.terminal = Terminal(path, pytest_command(path, f"shop={spec}"))
         self.pid = 0
         self.socket = Path("/nonexistent")
 
@@ -232,6 +278,60 @@ def test_a_second_ctrl_c_exits_at_once_naming_what_may_be_left(tmp_path: Path) -
         run.clean()
 
 
+def test_ctrl_c_under_unittest_during_a_long_call_ends_the_run_leaving_nothing(
+    tmp_path: Path, own_session_python: str
+) -> None:
+    """``python -m unittest``: a `FireTestCase`'s run is interrupted as pytest's is. The
+    server is in a session of its own: only the runner stops it."""
+    project = tmp_path / "project"
+    project.mkdir()
+    run = Run(project, f"python={own_session_python}", unittest=True)
+    try:
+        run.sleeping()
+        typed = run.terminal.ctrl_c()
+        status = run.terminal.wait_exit(150)
+        print(f"Ctrl-C to exit (unittest): {time.monotonic() - typed:.2f} s")
+        assert status == -signal.SIGINT, run.terminal.output  # Python's exit on Ctrl-C
+        assert "fire: interrupted: stopping the spawned servers" in run.terminal.output
+        assert "may be left" not in run.terminal.output
+        assert wait_gone(run.pid), f"the server (pid {run.pid}) still runs"
+        assert left_databases(run.suffix) == []
+        assert not run.socket.parent.exists()
+    finally:
+        run.clean()
+
+
+def test_a_second_ctrl_c_under_unittest_exits_at_once_naming_what_may_be_left(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C outside any test (in ``tearDownClass``): the runner hears of it as the
+    process exits on it."""
+    project = tmp_path / "project"
+    project.mkdir()
+    run = Run(project, unittest=True, sleep_in="tearDownClass")
+    try:
+        run.sleeping()
+        os.kill(run.pid, signal.SIGSTOP)  # a server slow to stop: the runner waits for it
+        run.terminal.ctrl_c()
+        assert run.terminal.read_until(lambda out: WAITING in out, 60), run.terminal.output
+        typed = run.terminal.ctrl_c()
+        status = run.terminal.wait_exit(60)
+        print(f"second Ctrl-C to exit (unittest): {time.monotonic() - typed:.2f} s")
+        assert status == 2, run.terminal.output
+        databases = ", ".join(f"test_djfire_shop{alias}_{run.suffix}" for alias in ("", "_other"))
+        assert (
+            "fire: interrupted again: exiting now, not waiting for the servers; may be left, "
+            f"if their teardown does not finish: server 'shop' (pid {run.pid}) with test "
+            f"databases {databases} and socket directory {run.socket.parent}"
+        ) in run.terminal.output.replace("\r\n", "\n")
+        os.kill(run.pid, signal.SIGCONT)
+        assert wait_gone(run.pid), f"the server (pid {run.pid}) still runs"
+        assert left_databases(run.suffix) == []
+        assert not run.socket.parent.exists()
+    finally:
+        run.clean()
+
+
 #: Under pytest-xdist a worker's output is not the terminal's: the test says it sleeps
 #: in a file, with its server's pid and socket.
 XDIST_TEST = """
@@ -244,24 +344,49 @@ def test_sleeps_{n}(fire_remotes):
     Path(__file__).with_name("sleeping-" + os.environ["PYTEST_XDIST_WORKER"]).write_text(said)
     shop.module("time").sleep(60)
 """
+#: Each worker says that its session's fixtures were torn down (as pytest-django's
+#: test database is, dropped by its session fixture), and whether it made its own
+#: summary: an interrupted worker does the first, not the second, which nobody sees.
+XDIST_CONFTEST = """
+import os
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_resource():
+    yield
+    (HERE / ("torn-down-" + os.environ["PYTEST_XDIST_WORKER"])).write_text("")
+
+
+def pytest_terminal_summary(config):
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        (HERE / ("summary-" + os.environ["PYTEST_XDIST_WORKER"])).write_text("")
+"""
 
 
 def test_ctrl_c_under_xdist_stops_every_worker_s_server(tmp_path: Path) -> None:
     require_postgres()
     project = tmp_path / "project"
     project.mkdir()
+    (project / "conftest.py").write_text(XDIST_CONFTEST)
     for n in (1, 2):
         (project / f"test_sleeps_{n}.py").write_text(XDIST_TEST.format(n=n))
     suffix = f"ctrlc{os.getpid()}"
-    terminal = Terminal(project, f"shop={MANAGE}:suffix={suffix}", "-n", "2")
+    terminal = Terminal(
+        project, pytest_command(project, f"shop={MANAGE}:suffix={suffix}", "-n", "2")
+    )
     servers: list[tuple[int, Path]] = []
     try:
         flags = [project / "sleeping-gw0", project / "sleeping-gw1"]
         assert terminal.read_until(lambda _: all(f.exists() for f in flags), 240), terminal.output
         time.sleep(1)  # the calls are on the servers now
         for flag in flags:
-            pid, address = flag.read_text().split()
-            servers.append((int(pid), Path(address)))
+            pid_text, address = flag.read_text().split()
+            servers.append((int(pid_text), Path(address)))
         typed = terminal.ctrl_c()
         status = terminal.wait_exit(150)
         took = time.monotonic() - typed
@@ -269,9 +394,13 @@ def test_ctrl_c_under_xdist_stops_every_worker_s_server(tmp_path: Path) -> None:
         assert status == 2, terminal.output
         assert took < 2 * LIMIT, terminal.output  # two servers, four databases
         # One Ctrl-C: execnet's own SIGINT to the workers as they end is no second one.
-        # (Whether a worker gets as far as saying it stops its servers is xdist's: it
-        # kills a worker that has not ended after 10 s.)
         assert "interrupted again" not in terminal.output
+        # Each worker stopped its servers at once, tore its session's fixtures down and
+        # exited, without the summary nobody sees (the controller waited for it).
+        assert terminal.output.count("fire: interrupted: stopping the spawned servers") == 2
+        for worker in ("gw0", "gw1"):
+            assert (project / f"torn-down-{worker}").exists(), terminal.output
+            assert not (project / f"summary-{worker}").exists(), terminal.output
         for pid, socket in servers:  # each worker's, on its own if the worker was killed
             assert wait_gone(pid), f"the server (pid {pid}) still runs"
             assert not socket.parent.exists()

@@ -7,12 +7,20 @@ ends, and the terminal summary says what was written, or that nothing was record
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from .activate import active_runner
 from .fixtures import excluded_changes, marker_options
 
-__all__ = ["collect_contracts", "from_worker", "summary_line", "write_contracts"]
+__all__ = [
+    "collect_contracts",
+    "from_worker",
+    "gather_contracts",
+    "summary_line",
+    "write_contracts",
+]
 
 #: Where a pytest-xdist worker hands its recording to the controller, which writes.
 _WORKER_KEY = "fire_contracts"
@@ -38,6 +46,19 @@ def collect_contracts(item: pytest.Item, report: pytest.TestReport) -> None:
         exact=[exact] if isinstance(exact, str) else list(exact),
         exclude=excluded_changes(item, runner),
     )
+
+
+def gather_contracts(config: pytest.Config) -> None:
+    """Once the tests have run, before anything stops the servers (with --cov they stop
+    inside the run's test loop, to write their coverage data): take what the providers
+    recorded, which would else go with them."""
+    runner = active_runner(config)
+    if runner is None or runner.contracts is None:
+        return
+    from fire.errors import FireError
+
+    with contextlib.suppress(FireError, OSError):  # said by write_contracts, which tries again
+        runner.contracts.gather()
 
 
 def write_contracts(session: pytest.Session) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from .activate import activate, active_runner, configured, deactivate
 from .contract_stub import fire_contract_stub  # noqa: F401  (a fixture)
-from .contracts import collect_contracts, summary_line, write_contracts
+from .contracts import collect_contracts, gather_contracts, summary_line, write_contracts
 from .contracts import from_worker as contracts_from_worker
 from .coverage import finish_coverage, notes, run_coverage, stopped_descriptions
 from .coverage import from_worker as coverage_from_worker
@@ -252,6 +252,7 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     """Once the tests have run, with coverage on: stop the spawned servers, which write
     their data, and put it where pytest-cov combines it (`pytest_fire.coverage`)."""
     result = yield
+    gather_contracts(session.config)  # what the servers recorded, before they stop
     runner = active_runner(session.config)
     if runner is not None and runner.config.coverage is not None and not runner.interrupted:
         finish_coverage(session.config, runner, _describe)

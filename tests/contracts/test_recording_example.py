@@ -26,9 +26,11 @@ ORDERS = "system_tests/test_orders.py::test_a_logged_in_user_orders_and_gets_a_c
 FORGED = "system_tests/test_orders.py::test_a_forged_user_header_from_the_browser_is_ignored"
 
 
-def run_example(directory: Path, *args: str, backend: str = "sqlite") -> str:
+def run_example(
+    directory: Path, *args: str, backend: str = "sqlite", env: dict[str, str] | None = None
+) -> str:
     """The example's full-system suite, recording into `directory`; its output."""
-    env = {**os.environ, "CI": os.environ.get("CI", "")}
+    env = {**os.environ, "CI": os.environ.get("CI", ""), **(env or {})}
     command = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-q"]
     command += [f"--fire-contracts={directory}", *args]  # one word: not a path to collect
     if backend == "postgres":
@@ -53,8 +55,16 @@ def recorded(
     """(backend, contracts directory, the run's output) of one recording run."""
     directory = tmp_path_factory.mktemp(f"contracts-{request.param}")
     # The tests whose calls the assertions name (the suite's others only add time).
-    selected = ("system_tests/test_orders.py", "-k", "confirmation or forged")
-    return request.param, directory, run_example(directory, *selected, backend=request.param)
+    selected = ["system_tests/test_orders.py", "-k", "confirmation or forged"]
+    if request.param == "sqlite":
+        # With --cov, as the example's `make test`: the servers stop inside the test loop
+        # to write their coverage data, and what they recorded must be taken before.
+        selected += ["--cov=accounts", "--cov=shop", "--cov-report="]
+        coverage = {"COVERAGE_FILE": str(tmp_path_factory.mktemp("coverage") / ".coverage")}
+    else:
+        coverage = {}
+    output = run_example(directory, *selected, backend=request.param, env=coverage)
+    return request.param, directory, output
 
 
 def by_description(pact: dict[str, Any]) -> dict[str, dict[str, Any]]:

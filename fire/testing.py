@@ -35,7 +35,7 @@ from .client.remote import Remote
 from .errors import FireError, UnknownServer
 from .net.addresses import parse_address
 from .net.curve import ClientKeys
-from .net.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
+from .net.transport import DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
 from .runners import data_changes
 from .runners.control import apply_patches, declared_clock
 from .runners.core import (
@@ -114,6 +114,7 @@ def shared_remote(
     timeout: float = DEFAULT_TIMEOUT,
     curve: ClientKeys | None = None,
     spin_wait: float = DEFAULT_SPIN_WAIT,
+    heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
 ) -> Remote:
     """A connection to `address`, opened once per run and reused (`Runner.connect`).
 
@@ -123,7 +124,12 @@ def shared_remote(
     (`fire.runners.spawn.Launcher.start_command`: djfire's runfireserver).
     """
     return process_runner().connect(
-        name, address, timeout=timeout, spin_wait=spin_wait, curve=curve
+        name,
+        address,
+        timeout=timeout,
+        spin_wait=spin_wait,
+        heartbeat_timeout=heartbeat_timeout,
+        curve=curve,
     )
 
 
@@ -230,7 +236,9 @@ class FireTestMixin(_TestCase):
       (like TransactionTestCase). No class scope is opened then: data made in
       ``setUpClass`` commits and is gone after the first test's flush.
     - ``fire_timeout``: seconds to wait for each reply; ``fire_spin_wait``: seconds
-      a call polls for its reply before it sleeps (`fire.connect`'s `spin_wait`).
+      a call polls for its reply before it sleeps (`fire.connect`'s `spin_wait`);
+      ``fire_heartbeat_timeout``: over TCP, seconds a ping to the server may go
+      unanswered before the link counts as lost (`fire.connect`'s `heartbeat_timeout`).
     - ``fire_data_changes``: ``"fail"`` (default) adds each service's data changes to a
       failing test's message, ``"always"`` also prints them for passing tests, ``"off"``
       does not capture them; ``fire_data_changes_exclude``: tables or columns to leave
@@ -250,6 +258,7 @@ class FireTestMixin(_TestCase):
     fire_transactional: ClassVar[bool] = False
     fire_timeout: ClassVar[float] = DEFAULT_TIMEOUT
     fire_spin_wait: ClassVar[float] = DEFAULT_SPIN_WAIT
+    fire_heartbeat_timeout: ClassVar[float] = DEFAULT_HEARTBEAT_TIMEOUT
     fire_data_changes: ClassVar[str] = "fail"
     fire_data_changes_exclude: ClassVar[Sequence[str]] = ()
     fire_contracts: ClassVar[str | None] = None
@@ -286,7 +295,11 @@ class FireTestMixin(_TestCase):
         cls.fire_remotes = _ClassRemotes(
             {
                 name: shared_remote(
-                    name, address, timeout=cls.fire_timeout, spin_wait=cls.fire_spin_wait
+                    name,
+                    address,
+                    timeout=cls.fire_timeout,
+                    spin_wait=cls.fire_spin_wait,
+                    heartbeat_timeout=cls.fire_heartbeat_timeout,
                 )
                 for name, address in servers.items()
             },

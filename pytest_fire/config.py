@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fire.net.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
+from fire.net.transport import DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
 from fire.runners.core import DEFAULT_SCOPE_WAIT, RunConfig, check_mode
 from fire.runners.data_changes import MODES
 from fire.runners.spawn import parse_spawn_spec
@@ -49,9 +49,12 @@ def _ini_base(config: pytest.Config) -> Path:
 
 def read_config(config: pytest.Config) -> RunConfig:
     """The run's servers and settings; a bad one is a `FireError` or a usage error."""
+    if _seconds(config, "fire_heartbeat_timeout", DEFAULT_HEARTBEAT_TIMEOUT) == 0:
+        raise pytest.UsageError("fire_heartbeat_timeout must be more than 0 seconds, not '0'")
     result = RunConfig(
         timeout=_seconds(config, "fire_timeout", DEFAULT_TIMEOUT),
         spin_wait=_seconds(config, "fire_spin_wait", DEFAULT_SPIN_WAIT),
+        heartbeat_timeout=_seconds(config, "fire_heartbeat_timeout", DEFAULT_HEARTBEAT_TIMEOUT),
         scope_wait=_seconds(config, "fire_scope_wait", DEFAULT_SCOPE_WAIT),
         data_changes=check_mode(
             config.getoption("fire_data_changes") or config.getini("fire_data_changes") or MODES[0]

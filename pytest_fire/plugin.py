@@ -166,6 +166,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "fire_scope_wait", "seconds to wait for a server held by another client", default=""
     )
+    parser.addini(
+        "fire_heartbeat_timeout",
+        "over TCP, seconds a ping to a fire server may go unanswered before its link is lost",
+        default="",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -29,6 +29,7 @@ from ..net.addresses import parse_address
 from ..net.base import Transport
 from ..net.curve import ClientKeys
 from ..net.transport import (
+    DEFAULT_HEARTBEAT_TIMEOUT,
     DEFAULT_SPIN_WAIT,
     DEFAULT_TIMEOUT,
     LinkLost,
@@ -61,7 +62,8 @@ class Remote:
 
     The messages travel over a `transport` (`fire.net.base.Transport`): by default a
     `ZeroMQTransport` to `address`, made with `curve`, `start_command`,
-    `max_message_size` and `spin_wait` (`connect` says what each one does). Given a
+    `max_message_size`, `spin_wait` and `heartbeat_timeout` (`connect` says what each one
+    does). Given a
     transport, give no address and none of those: they are the transport's.
     """
 
@@ -76,6 +78,7 @@ class Remote:
         start_command: str | None = None,
         max_message_size: int = protocol.DEFAULT_MAX_MESSAGE_SIZE,
         spin_wait: float = DEFAULT_SPIN_WAIT,
+        heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
         transport: Transport | None = None,
     ) -> None:
         if transport is None:
@@ -87,15 +90,22 @@ class Remote:
                 start_command=start_command,
                 max_message_size=max_message_size,
                 spin_wait=spin_wait,
+                heartbeat_timeout=heartbeat_timeout,
             )
         elif address is not None or (
-            (curve, start_command, max_message_size, spin_wait)
-            != (None, None, protocol.DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SPIN_WAIT)
+            (curve, start_command, max_message_size, spin_wait, heartbeat_timeout)
+            != (
+                None,
+                None,
+                protocol.DEFAULT_MAX_MESSAGE_SIZE,
+                DEFAULT_SPIN_WAIT,
+                DEFAULT_HEARTBEAT_TIMEOUT,
+            )
         ):
             raise FireError(
                 "fire.Remote was given a transport and an address or socket options "
-                "(curve, start_command, max_message_size, spin_wait): those are the "
-                "transport's, give them to it"
+                "(curve, start_command, max_message_size, spin_wait, heartbeat_timeout): "
+                "those are the transport's, give them to it"
             )
         self._transport = transport
         self.address = transport.address
@@ -672,6 +682,7 @@ def connect(
     start_command: str | None = None,
     max_message_size: int = protocol.DEFAULT_MAX_MESSAGE_SIZE,
     spin_wait: float = DEFAULT_SPIN_WAIT,
+    heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
 ) -> Remote:
     """Connect to the fire server at `address`: a socket path, ``ipc:///…`` or ``tcp://…``.
 
@@ -686,6 +697,10 @@ def connect(
     `spin_wait` is how long, in seconds, a call polls for its reply before it sleeps
     (a sleeping thread wakes late on virtual machines; `fire.net.transport` says more);
     0 sleeps at once, for a machine with fewer cores than busy processes.
+    `heartbeat_timeout` (TCP only) is how long, in seconds, a ping to the server may go
+    unanswered before the link counts as lost: a call waiting over a link gone silent
+    then fails with `fire.net.transport.LinkLost` instead of waiting out `timeout`
+    (the server's liveness time, which it sends with its pings, may drop it sooner).
     """
     return Remote(
         address,
@@ -695,4 +710,5 @@ def connect(
         start_command=start_command,
         max_message_size=max_message_size,
         spin_wait=spin_wait,
+        heartbeat_timeout=heartbeat_timeout,
     )

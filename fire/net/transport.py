@@ -22,8 +22,8 @@ reply ("the link … was lost"): the reply to a request sent over a lost link ne
 A request sent while the link is down waits, within its timeout, for the link to come
 back. Heartbeats (``ZMQ_HEARTBEAT_*``) tell a link that went silent: this client pings
 the server every `_HEARTBEAT_IVL_MS`, and drops the link when a ping got no answer
-within `_HEARTBEAT_TIMEOUT_MS` (the server drops a silent client sooner: its liveness
-time, `fire.server.liveness`).
+within its `heartbeat_timeout` (`DEFAULT_HEARTBEAT_TIMEOUT`; the server's own liveness
+time, `fire.server.liveness`, sent with its pings, usually drops it sooner).
 
 Messages longer than a frame travel in chunks (`fire.wire.protocol`). The socket refuses
 frames over `protocol.FRAME_LIMIT`, so a server that has not proved its key yet can send
@@ -80,10 +80,10 @@ _HANDSHAKE_FAILED = (
     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 )
 #: Over TCP: a ping every 2 s, and the link dropped when the server has not answered
-#: one within the client's default reply timeout (the server's own liveness time, sent
-#: with its pings, usually drops it first).
+#: one within `heartbeat_timeout` seconds, by default the default reply timeout (the
+#: server's own liveness time, sent with its pings, usually drops it first).
 _HEARTBEAT_IVL_MS = 2000
-_HEARTBEAT_TIMEOUT_MS = int(DEFAULT_TIMEOUT * 1000)
+DEFAULT_HEARTBEAT_TIMEOUT = DEFAULT_TIMEOUT
 
 
 class LinkLost(ServerUnavailable):
@@ -105,10 +105,16 @@ class ZeroMQTransport:
         start_command: str | None = None,
         max_message_size: int = protocol.DEFAULT_MAX_MESSAGE_SIZE,
         spin_wait: float = DEFAULT_SPIN_WAIT,
+        heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
     ) -> None:
         self.address = address
         if spin_wait < 0:
             raise FireError(f"spin_wait must be 0 or more seconds, not {spin_wait}")
+        if not 0.001 <= heartbeat_timeout <= 2_000_000:  # ZeroMQ's option: milliseconds, an int
+            raise FireError(
+                "heartbeat_timeout must be between 0.001 and 2000000 seconds, "
+                f"not {heartbeat_timeout}"
+            )
         self.spin_wait = spin_wait
         self.curve = curve
         if max_message_size < FRAME_SIZE:
@@ -139,7 +145,7 @@ class ZeroMQTransport:
         self.reconnects = address.is_tcp
         if self.reconnects:
             self._socket.setsockopt(zmq.HEARTBEAT_IVL, _HEARTBEAT_IVL_MS)
-            self._socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, _HEARTBEAT_TIMEOUT_MS)
+            self._socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, round(heartbeat_timeout * 1000))
         if curve is not None:
             secure_client(self._socket, curve)
         self._monitor = _monitor(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..client.remote import Remote
 from ..errors import FireError, ServerUnavailable
 from ..net.curve import ClientKeys, client_keys
-from ..net.transport import DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
+from ..net.transport import DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
 from . import data_changes, interrupt
 from .coverage import CoverageSettings, server_options
 from .lost import LostServer, ServerLost, exit_text, nothing_listens
@@ -66,6 +66,7 @@ class RunConfig:
     source: str = "none"  # where the attached list came from, for messages
     timeout: float = DEFAULT_TIMEOUT
     spin_wait: float = DEFAULT_SPIN_WAIT
+    heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT  # TCP: seconds a ping may go unanswered
     scope_wait: float = DEFAULT_SCOPE_WAIT
     data_changes: str = data_changes.MODES[0]  # when tests show their data changes
     data_changes_exclude: list[str] = field(default_factory=list)
@@ -155,6 +156,7 @@ class Runner:
         *,
         timeout: float | None = None,
         spin_wait: float | None = None,
+        heartbeat_timeout: float | None = None,
         curve: ClientKeys | None = None,
     ) -> Remote:
         """A connection to `address`, opened once per run (per name and address) and reused.
@@ -186,6 +188,9 @@ class Runner:
                 name=name,
                 start_command=default_start_command(),
                 spin_wait=self.config.spin_wait if spin_wait is None else spin_wait,
+                heartbeat_timeout=self.config.heartbeat_timeout
+                if heartbeat_timeout is None
+                else heartbeat_timeout,
             )
         except ServerUnavailable as exc:
             raise ServerUnavailable(

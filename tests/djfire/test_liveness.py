@@ -20,6 +20,7 @@ import zmq
 
 import fire
 from fire.net.curve import ClientKeys, create_key_pair, read_public, read_secret
+from fire.net.transport import LinkLost
 from fire.runners import supervise
 from fire.runners.spawn import SpawnedServer
 from fire.server.liveness import heartbeat_options
@@ -37,7 +38,7 @@ GENEROUS = 15.0
 class TcpShop:
     """The shop on CURVE TCP (sqlite file), started with ``--liveness LIVENESS``."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, liveness: float = LIVENESS) -> None:
         _, server_secret = create_key_pair(directory / "server", "shop")
         _, self.client_secret = create_key_pair(directory / "clients", "ci")
         self.server_public = directory / "server" / "shop.key"
@@ -51,7 +52,7 @@ class TcpShop:
             "--curve-clients",
             str(directory / "clients"),
         ]
-        argv += ["--liveness", str(LIVENESS)]
+        argv += ["--liveness", str(liveness)]
         self.output = (directory / "output.txt").open("w")
         self.proc, line = supervise.start(
             argv, timeout=60, stderr=self.output, env=env, cwd=str(directory)
@@ -252,3 +253,23 @@ def test_the_heartbeats_drop_a_silent_link_within_the_liveness_time() -> None:
     assert ping + answer == options[zmq.HEARTBEAT_TTL] == LIVENESS * 1000
     with pytest.raises(fire.FireError, match=r"liveness must be between 0\.3 and 6553 seconds"):
         heartbeat_options(0)
+
+
+def test_a_short_client_heartbeat_timeout_drops_a_silent_link_before_the_call_s_timeout() -> None:
+    """The client's own heartbeat timeout (`fire.connect`'s `heartbeat_timeout`, the
+    ``fire_heartbeat_timeout`` ini option), for a server whose liveness time is long: a
+    call over a link gone silent fails as a lost link within it, not as a timeout (the
+    default, 30 s, is the call's timeout here)."""
+    shop = TcpShop(Path(scratch_dir("fire-db-")), liveness=60)  # the server waits 60 s
+    relay = Relay(("127.0.0.1", shop.port))
+    try:
+        with fire.connect(
+            relay.endpoint, curve=shop.keys, timeout=2 * GENEROUS, heartbeat_timeout=1
+        ) as remote:
+            remote.begin_scope()  # a test's: its call fails with the link, not tried again
+            relay.freeze()  # half-open: nothing closes, nothing answers
+            with pytest.raises(LinkLost, match=ROLLED_BACK):
+                remote.module("time").sleep(0)
+    finally:
+        relay.close()
+        shop.stop()

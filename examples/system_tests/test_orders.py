@@ -4,7 +4,7 @@ Each test runs inside a transaction on *both* services, rolled back when it ends
 services' live HTTP servers use the same transaction, so they see what the test made.
 """
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -36,6 +36,32 @@ def test_a_logged_in_user_orders_and_gets_a_confirmation(accounts, shop, browser
     assert mail["to"] == [ada.email]
     assert mail["subject"] == f"Order #{order.id} confirmed"
     assert "Hello Ada Lovelace" in mail["body"]
+
+
+def test_a_user_accounts_does_not_have_is_nobody_to_the_shop(accounts, shop):
+    ada = accounts.remote.module("accounts.factories").UserFactory(username="ada")
+    # The shop's own client, run in the shop's server: it asks the accounts server over
+    # HTTP (the order view asks it the same, for the user the gateway vouched for).
+    accounts_client = shop.remote.module("shop.accounts_client")
+
+    assert accounts_client.get_user(ada.id + 1) is None  # accounts answered 404
+    assert accounts_client.get_user(ada.id)["email"] == ada.email
+
+
+def test_once_the_accounts_session_has_ended_nobody_can_order(accounts, shop, browser):
+    accounts.remote.module("accounts.factories").UserFactory(username="ada", password="pw")
+    log_in(browser, accounts, "ada", "pw")
+    # accounts' clock past the session's age: the session has ended there, though the
+    # browser (on the real clock) still sends its cookie, which the shop's gateway asks
+    # accounts about.
+    age = accounts.remote.module("django.conf").settings.SESSION_COOKIE_AGE
+    accounts.freeze_time(datetime.now(UTC) + timedelta(seconds=age + 60))
+
+    response = browser.post(shop.live_url + "/orders/", json={"item": "lamp"})
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "log in at accounts first"}
+    assert not shop.remote.module("shop.models").Order.objects.exists()
 
 
 def test_nothing_is_left_from_the_previous_test(accounts, shop):

@@ -31,15 +31,20 @@ class WithAccountsContract:
         self.accounts = self.enterContext(stub(CONTRACT))
         self.enterContext(override_settings(ACCOUNTS_URL=self.accounts.url))
 
-    def user(self, version):
-        """(id asked for, the answer) of the recorded GET /api/<version>/users/<id>/."""
-        interaction = self.accounts.find("GET", f"/api/{version}/users/{{id}}/")
+    def user(self, version, status=200):
+        """(id asked for, the answer) of the recorded GET /api/<version>/users/<id>/
+        that accounts answered with `status` (404: a user it does not have)."""
+        interaction = self.accounts.find("GET", f"/api/{version}/users/{{id}}/", status=status)
         return int(interaction.path.strip("/").split("/")[-1]), interaction.body
 
     def session(self):
         """(the recorded session cookie's value, the user id accounts said it is)."""
         interaction = self.accounts.find("GET", "/api/session/", status=200)
         return self.accounts.session(interaction), interaction.body["id"]
+
+    def ended_session(self):
+        """The recorded value of a session cookie accounts no longer knows (a 401)."""
+        return self.accounts.session(self.accounts.find("GET", "/api/session/", status=401))
 
 
 class AccountsClientTest(WithAccountsContract, SimpleTestCase):
@@ -60,6 +65,12 @@ class AccountsClientTest(WithAccountsContract, SimpleTestCase):
 
         self.assertEqual(answer, accounts_client.get_user(user_id))  # v1 is the shop's shape
 
+    def test_an_unknown_user_is_none(self):
+        user_id, _ = self.user("v2", status=404)
+
+        self.assertIsNone(accounts_client.get_user(user_id))
+        self.assertEqual(1, len(self.accounts.answered), self.accounts.answered)
+
     def test_an_unexpected_answer_is_an_error_that_shows_it(self):
         # accounts was never asked this: the contract's stub refuses it (500, and the test
         # fails naming the nearest interaction), and the client says what it got.
@@ -77,6 +88,10 @@ class AccountsClientTest(WithAccountsContract, SimpleTestCase):
         session, user_id = self.session()
 
         self.assertEqual(user_id, accounts_client.session_user_id(session))
+
+    def test_a_session_accounts_does_not_know_is_nobody(self):
+        self.assertIsNone(accounts_client.session_user_id(self.ended_session()))
+        self.assertEqual(1, len(self.accounts.answered), self.accounts.answered)
 
     def test_without_a_cookie_accounts_is_not_asked(self):
         self.assertIsNone(accounts_client.session_user_id(None))
@@ -119,6 +134,12 @@ class GatewayTest(WithAccountsContract, SimpleTestCase):
 
         self.assertEqual(str(user_id), seen["HTTP_X_REMOTE_USER"])
 
+    def test_an_ended_session_passes_nobody_on(self):
+        seen = self.through_gateway(HTTP_COOKIE=f"accounts_session={self.ended_session()}")
+
+        self.assertNotIn("HTTP_X_REMOTE_USER", seen)
+        self.assertEqual(1, len(self.accounts.answered), self.accounts.answered)
+
 
 class OrderViewTest(WithAccountsContract, TestCase):
     """The views behind the gateway: the test client sends the header the gateway sets."""
@@ -146,6 +167,17 @@ class OrderViewTest(WithAccountsContract, TestCase):
         self.assertEqual({"error": "log in at accounts first"}, response.json())
         self.assertFalse(Order.objects.exists())
         self.assertEqual([], self.accounts.answered)
+
+    def test_a_user_accounts_no_longer_has_cannot_order(self):
+        user_id, _ = self.user("v2", status=404)
+
+        response = self.client.post(
+            "/orders/", {"item": "lamp"}, "application/json", HTTP_X_REMOTE_USER=str(user_id)
+        )
+
+        self.assertEqual(403, response.status_code)
+        self.assertEqual({"error": f"accounts has no user {user_id}"}, response.json())
+        self.assertFalse(Order.objects.exists())
 
     def test_only_my_orders_are_listed(self):
         mine = Order.objects.create(user_id=7, item="lamp")

@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .reading import (
+from .files import (
     SESSION_MARKER,
     ContractInteraction,
     header_value,

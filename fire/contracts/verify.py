@@ -37,7 +37,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import FireError, ProtocolError
 from ..runners.data_changes import format_changes, has_changes
-from .reading import Contract, ContractFileError, ContractInteraction, contracts_of
+from .files import Contract, ContractFileError, ContractInteraction, contracts_of
 
 if TYPE_CHECKING:
     from ..client.remote import Remote

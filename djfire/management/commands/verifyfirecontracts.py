@@ -40,7 +40,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         from fire import FireError, connect
-        from fire.contracts.reading import ContractFileError, contracts_of
+        from fire.contracts.files import ContractFileError, contracts_of
         from fire.contracts.verify import verify_provider
         from fire.runners.spawn import SpawnedServer, parse_spawn_spec
 

@@ -77,8 +77,10 @@ def spawn_shop(
     socket_dir: str | None = None,
     data_dir: str | None = None,
     suffix: str | None = None,
+    gateway: str | None = None,
 ) -> SpawnedServer:
-    """Start the test service (tests/djproject) on `backend`; the caller stops it."""
+    """Start the test service (tests/djproject) on `backend`, through the execnet
+    `gateway` if given (``popen//python=…``); the caller stops it."""
     if backend == "postgres":
         require_postgres()
     spec = ServerSpec(
@@ -92,6 +94,7 @@ def spawn_shop(
             "DJFIRE_TEST_DB": backend,
             "DJFIRE_TEST_DIR": data_dir or scratch_dir("fire-db-"),
         },
+        gateway=gateway,
     )
     return SpawnedServer(spec, socket_dir=socket_dir, suffix=suffix).start()
 

@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from tests.conftest import MANAGE, require_postgres
+from tests.runners.leftovers import drop, left_databases, running, wait_gone
 
 pytestmark = pytest.mark.postgres
 
@@ -134,31 +134,6 @@ def _controlling_terminal() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
-def _pg() -> psycopg.Connection[tuple[object, ...]]:
-    return psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True)
-
-
-def left_databases(suffix: str) -> list[str]:
-    with _pg() as pg:
-        rows = pg.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [f"%{suffix}%"])
-        return sorted(str(row[0]) for row in rows)
-
-
-def running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def wait_gone(pid: int, seconds: float = 60) -> bool:
-    deadline = time.monotonic() + seconds
-    while running(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return not running(pid)
-
-
 class Run:
     """A run of `SLEEPING_TEST` under a terminal (or with `unittest`, of
     `SLEEPING_TEST_CASE`, sleeping in `sleep_in`), and what to clean up after it."""
@@ -200,9 +175,7 @@ class Run:
         if self.pid and running(self.pid):
             os.kill(self.pid, signal.SIGCONT)
             os.kill(self.pid, signal.SIGKILL)
-        with _pg() as pg:
-            for name in left_databases(self.suffix):
-                pg.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop(left_databases(self.suffix))
         if self.socket.parent.name.startswith("fire-") and self.socket.parent.is_dir():
             for child in self.socket.parent.iterdir():
                 child.unlink()
@@ -410,6 +383,4 @@ def test_ctrl_c_under_xdist_stops_every_worker_s_server(tmp_path: Path) -> None:
         for pid, _ in servers:
             if running(pid):
                 os.kill(pid, signal.SIGKILL)
-        with _pg() as pg:
-            for name in left_databases(suffix):
-                pg.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop(left_databases(suffix))

@@ -13,13 +13,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from tests.conftest import TESTS, require_postgres
+from tests.runners.leftovers import database_names, drop, wait_gone
 
 pytestmark = pytest.mark.postgres
 
@@ -30,16 +29,12 @@ import sys, time
 sys.path.insert(0, {root!r})
 import fire
 from tests.conftest import spawn_shop
-from fire.runners import spawn
 
 gateway, suffix, data_dir, *args = sys.argv[1:]
-if gateway != "none":
-    original = spawn.SpawnedServer.__init__
-    def through_gateway(self, spec, **options):
-        spec.gateway = gateway
-        original(self, spec, **options)
-    spawn.SpawnedServer.__init__ = through_gateway
-server = spawn_shop("postgres", *args, suffix=suffix, data_dir=data_dir)
+server = spawn_shop(
+    "postgres", *args, suffix=suffix, data_dir=data_dir,
+    gateway=None if gateway == "none" else gateway,
+)
 remote = fire.connect(server.address, name="shop", timeout=60)
 remote.begin_scope()
 names = [remote.module("django.db").connections[a].settings_dict["NAME"]
@@ -47,26 +42,6 @@ names = [remote.module("django.db").connections[a].settings_dict["NAME"]
 print(server.pid, server.address, *names, flush=True)
 time.sleep(600)
 """
-
-
-def database_names() -> set[str]:
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as pg:
-        return {row[0] for row in pg.execute("SELECT datname FROM pg_database")}
-
-
-def drop(names: list[str]) -> None:
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as pg:
-        for name in names:
-            pg.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def running(pid: int) -> bool:
-    """Whether `pid` runs (a zombie nobody reaped yet has ended)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def kill_parent_of_a_server(
@@ -94,10 +69,7 @@ def kill_parent_of_a_server(
         if parent.poll() is None:
             parent.kill()
             parent.wait()
-    deadline = time.monotonic() + 60  # "it ends at all": a generous bound
-    while running(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if running(pid):
+    if not wait_gone(pid):  # "it ends at all": a generous bound
         os.kill(pid, signal.SIGKILL)
         drop(names)
         pytest.fail(f"the server (pid {pid}) still runs 60 s after its parent was killed")

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -21,7 +22,7 @@ import fire
 from fire.runners.spawn import SpawnedServer
 
 from ..conftest import MANAGE, spawn_shop
-from .test_dying_parent import database_names, drop
+from .leftovers import database_names, drop
 
 #: Long enough for a loaded machine: the point is that it ends at all.
 WAIT = 90.0
@@ -49,17 +50,32 @@ def output(server: SpawnedServer) -> list[str]:
     return [line.rstrip("\n") for line in server.output]
 
 
+def killed(
+    server: SpawnedServer, before: Callable[[], None] | None = None
+) -> tuple[list[str], set[str], list[str]]:
+    """`server` killed in a test (`kill_in_a_test`), after `before()`: its test
+    databases' names, those still there and its output lines. The server is stopped and
+    what it left on PostgreSQL dropped afterwards, whatever happened; a SQLite test
+    database (a file's absolute path) is still there while its file is."""
+    names: list[str] = []
+    try:
+        if before is not None:
+            before()
+        names = kill_in_a_test(server)
+        files = [name for name in names if name.startswith("/")]
+        left = {name for name in files if Path(name).exists()}
+        if len(files) < len(names):
+            left |= set(names) & database_names()
+        return names, left, output(server)
+    finally:
+        server.stop()
+        drop([name for name in names if not name.startswith("/")])
+
+
 @pytest.mark.postgres
 def test_a_killed_server_s_test_databases_are_dropped() -> None:
     server = spawn_shop("postgres", suffix=f"killed{os.getpid()}")
-    names: list[str] = []
-    try:
-        names = kill_in_a_test(server)
-        left = set(names) & database_names()
-        lines = output(server)
-    finally:
-        server.stop()
-        drop(names)
+    names, left, lines = killed(server)
     assert not left, f"test databases left behind: {sorted(left)}"
     for alias, name in zip(("default", "other"), names, strict=True):
         assert (
@@ -71,27 +87,9 @@ def test_a_killed_server_s_test_databases_are_dropped() -> None:
 @pytest.mark.postgres
 def test_through_a_gateway_too() -> None:
     """The supervisor in a gateway's interpreter (stdlib only) runs the clean-up too."""
-    from fire.runners import spawn
-
-    original = spawn.SpawnedServer.__init__
-
-    def through_gateway(self: SpawnedServer, spec: spawn.ServerSpec, **options: object) -> None:
-        spec.gateway = f"popen//python={sys.executable}"
-        original(self, spec, **options)  # type: ignore[arg-type]
-
-    spawn.SpawnedServer.__init__ = through_gateway  # type: ignore[method-assign]
-    try:
-        server = spawn_shop("postgres", suffix=f"gwkilled{os.getpid()}")
-    finally:
-        spawn.SpawnedServer.__init__ = original  # type: ignore[method-assign]
-    names: list[str] = []
-    try:
-        names = kill_in_a_test(server)
-        left = set(names) & database_names()
-        lines = output(server)
-    finally:
-        server.stop()
-        drop(names)
+    gateway = f"popen//python={sys.executable}"
+    server = spawn_shop("postgres", suffix=f"gwkilled{os.getpid()}", gateway=gateway)
+    names, left, lines = killed(server)
     assert not left, f"test databases left behind: {sorted(left)}"
     assert any(line.startswith(f"dropped test database {names[0]!r}") for line in lines)
 
@@ -99,14 +97,7 @@ def test_through_a_gateway_too() -> None:
 @pytest.mark.postgres
 def test_with_keepdb_a_killed_server_s_test_databases_are_kept() -> None:
     server = spawn_shop("postgres", "--keepdb", suffix=f"keptkilled{os.getpid()}")
-    names: list[str] = []
-    try:
-        names = kill_in_a_test(server)
-        kept = set(names) & database_names()
-        lines = output(server)
-    finally:
-        server.stop()
-        drop(names)
+    names, kept, lines = killed(server)
     assert kept == set(names)
     for alias, name in zip(("default", "other"), names, strict=True):
         assert f"kept test database {name!r} (alias {alias!r}): the server ran with --keepdb" in (
@@ -119,19 +110,15 @@ def test_a_test_database_without_fire_s_mark_is_kept() -> None:
     """'default''s mark is taken off while the server runs (as if someone made it by
     hand): only 'other' is dropped."""
     server = spawn_shop("postgres", suffix=f"unmarked{os.getpid()}")
-    names: list[str] = []
-    try:
+
+    def unmark_default() -> None:
         remote = fire.connect(server.address, name="shop", timeout=60)
         default = str(remote.module("django.db").connections["default"].settings_dict["NAME"])
         remote.close()
         with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as pg:
             pg.execute(f'COMMENT ON DATABASE "{default}" IS NULL')
-        names = kill_in_a_test(server)
-        left = set(names) & database_names()
-        lines = output(server)
-    finally:
-        server.stop()
-        drop(names)
+
+    names, left, lines = killed(server, unmark_default)
     assert left == {names[0]}
     assert (
         f"kept test database {names[0]!r} (alias 'default'): no fire server made it (it "
@@ -142,11 +129,8 @@ def test_a_test_database_without_fire_s_mark_is_kept() -> None:
 
 def test_a_killed_server_s_sqlite_files_are_removed(tmp_path: Path) -> None:
     server = spawn_shop("sqlite-file", data_dir=str(tmp_path))
-    try:
-        names = kill_in_a_test(server)
-        lines = output(server)
-    finally:
-        server.stop()
+    names, left_files, lines = killed(server)
+    assert not left_files
     assert names == [str(tmp_path / "test_shop.sqlite3"), str(tmp_path / "test_other.sqlite3")]
     left = sorted(path.name for path in tmp_path.iterdir() if path.name.startswith("test_"))
     assert not left, f"left behind: {left}"

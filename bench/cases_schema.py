@@ -64,6 +64,9 @@ class Started:
 
 def _environ(env: Env, db: str, cache: Path, templates: bool = True) -> dict[str, str]:
     environ = env.server_environ()
+    # As a project's own servers run: bytecode cached after the first start (a sandbox's
+    # PYTHONDONTWRITEBYTECODE would have every start compile the 300 models again).
+    environ.pop("PYTHONDONTWRITEBYTECODE", None)
     environ.update(
         BENCH_DB=db,
         BENCH_TEMPLATES="1" if templates else "0",

@@ -43,6 +43,8 @@ from django.db import DatabaseError, models, transaction
 from django.db.backends.signals import connection_created
 from django.utils import timezone
 
+from .savepoints import savepoints_opened
+
 __all__ = ["ChangeCapture", "net_changes"]
 
 log = logging.getLogger("djfire.changes")
@@ -137,13 +139,20 @@ class _Backend:
         """The captured rows, in order. `raw` reads through the DB-API connection,
         past Django's execute wrappers: a read of the capture's own temporary table,
         which then opens no per-request savepoint on an alias the request never uses."""
+        return self.decoded(self.fetch(raw=raw))
+
+    def fetch(self, *, raw: bool = False) -> list[Any]:
+        """The captured rows as the driver returns them (`decoded` makes them `rows`)."""
         cursor = self.connection.connection.cursor() if raw else self.connection.cursor()
         with contextlib.closing(cursor):
             cursor.execute("SELECT tbl, op, old, new FROM djfire_changes ORDER BY seq")
-            return [
-                (table, op, self._decoded(table, old), self._decoded(table, new))
-                for table, op, old, new in cursor.fetchall()
-            ]
+            return list(cursor.fetchall())
+
+    def decoded(self, fetched: list[Any]) -> list[Change]:
+        return [
+            (table, op, self._decoded(table, old), self._decoded(table, new))
+            for table, op, old, new in fetched
+        ]
 
     def _decoded(self, table: str, value: Any) -> Row | None:
         row = json.loads(value) if isinstance(value, str | bytes) else value
@@ -468,6 +477,9 @@ class ChangeCapture:
         }
         if self.off is None and not self._backends:
             self.off = OFF_NO_BACKEND  # e.g. a MySQL-only service: said as any other off
+        #: Each alias's count of call and request savepoints when the capture started
+        #: (`djfire.savepoints.savepoints_opened`): `read` skips an alias none opened since.
+        self._opened_at_start: dict[str, int] = {}
 
     def install(self) -> None:
         """Put the triggers in place (once, when the server has its test databases).
@@ -522,9 +534,15 @@ class ChangeCapture:
             return
         for backend in self._backends.values():
             backend.start()
+        self._opened_at_start = {
+            alias: savepoints_opened(backend.connection)
+            for alias, backend in self._backends.items()
+            if backend.connection.features.uses_savepoints
+        }
 
     def stop(self) -> None:
         """Stop a capture that no rollback ends (a transactional scope), and forget its rows."""
+        self._opened_at_start = {}
         if self.off is not None:
             return
         for backend in self._backends.values():
@@ -538,7 +556,7 @@ class ChangeCapture:
         for backend in self._backends.values():
             backend.clear()
 
-    def read(self, *, tables_only: bool = False) -> dict[str, Any]:
+    def read(self, *, tables_only: bool = False, skip_untouched: bool = False) -> dict[str, Any]:
         """The net changes so far: ``{alias: {"vendor", "tables": {table: changes},
         "skipped": {table: reason}, "written_skipped": [table, …]}}``.
 
@@ -547,6 +565,11 @@ class ChangeCapture:
         ``"skipped"`` and ``"written_skipped"`` (on PostgreSQL a read of the statistics
         views) and reads past Django's execute wrappers (`_Backend.rows`): what a
         contract's state, read as each recorded request arrives, needs and no more.
+
+        `skip_untouched` reads no rows of an alias that no call or request queried since
+        the capture started (none opened its savepoint there): it has none. The caller
+        says when that count is the whole story: every scope open runs its calls in
+        savepoints (a scope without them, or a transactional one, counts nothing).
         """
         report: dict[str, Any] = {}
         for alias, connection in self._by_alias.items():
@@ -556,15 +579,54 @@ class ChangeCapture:
                 if self.off is not None:
                     report[alias]["off"] = self.off
                 continue
-            tables = net_changes(backend.rows(raw=tables_only), backend.tables)
-            report[alias] = {
-                "vendor": connection.vendor,
-                "tables": {table: self._typed(table, changes) for table, changes in tables.items()},
-            }
+            if skip_untouched and self._untouched(alias):
+                fetched = []
+            else:
+                fetched = backend.fetch(raw=tables_only)
+            report[alias] = {"vendor": connection.vendor, "tables": self._netted(alias, fetched)}
             if not tables_only:
                 report[alias]["skipped"] = dict(backend.skipped)
                 report[alias]["written_skipped"] = backend.written_skipped()
         return report
+
+    def fetch(self, *, skip_untouched: bool = False) -> dict[str, Any]:
+        """What `read(tables_only=True)` reads, as the driver returns it, for `netted` to
+        make the same report of later: the query now (what the rows are at this moment),
+        the decoding and netting when no request waits for them (a contract's state)."""
+        fetched: dict[str, Any] = {}
+        for alias, connection in self._by_alias.items():
+            backend = self._backends.get(alias)
+            if self.off is not None or backend is None:
+                fetched[alias] = (connection.vendor, None)
+            elif skip_untouched and self._untouched(alias):
+                fetched[alias] = (connection.vendor, [])
+            else:
+                fetched[alias] = (connection.vendor, backend.fetch(raw=True))
+        return fetched
+
+    def netted(self, fetched: dict[str, Any]) -> dict[str, Any]:
+        """`fetch`'s rows as `read(tables_only=True)` reports them."""
+        report: dict[str, Any] = {}
+        for alias, (vendor, rows) in fetched.items():
+            report[alias] = {"vendor": vendor, "tables": None}
+            if rows is None:
+                if self.off is not None:
+                    report[alias]["off"] = self.off
+                continue
+            report[alias]["tables"] = self._netted(alias, rows)
+        return report
+
+    def _netted(self, alias: str, fetched: list[Any]) -> dict[str, Any]:
+        backend = self._backends[alias]
+        tables = net_changes(backend.decoded(fetched), backend.tables)
+        return {table: self._typed(table, changes) for table, changes in tables.items()}
+
+    def _untouched(self, alias: str) -> bool:
+        """Whether no call or request opened a savepoint on `alias` since the start: then
+        nothing wrote there through Django, and its capture holds no rows."""
+        at_start = self._opened_at_start.get(alias)
+        connection = self._by_alias[alias]
+        return at_start is not None and savepoints_opened(connection) == at_start
 
     def _typed(self, table: str, changes: dict[str, list[Any]]) -> dict[str, list[Any]]:
         """Values as the model's fields read them (a Decimal, a datetime), where known."""

@@ -109,14 +109,12 @@ class ContractRecorder:
 
     def contract_interactions(self, session: Session) -> list[dict[str, Any]]:
         """The requests recorded since the last call (each consumer's), forgotten now."""
-        with self._lock:
-            recorded, self._recorded = self._recorded, []
-        return recorded
+        return [self._stated(item) for item in self._take()]
 
     def contract_label(self, session: Session, test: str, keep: bool) -> int:
         """The requests recorded since the last label or take are `test`'s: kept for
         `session` with that label (`keep`: the test passed) or dropped; returns how many."""
-        recorded = self.contract_interactions(session)
+        recorded = self._take()
         if keep and recorded:
             labelled = session.extension_state.setdefault("contracts_labelled", [])
             labelled.extend([test, item] for item in recorded)
@@ -125,7 +123,34 @@ class ContractRecorder:
     def labelled_contract_interactions(self, session: Session) -> list[list[Any]]:
         """``[test, interaction]`` for each interaction `session` labelled, forgotten now."""
         labelled: list[list[Any]] = session.extension_state.pop("contracts_labelled", [])
-        return labelled
+        return [[test, self._stated(item)] for test, item in labelled]
+
+    def _take(self) -> list[dict[str, Any]]:
+        """The requests recorded since the last take, their states as fetched."""
+        with self._lock:
+            recorded, self._recorded = self._recorded, []
+        return recorded
+
+    def _stated(self, item: dict[str, Any]) -> dict[str, Any]:
+        """`item` with its state's rows decoded and netted (`_state` only fetched them:
+        a request waits for the query, not for this), as the contract file holds them."""
+        state = item["state"]
+        if "fetched" not in state:
+            return item
+        capture = self.scopes.capture
+        assert capture is not None
+        databases: dict[str, Any] = {}
+        try:
+            changes = capture.netted(state["fetched"])
+        except Exception as exc:  # rows that cannot be read back: a state without them
+            log.warning("the rows of a recorded request could not be read", exc_info=True)
+            return {**item, "state": {"databases": {}, "off": f"could not be read: {exc}"}}
+        for alias, database in changes.items():
+            tables = database.get("tables")
+            databases[alias] = {"vendor": database.get("vendor"), "tables": plain(tables or {})}
+            if tables is None and database.get("off"):
+                databases[alias]["off"] = database["off"]
+        return {**item, "state": {"databases": databases}}
 
     def _observer(self, consumer: str) -> Observer:
         def observe(environ: dict[str, Any]) -> Callable[[str, list[tuple[str, str]], bytes], None]:
@@ -157,21 +182,16 @@ class ContractRecorder:
         return observe
 
     def _state(self) -> dict[str, Any]:
-        """``{"databases": {alias: {"vendor", "tables"}}}``: the test's net data changes now."""
+        """The test's data changes now, as fetched (``{"fetched": …}``; `_stated` makes
+        them ``{"databases": {alias: {"vendor", "tables"}}}`` once taken), or a state
+        without rows that says why."""
         holder = self.scopes.holder
         if holder is None:
             return {"databases": {}}
         try:
-            changes = self.scopes.data_changes(holder, tables_only=True)
+            return {"fetched": self.scopes.fetched_changes(holder)}
         except Exception as exc:  # no capturing scope: a state without rows, said why
             return {"databases": {}, "off": str(exc)}
-        databases: dict[str, Any] = {}
-        for alias, database in changes.items():
-            tables = database.get("tables")
-            databases[alias] = {"vendor": database.get("vendor"), "tables": plain(tables or {})}
-            if tables is None and database.get("off"):
-                databases[alias]["off"] = database["off"]
-        return {"databases": databases}
 
 
 def _request(environ: dict[str, Any]) -> dict[str, Any]:

@@ -861,15 +861,39 @@ class DjangoScopes:
         (`tables_only`: see `djfire.changes.ChangeCapture.read`)."""
         if self.capture is not None and self.capture.off is not None:
             return self.capture.read()  # each alias says why nothing is captured
-        if not any(scope.capturing for scope in self._stack(session)):
+        capture, counted = self._capturing(session)
+        with self._reading():
+            return capture.read(tables_only=tables_only, skip_untouched=counted)
+
+    def fetched_changes(self, session: Session) -> dict[str, Any]:
+        """What `data_changes(tables_only=True)` reads, as fetched: the query now, the
+        rest (`djfire.changes.ChangeCapture.netted`) when nothing waits for it."""
+        if self.capture is not None and self.capture.off is not None:
+            return self.capture.fetch()  # each alias says why nothing is captured
+        capture, counted = self._capturing(session)
+        with self._reading():
+            return capture.fetch(skip_untouched=counted)
+
+    def _capturing(self, session: Session) -> tuple[ChangeCapture, bool]:
+        """The capture of `session`'s test, and whether its untouched aliases may be
+        skipped; a `FireError` when none of its scopes captures."""
+        stack = self._stack(session)
+        if not any(scope.capturing for scope in stack):
             raise FireError(
                 "no data changes are captured: only a test scope begun with "
                 "data_changes=True captures them (the runners do, unless "
                 "--fire-data-changes=off)"
             )
         assert self.capture is not None
+        # An alias no call or request has queried since the test began has no rows: its
+        # read is skipped when every open scope counts those (runs them in savepoints).
+        return self.capture, all(s.savepoints and not s.transactional for s in stack)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A read of the capture that fails with a lost connection says so."""
         try:
-            return self.capture.read(tables_only=tables_only)
+            yield
         except Exception as exc:
             lost = self.shared.lost()
             if not lost:

@@ -29,7 +29,7 @@ from django.db import transaction
 
 from fire import FireError
 
-__all__ = ["CallSavepoints"]
+__all__ = ["CallSavepoints", "savepoints_opened"]
 
 log = logging.getLogger("djfire.savepoints")
 
@@ -39,6 +39,18 @@ _INERROR = 3
 #: Numbers savepoint names: unique in the process, so nesting never reuses a live one
 #: (`next` of a C counter, safe from any thread; a generator's is not).
 _numbers = itertools.count(1)
+
+#: The attribute of a connection (Django's wrapper) counting the savepoints opened on it
+#: here. Every call and request that queries an alias through Django opens one first, so
+#: a count that has not moved says none did: `djfire.changes` then knows, without a
+#: query, that the alias captured no rows (a contract's state is read on each request).
+_OPENED = "_djfire_savepoints_opened"
+
+
+def savepoints_opened(connection: Any) -> int:
+    """How many call and request savepoints were ever opened on `connection`."""
+    opened: int = getattr(connection, _OPENED, 0)
+    return opened
 
 
 class _SavepointAtFirstQuery:
@@ -71,6 +83,7 @@ class _SavepointAtFirstQuery:
         with connection.wrap_database_errors:
             _run(connection, connection.ops.savepoint_create_sql(name))
         self.name = name
+        setattr(connection, _OPENED, getattr(connection, _OPENED, 0) + 1)
         self.callbacks_before = len(connection.run_on_commit)
 
     def _recover(self, first: bool) -> None:

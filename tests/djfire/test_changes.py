@@ -85,6 +85,35 @@ def test_a_transactional_scope_captures_too_and_forgets_at_its_end(
         assert _tables(dj) == {}
 
 
+def test_an_alias_no_call_queried_is_not_read_and_one_queried_is(
+    shop: fire.Remote, dj: DjangoRemote
+):
+    # A contract's state is read on every recorded request: an alias that no call or
+    # request of the test queried has no rows, and its read is skipped.
+    other = shop.module("django.db").connections["other"]
+    if other.vendor != "sqlite":
+        pytest.skip("the statements are seen through SQLite's trace callback")
+    seen = shop.module("collections").deque()  # stays in the service: a proxy
+    statements = shop.module("builtins").list  # its contents, as a local list
+    with shop.scope(data_changes=True):
+        shop.module("shop.factories").ProductFactory(name="lamp")  # 'default' only
+        other.connection.set_trace_callback(seen.append)
+        try:
+            changes = dj.data_changes()
+            assert changes["other"]["tables"] == {}
+            assert "shop_product" in changes["default"]["tables"]
+            assert not [sql for sql in statements(seen) if "djfire_changes" in sql]
+            models = shop.module("shop.models")
+            models.AuditEntry.objects.using("other").create(message="now queried")
+            tables = _tables(dj, "other")
+            assert [r["message"] for r in tables["shop_auditentry"]["inserted"]] == ["now queried"]
+            assert [sql for sql in statements(seen) if "djfire_changes" in sql]  # read now
+        finally:
+            other.connection.set_trace_callback(None)
+    with shop.scope(data_changes=True):
+        assert _tables(dj, "other") == {}  # a test of its own starts untouched again
+
+
 # netting, without a database: rows as the triggers record them
 def test_netting_per_primary_key() -> None:
     keys = {"t": ["id"]}

@@ -13,8 +13,9 @@ So the key covers, per alias:
   is made from these by ``migrate --run-syncdb``);
 - the database settings that change what ``migrate`` makes: the engine, the alias (its
   routers choose what is migrated there), ``DATABASE_ROUTERS``, the TEST charset,
-  collation, template and ``MIGRATE``; for PostgreSQL the server's version and the
-  extensions it offers (a migration may create one);
+  collation, template and ``MIGRATE``; for PostgreSQL the server's version, the
+  extensions it offers (a migration may create one) and the user (who owns what
+  ``migrate`` makes, and what a migration may do: a superuser's migration can differ);
 - Django's version and djfire's template format.
 
 Reading it costs file reads and one query, never the migration executor's model
@@ -51,6 +52,7 @@ def template_key(alias: str) -> str:
         "routers": [str(router) for router in settings.DATABASE_ROUTERS],
         "test": {k: str(test.get(k)) for k in ("CHARSET", "COLLATION", "TEMPLATE", "MIGRATE")},
         "server": _server(connection),
+        "user": connection.settings_dict.get("USER") if connection.vendor == "postgresql" else None,
         "migrations": _migration_files(),
         "models": _models(connection),
     }

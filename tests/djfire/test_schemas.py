@@ -68,6 +68,10 @@ def odd_spec(backend: str, *args: str, data_changes: bool = True) -> ServerSpec:
     if backend == "postgres":
         require_postgres()
         env["DJFIRE_PG_USER"] = limited_postgres_user() if data_changes else "postgres"
+        # 0002_beyond_models revokes the limited user's membership in the owner role, a
+        # change to the whole PostgreSQL server that a template's clone does not repeat
+        # (docs/reference/templates.md): each start migrates.
+        args = (*args, "--rebuild-db")
     return ServerSpec(
         name="odd",
         program=MANAGE,

@@ -19,11 +19,44 @@ import pact_ffi
 import pytest
 
 from fire.contracts.files import read_pact
+from fire.runners.spawn import SpawnedServer
 from tests.conftest import require_postgres
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ORDERS = "system_tests/test_orders.py::test_a_logged_in_user_orders_and_gets_a_confirmation"
 FORGED = "system_tests/test_orders.py::test_a_forged_user_header_from_the_browser_is_ignored"
+
+#: The fire marker's contract options, in a test run beside the example's in the SQLite
+#: recording (one pair of servers for both): the only test there that asks accounts for
+#: a user it does not have, so that interaction (a 404) is its own.
+MARKED = """
+import pytest
+import requests
+
+from djfire import DjangoRemote
+
+FAST = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.mark.fire(
+    contract_state="user ada exists",
+    contract_exact=["$.error"],
+    exclude_changes=["django_session", "auth_user.password"],
+)
+def test_marked(fire_remotes):
+    accounts = DjangoRemote(fire_remotes["accounts"])
+    shop = DjangoRemote(fire_remotes["shop"])
+    with accounts.settings(PASSWORD_HASHERS=FAST), shop.settings(
+        ACCOUNTS_URL=accounts.live_url_for("shop")
+    ):
+        ada = accounts.remote.module("accounts.factories").UserFactory(
+            username="ada", password="pw"
+        )
+        with requests.Session() as browser:  # a session row, which the state leaves out
+            login = {"username": "ada", "password": "pw"}
+            assert browser.post(accounts.live_url + "/api/login/", json=login, timeout=10).ok
+        assert shop.remote.module("shop.accounts_client").get_user(ada.id + 1) is None
+"""
 
 
 def run_example(
@@ -57,6 +90,9 @@ def recorded(
     # The tests whose calls the assertions name (the suite's others only add time).
     selected = ["system_tests/test_orders.py", "-k", "confirmation or forged"]
     if request.param == "sqlite":
+        marked = tmp_path_factory.mktemp("marked") / "test_marked.py"
+        marked.write_text(MARKED)
+        selected = [selected[0], str(marked), "-k", "confirmation or forged or marked"]
         # With --cov, as the example's `make test`: the servers stop inside the test loop
         # to write their coverage data, and what they recorded must be taken before.
         selected += ["--cov=accounts", "--cov=shop", "--cov-report="]
@@ -128,9 +164,34 @@ def test_pact_reads_the_states_back(recorded: tuple[str, Path, str]) -> None:
     for interaction in pact_ffi.pact_model_interaction_iterator(pact_ffi.Pact(pointer)):
         http = pact_ffi.pact_interaction_as_synchronous_http(interaction)
         for state in pact_ffi.sync_http_get_provider_state_iter(http):
-            states.append((state.name, json.loads(dict(state.parameters())["databases"])))
-    assert {str(name) for name, _ in states} == {"fire rows"}
-    assert all("auth_user" in rows["default"]["tables"] for _, rows in states)
+            states.append((str(state.name), dict(state.parameters())))
+    assert {name for name, _ in states} <= {"fire rows", "user ada exists"}  # (the marked)
+    rows = [json.loads(params["databases"]) for name, params in states if name == "fire rows"]
+    assert rows and all("auth_user" in databases["default"]["tables"] for databases in rows)
+
+
+def test_the_marker_names_the_state_the_exact_paths_and_the_excluded_rows(
+    recorded: tuple[str, Path, str],
+) -> None:
+    backend, directory, _ = recorded
+    if backend != "sqlite":
+        pytest.skip("the marked test runs in the SQLite recording")
+    [unknown] = [
+        interaction
+        for interaction in read_pact(directory / "shop-accounts.json")["interactions"]
+        if interaction["response"]["status"] == 404
+    ]
+    assert unknown["comments"]["testname"].endswith("::test_marked")  # (outside the rootdir)
+    rows, named = unknown["providerStates"]
+    assert named == {"name": "user ada exists"}
+    tables = rows["params"]["databases"]["default"]["tables"]
+    assert "django_session" not in tables
+    [ada] = tables["auth_user"]["inserted"]
+    assert ada["username"] == "ada" and "password" not in ada
+    assert unknown["request"]["path"] == f"/api/v2/users/{ada['id'] + 1}/"
+    rules = unknown["response"]["matchingRules"]["body"]
+    assert rules["$.error"]["matchers"] == [{"match": "equality"}]
+    assert json.dumps(unknown).count("md5$") == 0
 
 
 def test_the_versions_report_says_who_still_uses_v1(recorded: tuple[str, Path, str]) -> None:
@@ -145,10 +206,9 @@ def test_the_versions_report_says_who_still_uses_v1(recorded: tuple[str, Path, s
     ).stdout.splitlines()
     assert f"accounts GET /api/v1/users/{{id}}/: shop (1 interaction, tests {ORDERS}[v1])" in report
     [v2] = [line for line in report if line.startswith("accounts GET /api/v2/users/{id}/: ")]
-    assert v2.startswith(
-        f"accounts GET /api/v2/users/{{id}}/: shop (1 interaction, tests {ORDERS}[v2], "
-    )
-    assert FORGED in v2
+    # Its 200 and the marked test's 404.
+    assert v2.startswith("accounts GET /api/v2/users/{id}/: shop (2 interactions, tests ")
+    assert f"{ORDERS}[v2]" in v2 and FORGED in v2 and "::test_marked" in v2
     as_json = json.loads(
         subprocess.run(
             [sys.executable, "-m", "fire", "contracts", str(directory), "--json"],
@@ -166,33 +226,29 @@ def test_the_versions_report_says_who_still_uses_v1(recorded: tuple[str, Path, s
     }
 
 
-def test_a_run_without_traffic_between_services_writes_no_file(tmp_path: Path) -> None:
-    # A consumer's URL asked for, never called: nothing to record.
-    (tmp_path / "test_quiet.py").write_text(
-        "from djfire import DjangoRemote\n\n\n"
-        "def test_quiet(fire_remotes):\n"
-        '    assert DjangoRemote(fire_remotes["accounts"]).live_url_for("shop")\n'
+def test_a_run_without_traffic_between_services_writes_no_file(
+    pytester: pytest.Pytester, sqlite_shop: SpawnedServer
+) -> None:
+    # A consumer's URL asked for, never called: nothing to record. (Any djfire server
+    # will do: the test suite's, attached, as a running one is.)
+    pytester.makepyfile(
+        test_quiet="""
+        from djfire import DjangoRemote
+
+
+        def test_quiet(fire_remotes):
+            assert DjangoRemote(fire_remotes["shop"]).live_url_for("billing")
+        """
     )
-    directory = tmp_path / "contracts"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:randomly",
-            f"--fire-spawn=accounts={EXAMPLES / 'accounts' / 'manage.py'}",
-            f"--fire-contracts={directory}",
-            "test_quiet.py",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    directory = pytester.path / "contracts"
+    result = pytester.runpytest_inprocess(
+        "-p",
+        "no:randomly",
+        f"--fire-servers=shop={sqlite_shop.address}",
+        f"--fire-contracts={directory}",
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"fire contracts: nothing recorded, no file written in {directory}" in done.stdout
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [f"fire contracts: nothing recorded, no file written in {directory}*"]
+    )
     assert not directory.exists()

@@ -42,9 +42,22 @@ def spawn_accounts(manage: Path, backend: str) -> SpawnedServer:
 
 
 @pytest.fixture(scope="module")
-def accounts() -> Iterator[tuple[fire.Remote, str]]:
-    """The example's accounts service on SQLite: (its fire connection, its live URL)."""
-    yield from served(EXAMPLES / "accounts" / "manage.py", "sqlite")
+def accounts_server() -> Iterator[SpawnedServer]:
+    """The example's accounts service on SQLite, for the module's tests (and the pytest
+    run that attaches to it)."""
+    server = spawn_accounts(EXAMPLES / "accounts" / "manage.py", "sqlite")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def accounts(accounts_server: SpawnedServer) -> Iterator[tuple[fire.Remote, str]]:
+    """That service: (its fire connection, its live URL)."""
+    with fire.connect(accounts_server.address, name="accounts", timeout=20) as remote:
+        assert accounts_server.url is not None
+        yield remote, accounts_server.url
 
 
 def served(manage: Path, backend: str) -> Iterator[tuple[fire.Remote, str]]:
@@ -236,7 +249,7 @@ def test_named_states_run_the_handlers_the_provider_registered(
 
 
 def test_pytest_fire_verify_is_a_test_item_per_option(
-    pytester: pytest.Pytester, tmp_path: Path
+    pytester: pytest.Pytester, tmp_path: Path, accounts_server: SpawnedServer
 ) -> None:
     def add_a_dropped_column(pact: dict[str, Any]) -> None:
         rows = pact["interactions"][0]["providerStates"][0]["params"]["databases"]["default"]
@@ -248,8 +261,8 @@ def test_pytest_fire_verify_is_a_test_item_per_option(
     result = pytester.runpytest_inprocess(
         "-p",
         "no:randomly",
-        "--fire-spawn",
-        f"accounts={EXAMPLES / 'accounts' / 'manage.py'}",
+        "--fire-servers",  # the module's server, attached as a running one is
+        f"accounts={accounts_server.address}",
         "--fire-verify",
         f"accounts={CONTRACT}",
         "--fire-verify",

@@ -12,6 +12,9 @@ only if a fire server made it (`djfire.ownership`'s mark) and no live server cla
 (`djfire.claims`: the claim is taken for the drop, so no server starts on it meanwhile);
 with ``--keepdb`` none is. One line per test database found says what was done and why.
 
+A PostgreSQL template's spare that a dying server left half-made (no spare mark), or
+whose template is gone, is dropped too; a complete one is kept for the next start.
+
 A template (`djfire.templates`) is never one of them: its name is not a test database's
 (``…_tpl_<hash>``, or a file in the template cache), and it carries no test database
 mark, so a template another server is cloning is never dropped here.
@@ -29,6 +32,7 @@ from .claims import ClaimHeld, claim_test_database
 from .databases import name_test_databases
 from .ownership import checked_aliases, existing_test_database
 from .server_identity import Key
+from .template_stores import drop_unfinished_spares
 
 __all__ = ["drop_left_databases"]
 
@@ -39,7 +43,15 @@ def drop_left_databases(
     """Drop the test databases a dead server of these settings left, telling `say` a line
     for each one found (dropped, or kept and why). Raises `CommandError` where a test
     database name is a real database's, as a start does, before touching any."""
+    bases = {alias: str(connections[alias].creation._get_test_db_name()) for alias in connections}
     servers, mirrors = name_test_databases(suffix)
+    for alias in checked_aliases(set(mirrors)):
+        if connections[alias].vendor == "postgresql":
+            for spare in drop_unfinished_spares(connections[alias], bases[alias]):
+                say(
+                    f"dropped the template spare {spare!r} (alias {alias!r}): left half-made, "
+                    "or its template is gone"
+                )
     seen: set[Key] = set()
     for alias in checked_aliases(set(mirrors)):
         name = str(connections[alias].creation._get_test_db_name())

@@ -10,6 +10,13 @@
   complete. The lock is a session-level advisory lock on the maintenance database (shared
   to clone, exclusive to build or drop), so an old template is never dropped while a
   server clones it.
+  Spares: after a server is ready it copies the template into a spare database
+  ``<template>_s<hex>`` (commented ``djfire spare …`` once complete, under the shared
+  lock), and the next start takes one by renaming it to its test database, an instant
+  ``ALTER DATABASE … RENAME`` instead of copying the template. The rename is atomic: of
+  two starts renaming one spare, one gets it, the other finds it gone and takes another
+  or clones. A spare's name holds its template's, so the key: a spare of an old key is
+  never taken, and goes with its template (`discard`, `prune`).
 
 The operating system or PostgreSQL releases a lock when its process dies, however it dies.
 """
@@ -22,6 +29,8 @@ import hashlib
 import json
 import os
 import re
+import secrets
+import socket
 import sqlite3
 import sys
 import time
@@ -42,6 +51,7 @@ __all__ = [
     "PostgresTemplate",
     "SqliteTemplate",
     "cache_dir",
+    "drop_unfinished_spares",
 ]
 
 #: The environment variable (and Django setting) naming the template cache directory.
@@ -52,6 +62,15 @@ KEEP = 3
 MAX_UNUSED_SECONDS = 14 * 24 * 3600
 #: The start of a PostgreSQL template's comment, once it is complete.
 PG_MARK = "djfire template"
+#: The start of a PostgreSQL spare's comment, once it is complete.
+SPARE_MARK = "djfire spare"
+#: At most this many spares of one template are kept ready (one per xdist worker of
+#: ``-n 4``); the environment variable (then setting) ``DJFIRE_TEMPLATE_SPARES`` sets it,
+#: 0 makes none (those there are still taken).
+SPARES = 4
+SPARES_VARIABLE = "DJFIRE_TEMPLATE_SPARES"
+#: The SQLSTATEs of a spare taken meanwhile by another start (gone) or connected to.
+_SPARE_GONE = {"3D000", "55006"}
 #: The first key of the templates' advisory locks ("dt"), apart from the claims' ("df").
 _LOCK_NAMESPACE = 0x6474
 
@@ -67,6 +86,19 @@ def cache_dir() -> Path:
     script = Path(sys.argv[0])
     base = script.resolve().parent if script.name == "manage.py" else Path.cwd()
     return base / ".djfire_cache" / "templates"
+
+
+def spares_kept() -> int:
+    """How many spares of a template to keep ready: `SPARES_VARIABLE`, else `SPARES`."""
+    from django.conf import settings
+
+    chosen = os.environ.get(SPARES_VARIABLE) or getattr(settings, SPARES_VARIABLE, None)
+    try:
+        return max(0, int(chosen)) if chosen not in (None, "") else SPARES
+    except ValueError:
+        raise CommandError(
+            f"{SPARES_VARIABLE} must be a whole number of spares (0 for none), not {chosen!r}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -201,6 +233,17 @@ class PostgresTemplate:
             conn.execute(f"SELECT {function}(%s, %s)", (_LOCK_NAMESPACE, key))
             yield
 
+    @contextlib.contextmanager
+    def shared_if_free(self) -> Iterator[bool]:
+        """The shared lock if no server builds or drops the template now (True), without
+        waiting: a spare is not worth a server's stop waiting for a build."""
+        key = zlib.crc32(self.name.encode()) & 0x7FFFFFFF
+        with contextlib.closing(self._admin()) as conn:
+            got = conn.execute(
+                "SELECT pg_try_advisory_lock_shared(%s, %s)", (_LOCK_NAMESPACE, key)
+            ).fetchone()[0]
+            yield bool(got)
+
     def _comment(self) -> tuple[bool, str | None]:
         with contextlib.closing(self._admin()) as conn:
             row = conn.execute(
@@ -225,9 +268,48 @@ class PostgresTemplate:
         return Found(float(match.group(1)) if match else time.time(), self.name), None
 
     def discard(self) -> None:
-        """Drop it (only ever one a fire server made: `find` refuses any other)."""
+        """Drop it (only ever one a fire server made: `find` refuses any other), and its
+        spares."""
         with contextlib.closing(self._admin()) as conn:
+            for spare in _spares_of(conn, self.name, complete=False):
+                with contextlib.suppress(Exception):  # connected to by hand: left
+                    conn.execute(f"DROP DATABASE {self._quoted(spare)}")
             conn.execute(f"DROP DATABASE IF EXISTS {self._quoted(self.name)}")
+
+    def spares(self) -> list[str]:
+        """This template's complete spares (the key is in their names)."""
+        with contextlib.closing(self._admin()) as conn:
+            return _spares_of(conn, self.name, complete=True)
+
+    def make_spare(self) -> str | None:
+        """Copy the template into a new spare (called under the shared lock, so the
+        template is not dropped meanwhile), unless `SPARES` are ready. Returns its name."""
+        with contextlib.closing(self._admin()) as conn:
+            if len(_spares_of(conn, self.name, complete=False)) >= spares_kept():
+                return None
+            spare = f"{self.name}_s{secrets.token_hex(2)}"
+            conn.execute(
+                f"CREATE DATABASE {self._quoted(spare)} TEMPLATE {self._quoted(self.name)}"
+            )
+            who = f"runfireserver pid {os.getpid()} on {socket.gethostname()}"
+            text = f"{SPARE_MARK} of {self.name}, made by {who}".replace("'", "''")
+            conn.execute(f"COMMENT ON DATABASE {self._quoted(spare)} IS '{text}'")
+        return spare
+
+    def take_spare(self, cursor: Any, target: str) -> bool:
+        """Rename a complete spare to `target` (quoted) on `cursor`; False: none left.
+
+        Raises what renaming onto an existing `target` raises (Django's set-up then drops
+        that old test database and asks again)."""
+        for spare in self.spares():
+            try:
+                cursor.execute(f"ALTER DATABASE {self._quoted(spare)} RENAME TO {target}")
+            except Exception as exc:
+                if _sqlstate(exc) in _SPARE_GONE:
+                    continue  # another start took it first
+                raise
+            return True
+        return False
 
     def publish(self, source: str) -> None:
         """Copy the migrated test database `source` (no one connected) into the template,
@@ -264,6 +346,9 @@ class PostgresTemplate:
                 ).fetchone()[0]
                 if not got:
                     continue
+                for spare in _spares_of(conn, name, complete=False):
+                    with contextlib.suppress(Exception):
+                        conn.execute(f"DROP DATABASE {self._quoted(spare)}")
                 with contextlib.suppress(Exception):  # connected to by hand: left for later
                     conn.execute(f"DROP DATABASE {self._quoted(name)}")
                     removed.append(name)
@@ -271,3 +356,61 @@ class PostgresTemplate:
 
     def _quoted(self, name: str) -> str:
         return str(self.connection.ops.quote_name(name))
+
+
+def spare_pattern(template: str) -> str:
+    """The LIKE pattern of `template`'s spares' names (also a pattern: ``%``)."""
+    return template.replace("_", r"\_") + r"\_s____"
+
+
+def _spares_of(conn: Any, template: str, *, complete: bool) -> list[str]:
+    rows = conn.execute(
+        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_catalog.pg_database "
+        "WHERE datname LIKE %s ORDER BY datname",
+        [spare_pattern(template)],
+    ).fetchall()
+    return [
+        name for name, comment in rows if not complete or (comment or "").startswith(SPARE_MARK)
+    ]
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a psycopg error, or of the one a Django error wraps."""
+    for error in (exc, exc.__cause__):
+        code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        if code:
+            return str(code)
+    return None
+
+
+def drop_unfinished_spares(connection: Any, base: str) -> list[str]:
+    """Drop the spares of `base`'s templates that a server died making (no spare mark:
+    a ``CREATE DATABASE`` its dead client never commented), and those whose template is
+    gone; never while a server holds the template's lock (one may be commenting its
+    spare now). Complete spares stay: they are the next start's. Returns those dropped."""
+    any_template = PostgresTemplate(connection, base, "")
+    pattern = any_template.base.replace("_", r"\_") + r"\_tpl\_%\_s____"
+    dropped = []
+    with contextlib.closing(any_template._admin()) as conn:
+        rows = conn.execute(
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_catalog.pg_database "
+            "WHERE datname LIKE %s",
+            [pattern],
+        ).fetchall()
+        existing = {row[0] for row in conn.execute("SELECT datname FROM pg_catalog.pg_database")}
+        for name, comment in rows:
+            template = name[: -len("_s____")]
+            if (comment or "").startswith(SPARE_MARK) and template in existing:
+                continue
+            key = zlib.crc32(template.encode()) & 0x7FFFFFFF
+            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (_LOCK_NAMESPACE, key))
+            if not got.fetchone()[0]:
+                continue
+            try:
+                conn.execute(f"DROP DATABASE {any_template._quoted(name)}")
+                dropped.append(name)
+            except Exception:  # connected to by hand: left for later
+                pass
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_LOCK_NAMESPACE, key))
+    return dropped

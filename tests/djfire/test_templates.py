@@ -145,14 +145,16 @@ class Project:
     def environ(self) -> dict[str, str]:
         return {"TPL_DB": self.backend, "DJFIRE_TEMPLATE_DIR": str(self.cache)}
 
-    def spawn(self, *args: str, suffix: str | None = None) -> SpawnedServer:
+    def spawn(
+        self, *args: str, suffix: str | None = None, env: dict[str, str] | None = None
+    ) -> SpawnedServer:
         spec = ServerSpec(
             name="catalog",
             program=self.root / "manage.py",
             launcher=RUNFIRESERVER,
             http=None,
             args=["--no-data-changes", *args],
-            env=self.environ(),
+            env={**self.environ(), **(env or {})},
         )
         return SpawnedServer(spec, suffix=suffix).start(timeout=60)
 
@@ -165,7 +167,17 @@ class Project:
                 "SELECT datname FROM pg_database WHERE datname LIKE %s",
                 [f"test_{self.pg_name}_tpl_%"],
             ).fetchall()
-        return sorted(row[0] for row in rows)
+        return sorted(row[0] for row in rows if not re.search(r"_s[0-9a-f]{4}$", row[0]))
+
+    def spares(self) -> dict[str, str | None]:
+        """The PostgreSQL templates' spares there are now, with their comments."""
+        with _admin() as pg:
+            rows = pg.execute(
+                "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+                "WHERE datname LIKE %s",
+                [f"test_{self.pg_name}_tpl_%"],
+            ).fetchall()
+        return {name: note for name, note in rows if re.search(r"_s[0-9a-f]{4}$", name)}
 
     def drop_postgres(self) -> None:
         if self.backend != "postgres":
@@ -228,7 +240,8 @@ def test_a_template_is_cloned_until_a_migration_changes(make_project, backend: s
 
     second = project.spawn()
     try:
-        assert re.search(r"default cloned \(\d+ s old template\) in", ready(second))
+        how = "taken from a spare" if backend == "postgres" else "cloned"
+        assert re.search(rf"default {how} \(\d+ s old template\) in", ready(second))
         assert items(second) == [{"id": 1, "name": "seeded"}]  # the data migration's row
     finally:
         assert second.stop() == 0
@@ -385,6 +398,97 @@ def test_a_postgres_template_dropped_by_hand_is_rebuilt_and_a_stranger_refused(
         raised.value
     )
     assert project.templates() == [template]
+
+
+@pytest.mark.postgres
+def test_a_postgres_start_takes_the_spare_the_last_one_made(make_project) -> None:
+    project = make_project("postgres")
+    assert project.spawn().stop() == 0  # built the template, then a spare of it
+    (spare,) = project.spares()
+    (template,) = project.templates()
+    assert spare.startswith(template) and project.spares()[spare].startswith("djfire spare")
+    second = project.spawn()
+    try:
+        assert re.search(r"default taken from a spare \(\d+ s old template\) in", ready(second))
+        assert items(second) == [{"id": 1, "name": "seeded"}]  # the data migration's row
+        assert spare not in project.spares()  # renamed to the test database
+    finally:
+        assert second.stop() == 0
+    assert len(project.spares()) == 1  # the second start made the next one
+
+    # Two starts at once with one spare: one takes it, the other clones (they make no
+    # spare themselves, or the later one might take the earlier one's).
+    servers: list[SpawnedServer] = []
+    errors: list[BaseException] = []
+
+    def start(number: int) -> None:
+        try:
+            servers.append(project.spawn(suffix=f"gw{number}", env={"DJFIRE_TEMPLATE_SPARES": "0"}))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert not errors, errors
+        lines = [ready(server) for server in servers]
+        assert sum("default taken from a spare" in line for line in lines) == 1, lines
+        assert sum("default cloned" in line for line in lines) == 1, lines
+        for server in servers:
+            assert items(server) == [{"id": 1, "name": "seeded"}]
+    finally:
+        for server in servers:
+            server.stop()
+    # --rebuild-db drops the rebuilt template's spares (then makes one of the new build).
+    assert project.spares() == {}
+    assert project.spawn().stop() == 0
+    before = set(project.spares())
+    assert len(before) == 1
+    rebuilt = project.spawn("--rebuild-db")
+    try:
+        assert "default migrated in" in ready(rebuilt)
+    finally:
+        assert rebuilt.stop() == 0
+    assert len(project.spares()) == 1 and not before & set(project.spares())
+
+
+@pytest.mark.postgres
+def test_a_spare_of_an_old_key_is_never_taken_and_a_half_made_one_is_dropped(
+    make_project,
+) -> None:
+    project = make_project("postgres")
+    assert project.spawn().stop() == 0
+    (old,) = project.spares()
+    project.models("    price = models.IntegerField(default=7)")
+    project.migration("0003_price", PRICE)
+    changed = project.spawn()
+    try:
+        assert "default migrated in" in ready(changed)  # not the old key's spare
+        assert items(changed) == [{"id": 1, "name": "seeded", "price": 7}]
+    finally:
+        assert changed.stop() == 0
+    assert old in project.spares()
+    # A spare a dying server left uncommented, and one whose template is gone: dropped
+    # by the clean-up after a killed server; the new key's complete spare is kept.
+    (kept,) = (name for name in project.spares() if name != old)
+    (template, _) = sorted(project.templates(), key=lambda name: not old.startswith(name))
+    half = f"{template}_s0000"
+    with _admin() as pg:
+        pg.execute(f'CREATE DATABASE "{half}" TEMPLATE "{template}"')
+        pg.execute(f'DROP DATABASE "{template}"')
+    done = subprocess.run(
+        [sys.executable, "manage.py", "runfireserver", "--drop-left-databases"],
+        cwd=project.root,
+        env={**os.environ, **project.environ()},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert f"dropped the template spare {half!r}" in done.stdout
+    assert sorted(project.spares()) == [kept]
 
 
 def test_the_cache_directory_defaults_beside_manage_py(make_project) -> None:

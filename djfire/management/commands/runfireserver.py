@@ -224,6 +224,7 @@ class Command(BaseCommand):
         )
         made = databases.templates.summary() if databases.templates is not None else None
         live = None
+        spares = None
         try:
             shared = SharedConnections(options["lock_timeout"] or DEFAULT_LOCK_TIMEOUT)
             capture = ChangeCapture(shared.by_alias, enabled=not options["no_data_changes"])
@@ -265,6 +266,8 @@ class Command(BaseCommand):
             url = live.url if live else None
             self.stdout.write(ready_line(endpoint, url, capture.summary(), made))
             self.stdout.flush()
+            if databases.templates is not None:  # the next start's spare, made meanwhile
+                spares = databases.templates.make_spares()
             if not stopping:
                 server.serve_forever()
             else:
@@ -272,6 +275,8 @@ class Command(BaseCommand):
         finally:
             if live is not None:
                 live.stop()
+            if spares is not None:  # a spare half-made would be left unmarked
+                spares.join()
             if keepdb:
                 databases.claims.release()
             else:

@@ -31,8 +31,18 @@ $(FUZZ_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[fuzz]'
 	touch $(FUZZ_STAMP)
 
+# The whole suite in two runs: what keeps to its own sockets, databases (the run's pid in
+# their names) and processes runs on two xdist workers; the runners' tests drive whole
+# pytest and unittest runs, terminals, signals and xdist themselves, and run alone. Both
+# always run; the target fails if either failed.
+PARALLEL_TESTS := tests/bench tests/contracts tests/djfire tests/fire
+SERIAL_TESTS := tests/runners tests/test_ci_matrix.py tests/test_install.py \
+	tests/test_realprojects.py tests/test_soak.py
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@status=0; \
+	$(BIN)/python -m pytest -n 2 $(PARALLEL_TESTS) $(PYTEST_ARGS) || status=$$?; \
+	$(BIN)/python -m pytest $(SERIAL_TESTS) $(PYTEST_ARGS) || status=$$?; \
+	exit $$status
 
 # The supported matrix: each entry runs `make test demo` on one Python and one Django, in
 # a virtualenv of its own (.ci/matrix-entry skips an entry whose Python is missing, and

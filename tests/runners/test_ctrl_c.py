@@ -132,6 +132,10 @@ class Terminal:
 def _controlling_terminal() -> None:
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    # As a terminal's shell starts its foreground job: SIGINT at its default. A suite
+    # started in the background (`make test &` in a script, as CI runners may) ignores
+    # SIGINT, and a child inherits that: Python then installs no KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Run:

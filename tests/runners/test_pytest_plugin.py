@@ -45,7 +45,7 @@ def test_attach_with_the_command_line_option(pytester: pytest.Pytester, sqlite_s
             f"  shop: {sqlite_shop.address}: fire *, Python *, protocol 3, Django *, "
             # How the server made its test databases: cloned from a template, or migrated
             # (the first start on this checkout) and saved as one.
-            "databases default=sqlite, other=sqlite, test databases default * in * s, "
+            "databases default=sqlite, other=sqlite, test databases default * in * s*, "
             "other * in * s*",
         ]
     )

@@ -167,18 +167,25 @@ class Templates:
         original: Callable[..., str],
         verbosity: int = 1,
         autoclobber: bool = False,
-        serialize: bool = True,
+        serialize: bool | None = None,
         keepdb: bool = False,
     ) -> str:
-        """Django's ``create_test_db`` for `alias`: clone its template, or build one."""
+        """Django's ``create_test_db`` for `alias`: clone its template, or build one.
+
+        `serialize` is passed on only when the caller gave it: Django 6.0 deprecates it
+        (a warning, an error where warnings are), and its own ``setup_databases`` no
+        longer gives it.
+        """
         started = time.monotonic()
+        given = {} if serialize is None else {"serialize": serialize}
+        original = functools.partial(original, verbosity, autoclobber, keepdb=keepdb, **given)
         unwritable = _unwritable(cache_dir())
         if unwritable is not None:  # a read-only checkout: migrate, as without templates
             self.say(
                 f"no template for database alias {alias!r}: {unwritable}; migrating it. Set "
                 f"{CACHE_VARIABLE} (environment or settings) to a directory this server may write"
             )
-            name = original(verbosity, autoclobber, serialize, keepdb)
+            name = original()
             self.uses[alias] = TemplateUse(alias, "migrated", time.monotonic() - started)
             return name
         store = self._store(alias, template_key(alias))
@@ -204,7 +211,7 @@ class Templates:
                 )
             store.discard()
             with building, _naming_failed_migration(alias):
-                name = original(verbosity, autoclobber, serialize, keepdb)
+                name = original()
                 self._publish(alias, store, name)
             self.uses[alias] = TemplateUse(alias, "built", time.monotonic() - started)
             if isinstance(store, PostgresTemplate):

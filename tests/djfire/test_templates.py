@@ -272,22 +272,31 @@ def test_rebuild_db_builds_the_template_again(make_project) -> None:
     assert (project.cache / before).stat().st_mtime_ns != built_at
 
 
-def test_four_servers_started_at_once_build_one_template(make_project) -> None:
-    project = make_project("sqlite")
+def started_at_once(
+    project: Project, count: int, env: dict[str, str] | None = None
+) -> tuple[list[SpawnedServer], list[BaseException]]:
+    """`count` servers of `project` started by as many threads at once (suffixes gw0…),
+    and what the starts raised: the caller stops the servers, whatever was raised."""
     servers: list[SpawnedServer] = []
     errors: list[BaseException] = []
 
     def start(number: int) -> None:
         try:
-            servers.append(project.spawn(suffix=f"gw{number}"))
+            servers.append(project.spawn(suffix=f"gw{number}", env=env))
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=start, args=(n,)) for n in range(4)]
+    threads = [threading.Thread(target=start, args=(n,)) for n in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return servers, errors
+
+
+def test_four_servers_started_at_once_build_one_template(make_project) -> None:
+    project = make_project("sqlite")
+    servers, errors = started_at_once(project, 4)
     try:
         assert not errors, errors
         lines = [ready(server) for server in servers]
@@ -418,20 +427,7 @@ def test_a_postgres_start_takes_the_spare_the_last_one_made(make_project) -> Non
 
     # Two starts at once with one spare: one takes it, the other clones (they make no
     # spare themselves, or the later one might take the earlier one's).
-    servers: list[SpawnedServer] = []
-    errors: list[BaseException] = []
-
-    def start(number: int) -> None:
-        try:
-            servers.append(project.spawn(suffix=f"gw{number}", env={"DJFIRE_TEMPLATE_SPARES": "0"}))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start, args=(n,)) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    servers, errors = started_at_once(project, 2, env={"DJFIRE_TEMPLATE_SPARES": "0"})
     try:
         assert not errors, errors
         lines = [ready(server) for server in servers]

@@ -11,22 +11,18 @@ databases and its socket.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-import select
 import signal
-import subprocess
 import sys
-import termios
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import MANAGE, require_postgres
 from tests.runners.leftovers import drop, left_databases, running, wait_gone
+from tests.runners.terminal import Terminal as PseudoTerminal
 
 pytestmark = pytest.mark.postgres
 
@@ -77,65 +73,12 @@ def pytest_command(path: Path, spec: str, *options: str) -> list[str]:
     return [*PYTEST, *options, f"--fire-spawn={spec}", "-o", "fire_timeout=60", str(path)]
 
 
-class Terminal:
-    """`command` in `path`, under a pseudo-terminal it has as controlling terminal."""
+class Terminal(PseudoTerminal):
+    """`command` in `path` under a pseudo-terminal, its service on PostgreSQL."""
 
     def __init__(self, path: Path, command: list[str], **env: str) -> None:
-        self.master, slave = os.openpty()
-        env = {**os.environ, "DJFIRE_TEST_DB": "postgres", "DJFIRE_TEST_DIR": str(path), **env}
-        self.process = subprocess.Popen(
-            command,
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            cwd=path,
-            env=env,
-            preexec_fn=_controlling_terminal,
-        )
-        os.close(slave)
-        self.output = ""
-
-    def read_until(self, done: Callable[[str], bool], seconds: float) -> bool:
-        """Read the output until `done(output)` or the process's end; False after `seconds`."""
-        deadline = time.monotonic() + seconds
-        while not done(self.output) and time.monotonic() < deadline:
-            if select.select([self.master], [], [], 0.1)[0]:
-                try:
-                    data = os.read(self.master, 65536)
-                except OSError:  # EIO: the terminal's last process ended
-                    data = b""
-                if not data:
-                    return done(self.output)
-                self.output += data.decode(errors="replace")
-        return done(self.output)
-
-    def ctrl_c(self) -> float:
-        """Type Ctrl-C; returns when."""
-        os.write(self.master, b"\x03")
-        return time.monotonic()
-
-    def wait_exit(self, seconds: float) -> int | None:
-        """The exit status, reading the output meanwhile; None if still running after `seconds`."""
-        deadline = time.monotonic() + seconds
-        while self.process.poll() is None and time.monotonic() < deadline:
-            self.read_until(lambda _: False, 0.2)
-        self.read_until(lambda _: False, 0.2)  # the rest
-        return self.process.poll()
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        os.close(self.master)
-
-
-def _controlling_terminal() -> None:
-    os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    # As a terminal's shell starts its foreground job: SIGINT at its default. A suite
-    # started in the background (`make test &` in a script, as CI runners may) ignores
-    # SIGINT, and a child inherits that: Python then installs no KeyboardInterrupt.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+        environ = {**os.environ, "DJFIRE_TEST_DB": "postgres", "DJFIRE_TEST_DIR": str(path)}
+        super().__init__(path, command, {**environ, **env})
 
 
 class Run:

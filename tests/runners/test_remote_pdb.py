@@ -14,18 +14,15 @@ test service (tests/djproject, SQLite); these tests type into it as a person wou
 
 from __future__ import annotations
 
-import fcntl
 import os
-import select
-import signal
 import subprocess
 import sys
-import termios
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import MANAGE
+from tests.runners.terminal import Terminal as PseudoTerminal
 
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--color=no"]
 
@@ -66,69 +63,28 @@ def test_breakpoint_in_a_fire_call(fire_remotes):
 """
 
 
-class Terminal:
+class Terminal(PseudoTerminal):
     """pytest on `path`'s tests under a pseudo-terminal, spawning the test service."""
 
     def __init__(self, path: Path, *options: str, http: bool = False) -> None:
-        self.master, slave = os.openpty()
         spec = f"shop={MANAGE}:python={sys.executable}" + (":http=127.0.0.1:0" if http else "")
         env = {**os.environ, "DJFIRE_TEST_DB": "sqlite-file", "DJFIRE_TEST_DIR": str(path)}
         env.pop("PYTHONBREAKPOINT", None)
-        self.process = subprocess.Popen(
-            [*PYTEST, *options, f"--fire-spawn={spec}", str(path)],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            cwd=path,
-            env=env,
-            preexec_fn=_controlling_terminal,
-        )
-        os.close(slave)
-        self.output = ""
+        super().__init__(path, [*PYTEST, *options, f"--fire-spawn={spec}", str(path)], env)
 
-    def read_until(self, done: Callable[[str], bool], seconds: float = 120) -> str:
+    def expect(self, done: Callable[[str], bool], seconds: float = 120) -> str:
         """Read until `done(output)`; the output (asserted done, with the output shown)."""
-        assert self._read(done, seconds), self.output
+        assert self.read_until(done, seconds), self.output
         return self.output
 
     def prompt(self, count: int = 1) -> str:
         """Wait for pdb's `count`-th prompt."""
-        return self.read_until(lambda out: out.count("(Pdb) ") >= count)
-
-    def type(self, line: str) -> None:
-        os.write(self.master, line.encode() + b"\n")
+        return self.expect(lambda out: out.count("(Pdb) ") >= count)
 
     def finish(self, seconds: float = 120) -> int:
         """pytest's exit status, once it ended (reading its output meanwhile)."""
-        deadline = time.monotonic() + seconds
-        while self.process.poll() is None and time.monotonic() < deadline:
-            self._read(lambda _: False, 0.2)
-        self._read(lambda _: False, 0.2)
-        return self.process.wait(5)
-
-    def _read(self, done: Callable[[str], bool], seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while not done(self.output) and time.monotonic() < deadline:
-            if select.select([self.master], [], [], 0.1)[0]:
-                try:
-                    data = os.read(self.master, 65536)
-                except OSError:  # EIO: the terminal's last process ended
-                    data = b""
-                if not data:
-                    break
-                self.output += data.decode(errors="replace")
-        return done(self.output)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        os.close(self.master)
-
-
-def _controlling_terminal() -> None:
-    os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        status = self.wait_exit(seconds)
+        return status if status is not None else self.process.wait(5)
 
 
 def test_pdb_opens_in_the_service_frame_and_c_returns_with_the_scope_rolled_back(
@@ -141,7 +97,7 @@ def test_pdb_opens_in_the_service_frame_and_c_returns_with_the_scope_rolled_back
         assert "entering PDB in fire server 'shop'" in output
         assert "shop/debugging.py" in output and "fail_with_local()" in output
         terminal.type("p local_variable")
-        terminal.read_until(lambda out: '"seen in the service: the test\'s argument"' in out)
+        terminal.expect(lambda out: '"seen in the service: the test\'s argument"' in out)
         terminal.type("p products")  # what the failing call counted: the test's row
         terminal.prompt(3)
         assert terminal.output.rpartition("p products")[2].split()[0] == "1"
@@ -166,7 +122,7 @@ def test_breakpoint_in_a_view_or_a_fire_call_stops_in_the_test_terminal_with_fir
         assert "fire: breakpoint() in the service" in output
         assert "stop_at_breakpoint()" in output
         terminal.type("p local_variable")
-        terminal.read_until(lambda out: "'stopped in a view'" in out)
+        terminal.expect(lambda out: "'stopped in a view'" in out)
         terminal.type("c")
         terminal.prompt(3)  # in the fire call, on the server's own thread
         time.sleep(2)  # a person reading: longer than the call's 1 s reply timeout

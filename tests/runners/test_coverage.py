@@ -59,7 +59,7 @@ def test_kills_a_server(request, fire_remotes) -> None:
 """
 
 
-def _line_of(path: Path, text: str) -> int:
+def line_of(path: Path, text: str) -> int:
     """The number of the line of `path` that holds `text`."""
     return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
@@ -70,7 +70,7 @@ def _measured(data_file: Path, source: Path) -> set[int]:
     return set(data.lines(str(source)) or ())
 
 
-def _copy_project(destination: Path) -> Path:
+def copy_project(destination: Path) -> Path:
     """A copy of the test service elsewhere: its manage.py."""
     shutil.copytree(
         MANAGE.parent,
@@ -116,8 +116,8 @@ def system_run(tmp_path_factory: pytest.TempPathFactory) -> SystemRun:
     a copy of it elsewhere through a popen gateway, whose paths the run's ``[paths]``
     maps to the shop's; a copy in a directory nothing can write to; a server killed."""
     folder = tmp_path_factory.mktemp("run")
-    elsewhere = _copy_project(tmp_path_factory.mktemp("elsewhere") / "shop")
-    locked = _copy_project(tmp_path_factory.mktemp("locked") / "shop")
+    elsewhere = copy_project(tmp_path_factory.mktemp("elsewhere") / "shop")
+    locked = copy_project(tmp_path_factory.mktemp("locked") / "shop")
     (folder / "test_system.py").write_text(SYSTEM_TESTS)
     (folder / "pytest.ini").write_text(
         textwrap.dedent(f"""
@@ -145,10 +145,10 @@ def system_run(tmp_path_factory: pytest.TempPathFactory) -> SystemRun:
 def test_the_run_s_coverage_holds_the_lines_only_a_server_ran(system_run: SystemRun) -> None:
     assert "2 passed, 1 error" in system_run.output, system_run.output  # a killed server
     measured = system_run.measured(VIEWS)
-    assert _line_of(VIEWS, 'JsonResponse({"greeting"') in measured
-    assert _line_of(VIEWS, "def greeting") in measured, "measured from the start (imports)"
+    assert line_of(VIEWS, 'JsonResponse({"greeting"') in measured
+    assert line_of(VIEWS, "def greeting") in measured, "measured from the start (imports)"
     test_file = system_run.folder / "test_system.py"  # the test process's data is in it too
-    assert _line_of(test_file, "requests.get(url") in system_run.measured(test_file)
+    assert line_of(test_file, "requests.get(url") in system_run.measured(test_file)
     assert any(line.startswith(str(VIEWS)) for line in system_run.lines), "term-missing"
     assert not list(MANAGE.parent.glob(".coverage*")), "the servers' files were moved"
     assert not list(system_run.folder.glob(".coverage.*")), "and combined by pytest-cov"
@@ -156,7 +156,7 @@ def test_the_run_s_coverage_holds_the_lines_only_a_server_ran(system_run: System
 
 def test_a_service_elsewhere_is_mapped_by_the_run_s_paths(system_run: SystemRun) -> None:
     """The copy measured its own files, reported as the shop's (no copy's path left)."""
-    assert _line_of(VIEWS, "products = Product.objects") in system_run.measured(VIEWS)
+    assert line_of(VIEWS, "products = Product.objects") in system_run.measured(VIEWS)
     assert str(system_run.elsewhere.parent) not in "".join(_measured_files(system_run))
     assert str(system_run.locked.parent) not in "".join(_measured_files(system_run))
     assert "fire server 'far'" not in system_run.output
@@ -218,8 +218,8 @@ def test_runfireserver_coverage_writes_its_data_as_it_stops(tmp_path: Path) -> N
         _stop(process)
     (data_file,) = tmp_path.glob(".coverage.*")  # parallel mode: its own name
     measured = _measured(data_file, VIEWS)
-    assert _line_of(VIEWS, 'JsonResponse({"greeting"') in measured
-    assert _line_of(VIEWS, "def greeting") in measured, "measured from the start (imports)"
+    assert line_of(VIEWS, 'JsonResponse({"greeting"') in measured
+    assert line_of(VIEWS, "def greeting") in measured, "measured from the start (imports)"
 
 
 def test_runfireserver_coverage_into_a_read_only_directory_warns_and_serves(tmp_path: Path) -> None:

@@ -62,8 +62,20 @@ __all__ = [
     "use_runner",
 ]
 
+
+def _make_process_runner() -> Runner:
+    """The process's own runner (a run pytest does not drive: ``python -m unittest``,
+    Django's ``manage.py test``), with services' ``breakpoint()`` sent to this terminal
+    when ``FIRE_PDB=1`` asks for it."""
+    from .runners.debugging import debug_from_environment
+
+    runner = Runner()
+    debug_from_environment(runner)
+    return runner
+
+
 #: The process's runner, shared by every class: the one piece of state of this module.
-_holder = RunnerHolder()
+_holder = RunnerHolder(_make_process_runner)
 
 #: unittest leaves this module's frames out of the tracebacks it reports, as it does its
 #: own: they are the runner's, not the test's (a lost server's later tests: one line).
@@ -312,6 +324,10 @@ class FireTestMixin(_TestCase):
         super().setUpClass()
 
     def run(self, result: unittest.TestResult | None = None) -> unittest.TestResult | None:
+        if result is not None and _holder.current is not None:
+            from .runners.debugging import debug_unittest_result
+
+            debug_unittest_result(_holder.current, result)  # Django's --pdb
         with _interrupting_the_run():
             return super().run(result)
 

@@ -32,6 +32,7 @@ from .spawn import ServerSpec, SpawnedServer, default_start_command
 
 if TYPE_CHECKING:
     from ..contracts.record import Recording
+    from .debugging import DebuggerListener
 
 __all__ = [
     "DEFAULT_SCOPE_WAIT",
@@ -98,6 +99,7 @@ class Runner:
         self._interrupted = False
         self._restore_sigint: Callable[[], None] = lambda: None
         self._lost: dict[str, LostServer] = {}
+        self._listener: DebuggerListener | None = None  # services' breakpoint(), see `debug`
         #: The run's contract recording (`fire.contracts.record`), or None: not recording.
         self.contracts: Recording | None = None
         if self.config.contracts:
@@ -210,6 +212,26 @@ class Runner:
         except FireError as exc:  # a convenience: never what fails a test
             sys.stderr.write(f"fire: no remote debugger on server {remote.name!r}: {exc}\n")
 
+    def debug(self, *, post_mortem: bool = False, listener: DebuggerListener | None = None) -> None:
+        """From now on, servers keep failed calls for a remote post-mortem (`post_mortem`),
+        and send ``breakpoint()`` to `listener` (which the runner closes with itself);
+        the connections open already are told at once. What is on stays on."""
+        config = self.config
+        if listener is not None:
+            if self._listener is not None:
+                self._listener.close()
+            self._listener = listener
+        wanted = (
+            config.post_mortem or post_mortem,
+            listener.address if listener else config.debugger,
+        )
+        if wanted == (config.post_mortem, config.debugger):
+            return
+        config.post_mortem, config.debugger = wanted
+        for remote in self._remotes.values():
+            if not remote.closed:
+                self._attach_debugger(remote)
+
     def remote(self, name: str) -> Remote:
         """The connection to the run's server `name` (one of `names`)."""
         return self.connect(name, self.address(name))
@@ -313,6 +335,9 @@ class Runner:
                 server.stop()
         self._remotes.clear()
         self._spawned.clear()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
 
     # -- Ctrl-C --------------------------------------------------------------------------
 
@@ -524,13 +549,14 @@ class RunnerHolder:
     run (`use`), and says them in its own summary.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, make: Callable[[], Runner] = Runner) -> None:
+        self._make = make
         self._runner: Runner | None = None
 
     def get(self) -> Runner:
-        """The process's runner (made now if there is none)."""
+        """The process's runner (made now, by `make`, if there is none)."""
         if self._runner is None:
-            self._runner = Runner()
+            self._runner = self._make()
             atexit.register(_finish, self._runner)
         return self._runner
 

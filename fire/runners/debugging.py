@@ -10,6 +10,11 @@ an HTTP response), so the terminal is the debugger's.
 
 One debugger session at a time: a second breakpoint (another thread of the service)
 waits for the first to end, as it would in one process under pdb.
+
+A run outside pytest (``python -m unittest``, Django's ``manage.py test``) turns the
+same on: ``FIRE_PDB=1`` (`debug_from_environment`), or Django's ``--pdb``
+(`debug_unittest_result`: its result class opens pdb on each failure, and
+`divert_post_mortem` sends a remote failure's to the service's frame instead).
 """
 
 from __future__ import annotations
@@ -23,12 +28,32 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..client.debugging import paused
+from ..client.debugging import failure_of, paused, post_mortem
+from ..errors import FireError
 from ..server.breakpoints import ASKS_FOR_A_LINE
 
-__all__ = ["DebuggerListener"]
+if TYPE_CHECKING:
+    from .core import Runner
+
+__all__ = [
+    "POST_MORTEM_RESULTS",
+    "DebuggerListener",
+    "debug_from_environment",
+    "debug_unittest_result",
+    "divert_post_mortem",
+    "fire_pdb",
+    "opens_pdb_on_failures",
+    "stdin_is_a_terminal",
+]
+
+#: unittest result classes that open pdb on each failure and error, by module and name
+#: (found without importing their runner): Django's, for ``manage.py test --pdb``.
+POST_MORTEM_RESULTS = frozenset({("django.test.runner", "PDBDebugResult")})
+#: ``FIRE_PDB`` values, and whether each turns services' ``breakpoint()`` on.
+_FIRE_PDB = {"1": True, "true": True, "yes": True, "on": True}
+_FIRE_PDB.update({"": False, "0": False, "false": False, "no": False, "off": False})
 
 
 def _read_terminal() -> str | None:
@@ -113,3 +138,109 @@ class DebuggerListener:
                     continue
                 connection.sendall(line.rstrip("\n").encode() + b"\n")
             self._write(decoder.decode(last))
+
+
+def fire_pdb() -> bool:
+    """Whether ``FIRE_PDB`` asks services' ``breakpoint()`` to stop in this terminal."""
+    value = os.environ.get("FIRE_PDB", "")
+    try:
+        return _FIRE_PDB[value.strip().lower()]
+    except KeyError:
+        raise FireError(f"FIRE_PDB={value!r}: expected 1 (on) or 0 (off)") from None
+
+
+def stdin_is_a_terminal() -> bool:
+    """Whether this process's standard input is a terminal someone can type in."""
+    try:
+        return sys.__stdin__ is not None and sys.__stdin__.isatty()
+    except (AttributeError, ValueError):  # closed
+        return False
+
+
+def opens_pdb_on_failures(result: object) -> bool:
+    """Whether the unittest `result` opens pdb on failures (`POST_MORTEM_RESULTS`)."""
+    return any(
+        (klass.__module__, klass.__qualname__) in POST_MORTEM_RESULTS
+        for klass in type(result).__mro__
+    )
+
+
+def debug_from_environment(runner: Runner) -> None:
+    """With ``FIRE_PDB=1``, services' ``breakpoint()`` stops in this terminal: called as
+    a run that pytest does not drive makes its runner. Without a terminal on standard
+    input, one line says the breakpoints are skipped (as servers do with no debugger)."""
+    if not fire_pdb():
+        return
+    if not stdin_is_a_terminal():
+        sys.stderr.write(
+            "fire: FIRE_PDB=1, but standard input is not a terminal: services' "
+            "breakpoint() is skipped, and the call goes on\n"
+        )
+        return
+    runner.debug(listener=_terminal_listener())
+
+
+def debug_unittest_result(runner: Runner, result: object) -> None:
+    """When `result` opens pdb on failures (Django's ``manage.py test --pdb``): a remote
+    failure's pdb opens in the service (`divert_post_mortem`), and, at a terminal,
+    services' ``breakpoint()`` stops in it too. Called as each test runs; a no-op for
+    other results, and once on."""
+    if not opens_pdb_on_failures(result):
+        return
+    divert_post_mortem(result)
+    wanted = runner.config.debugger is None and stdin_is_a_terminal()
+    runner.debug(post_mortem=True, listener=_terminal_listener() if wanted else None)
+
+
+def _terminal_listener() -> DebuggerListener:
+    """A listener on this process's own terminal (unittest's ``--buffer`` or Django's
+    replace `sys.stdout` during a test; the person reads the terminal)."""
+
+    def read_line() -> str | None:
+        line = sys.__stdin__.readline() if sys.__stdin__ is not None else ""
+        return line if line else None
+
+    def write(text: str) -> None:
+        if sys.__stdout__ is not None:
+            sys.__stdout__.write(text)
+            sys.__stdout__.flush()
+
+    return DebuggerListener(before=lambda: write("\n"), read_line=read_line, write=write)
+
+
+def divert_post_mortem(result: Any) -> None:
+    """Make `result`'s pdb on a failure (its ``debug(err)``, as Django's
+    ``PDBDebugResult`` has) open in the service that raised, on its frame, for a remote
+    exception the server kept (`fire.client.debugging.post_mortem`); any other, and one
+    the service no longer has, gets the result's own pdb. ``c`` and ``q`` return to the
+    run, as they do from the local post-mortem (which quits nothing either)."""
+    if getattr(result, "_fire_post_mortem", False):
+        return
+    local = result.debug
+
+    def debug(error: tuple[type[BaseException], BaseException, Any]) -> None:
+        found = failure_of(error[1])
+        if found is None:
+            return local(error)
+        restore = getattr(result, "_restoreStdout", None)
+        if restore is not None:  # pdb's output is the person's, not the test's (--buffer)
+            restore()
+            result.buffer = False
+        remote, number = found
+        _write_terminal(f"\nOpening PDB in fire server {remote.name!r}: {error[1]!r}\n")
+        try:
+            post_mortem(remote, number, _read_prompted, _write_terminal)
+        except FireError as exc:
+            _write_terminal(f"fire: no remote post-mortem ({exc}); the local pdb instead\n")
+            return local(error)
+        return None
+
+    result.debug = debug
+    result._fire_post_mortem = True
+
+
+def _read_prompted(prompt: str) -> str | None:
+    try:
+        return input(prompt)
+    except EOFError:
+        return None

@@ -8,10 +8,14 @@
   service's locals (`fire.client.debugging.post_mortem`). ``c`` returns to the run; the
   test then ends as any failed test, its scope rolled back. ``q`` ends the run, as pdb's
   does. Any other exception gets pytest's own local pdb.
-- With ``--fire-pdb`` or ``-s``, a `fire.runners.debugging.DebuggerListener` listens for
-  services' ``breakpoint()`` and relays each to this terminal; without either, a
-  service's ``breakpoint()`` is skipped with one warning (`warn_skipped_breakpoints`),
-  never waiting for a terminal nobody types in.
+- With ``--fire-pdb``, ``-s`` or ``--trace``, a `fire.runners.debugging.DebuggerListener`
+  listens for services' ``breakpoint()`` and relays each to this terminal; without
+  them, a service's ``breakpoint()`` is skipped with one warning
+  (`warn_skipped_breakpoints`), never waiting for a terminal nobody types in.
+- pytest's pdb, as it opens (``--trace``, ``breakpoint()`` in a test, ``--pdb``), steps
+  over fire's client (`step_into_services`); ``s`` on a fire call then stops at the
+  service function's first line, through that same listener
+  (`fire.client.stepping`).
 
 Nothing here imports ``fire`` until the run uses it (the plugin's cost rule).
 """
@@ -32,6 +36,7 @@ __all__ = [
     "RemotePdbInvoke",
     "install_remote_post_mortem",
     "start_debugging",
+    "step_into_services",
     "stop_debugging",
     "warn_skipped_breakpoints",
 ]
@@ -43,12 +48,13 @@ SKIPPED = "fire: breakpoint() at "
 
 
 def breakpoints_allowed(config: pytest.Config) -> bool:
-    """Whether services' ``breakpoint()`` may stop in this terminal: ``--fire-pdb``, or
-    ``-s`` with a terminal to type in (``-s`` alone is common in CI, whose stdin may be a
-    pipe nobody writes to); never in an xdist worker, which has no terminal."""
+    """Whether services' ``breakpoint()`` may stop in this terminal: ``--fire-pdb``,
+    ``--trace`` (a person steps through each test, into its fire calls), or ``-s`` with a
+    terminal to type in (``-s`` alone is common in CI, whose stdin may be a pipe nobody
+    writes to); never in an xdist worker, which has no terminal."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return False
-    if config.getoption("fire_pdb", False):
+    if config.getoption("fire_pdb", False) or config.getvalue("trace"):
         return True
     return config.getoption("capture") == "no" and _stdin_is_a_terminal()
 
@@ -68,19 +74,39 @@ def start_debugging(config: pytest.Config, run: RunConfig) -> None:
     from fire.runners.debugging import DebuggerListener
 
     capture = config.pluginmanager.getplugin("capturemanager")
+    resume: list[bool] = []  # per session: whether it suspended the capture
 
     def before() -> None:
-        if capture is not None:
+        resume.append(_capturing(capture))
+        if resume[-1]:
             capture.suspend_global_capture(in_=True)
         sys.stdout.write("\n")
 
     def after() -> None:
-        if capture is not None:
+        if resume.pop():
             capture.resume_global_capture()
 
     listener = DebuggerListener(before=before, after=after)
     config.stash[_listener_key] = listener
     run.debugger = listener.address
+
+
+def _capturing(capture: Any) -> bool:
+    """Whether pytest captures the output now: not when its own pdb, which a service's
+    session then runs within (``s`` into a fire call), already suspended it, and must
+    find it so when the session ends (pytest's `global_and_fixture_disabled` asks the
+    same)."""
+    multi = getattr(capture, "_global_capturing", None)
+    return multi is not None and multi.is_started()
+
+
+def step_into_services(pdb: Any) -> None:
+    """pytest's `pdb`, opening: stepping over fire's client, and ``s`` on a fire call
+    into the service (`fire.client.stepping`). Nothing when the run does not use fire."""
+    if "fire.client.stepping" in sys.modules:
+        from fire.client.stepping import skip_fire_client
+
+        skip_fire_client(pdb)
 
 
 def stop_debugging(config: pytest.Config) -> None:

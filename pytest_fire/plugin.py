@@ -20,7 +20,7 @@ from .contracts import collect_contracts, gather_contracts, summary_line, write_
 from .contracts import from_worker as contracts_from_worker
 from .coverage import finish_coverage, notes, run_coverage, stopped_descriptions
 from .coverage import from_worker as coverage_from_worker
-from .debugging import install_remote_post_mortem, warn_skipped_breakpoints
+from .debugging import install_remote_post_mortem, step_into_services, warn_skipped_breakpoints
 from .fixtures import (  # noqa: F401  (fixtures are found by pytest in this module)
     fire_changes,
     fire_class_scope,
@@ -67,8 +67,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--fire-pdb",
         action="store_true",
         default=False,
-        help="let breakpoint() in a service's code stop in this terminal (as -s does); "
-        "without either, a service skips it with a warning",
+        help="let breakpoint() in a service's code stop in this terminal (as -s and "
+        "--trace do), and s on a fire call in a test's pdb step into the service; "
+        "without any of them, a service skips it with a warning",
     )
     group.addoption(
         "--fire-curve-secret",
@@ -243,6 +244,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     pytest_configure: pytest registers its own post-mortem plugin there)."""
     if session.config.getvalue("usepdb"):
         install_remote_post_mortem(session.config)
+
+
+def pytest_enter_pdb(config: pytest.Config, pdb: Any) -> None:
+    """pytest's pdb steps over fire's client, and ``s`` on a fire call into the service."""
+    step_into_services(pdb)
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-cov's, which starts an xdist worker's measuring

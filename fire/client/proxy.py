@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..wire.codec import CannotSend
 from ..wire.protocol import CONTEXT_MANAGER, ITERATOR, SIZED
+from .stepping import traced_call
 
 if TYPE_CHECKING:
     from .remote import Remote
@@ -259,6 +260,8 @@ class Proxy(_ProxyState):
 
         def call(*args: Any, **kwargs: Any) -> Any:
             # `self` (not just its target) is used here, so its reference stays alive.
+            if sys.gettrace() is not None:  # a debugger may step onto it
+                return traced_call(self._fire_remote, target, list(args), kwargs)
             return self._fire_remote._request("call", [target, list(args), kwargs])
 
         return call
@@ -467,4 +470,6 @@ class CallableProxy(Proxy):
     __slots__ = ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if sys.gettrace() is not None:  # a debugger may step onto it
+            return traced_call(self._fire_remote, self._fire_target, list(args), kwargs)
         return self._fire_remote._request("call", [self._fire_target, list(args), kwargs])

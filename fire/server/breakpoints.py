@@ -8,11 +8,11 @@ types. A server that owns its process installs `Breakpoints.hook` as
 
 - when a client said where its debugger listens (``debug_attach``: a Unix socket of the
   test process, `fire.runners.debugging.DebuggerListener`, made by ``pytest
-  --fire-pdb`` or ``-s``), pdb runs right there, in the thread that hit the breakpoint
-  (a fire call's, or a live HTTP request's holding the test's database connections),
-  its stdin and stdout on a connection to that socket: the test's terminal shows its
-  output and sends its lines. That thread is stopped meanwhile, and whatever waits for
-  it (the server's other requests) waits, as in any debugger;
+  --fire-pdb``, ``--trace`` or ``-s``), pdb runs right there, in the thread that hit the
+  breakpoint (a fire call's, or a live HTTP request's holding the test's database
+  connections), its stdin and stdout on a connection to that socket: the test's
+  terminal shows its output and sends its lines. That thread is stopped meanwhile, and
+  whatever waits for it (the server's other requests) waits, as in any debugger;
 - otherwise the breakpoint is skipped, with one warning per place on the server's
   stderr (which the runner shows with the test), and the code goes on.
 
@@ -32,6 +32,7 @@ import pdb
 import socket
 import sys
 import threading
+from collections.abc import Iterable
 from types import FrameType
 from typing import IO, Any, cast
 
@@ -91,20 +92,31 @@ class SocketPdb(pdb.Pdb):
 
     ``q`` does not raise `bdb.BdbQuit` into the service (a view would answer 500 for a
     debugger's quit): it continues, as ``c`` does, and says so. The thread's earlier
-    tracer (coverage.py's, under ``--cov``) is put back when pdb stops tracing.
+    tracer (coverage.py's, under ``--cov``), `previous_tracer`, is put back when pdb
+    stops tracing. `skip` is pdb's (modules never stopped in); `stops` counts the
+    prompts shown.
     """
 
-    def __init__(self, connection: socket.socket) -> None:
+    def __init__(self, connection: socket.socket, *, skip: Iterable[str] | None = None) -> None:
         self._stream = _SocketStream(connection)
         stream = cast(IO[str], self._stream)  # the two methods pdb uses of each
-        super().__init__(stdin=stream, stdout=stream, readrc=False, nosigint=True)
-        self._previous_tracer = sys.gettrace()
+        super().__init__(stdin=stream, stdout=stream, skip=skip, readrc=False, nosigint=True)
+        self.previous_tracer = sys.gettrace()
+        self.stops = 0
+
+    def interaction(self, *args: Any) -> None:
+        self.stops += 1
+        super().interaction(*args)
 
     def set_continue(self) -> None:
         super().set_continue()
         if not self.breaks:
-            sys.settrace(self._previous_tracer)
-            self._stream.close()
+            sys.settrace(self.previous_tracer)
+            self.close()
+
+    def close(self) -> None:
+        """End the session: the terminal's relay ends, and a later prompt reads ``c``."""
+        self._stream.close()
 
     def do_quit(self, arg: str) -> Any:
         self.message("(fire: the service goes on; quitting pdb does not stop a service)")
@@ -144,6 +156,11 @@ class Breakpoints:
     def address(self) -> str | None:
         with self._lock:
             return next(reversed(self._debuggers.values()), None)
+
+    def address_of(self, identity: bytes) -> str | None:
+        """Where the session `identity`'s own debugger listens, if it attached one."""
+        with self._lock:
+            return self._debuggers.get(identity)
 
     def hook(self, *args: Any, **kwargs: Any) -> Any:
         """`sys.breakpointhook` of a fire server (see the module's docstring)."""

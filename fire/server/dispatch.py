@@ -65,6 +65,7 @@ from .operations import OPERATIONS
 from .post_mortem import Failures
 from .session import Session
 from .shapes import ShapeTable
+from .stepping import stepped_call
 
 __all__ = ["Dispatcher", "Send"]
 
@@ -119,6 +120,7 @@ class Dispatcher:
             debug_attach=self._debug_attach,
             debug_start=lambda session, number: self._failures_of(session).start(number),
             debug_input=self._debug_input,
+            debug_call=self._debug_call,
         )
         #: Where ``breakpoint()`` in served code goes (`fire.server.breakpoints`).
         self.breakpoints = Breakpoints()
@@ -299,7 +301,7 @@ class Dispatcher:
         except Exception:
             log.exception("an extension failed to release references of %s", session.describe())
 
-    # debugging (fire.server.post_mortem, fire.server.breakpoints)
+    # debugging (fire.server.post_mortem, fire.server.breakpoints, fire.server.stepping)
     def _debug_attach(self, session: Session, options: dict[str, Any]) -> dict[str, Any]:
         """``debug_attach``: keep this session's failed calls for a post-mortem
         (``post_mortem``), and send ``breakpoint()`` to its debugger (``breakpoints``, a
@@ -326,6 +328,18 @@ class Dispatcher:
             if dropped is not None:
                 self._release(session, [dropped])
         return answer
+
+    def _debug_call(
+        self, session: Session, target: Any, args: list[Any], kwargs: dict[str, Any]
+    ) -> Any:
+        """``debug_call``: ``call``, stopping at the function's first line in the
+        session's debugger (the test's pdb stepped onto it: `fire.server.stepping`); a
+        plain call for a session that attached none."""
+        function = session.resolve(target)
+        address = self.breakpoints.address_of(session.identity)
+        if address is None:
+            return function(*args, **kwargs)
+        return stepped_call(address, function, args, kwargs)
 
     def _failures_of(self, session: Session) -> Failures:
         failures = self._failures.get(session.identity)

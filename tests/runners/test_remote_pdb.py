@@ -9,7 +9,9 @@ test service (tests/djproject, SQLite); these tests type into it as a person wou
 - ``breakpoint()`` in a view, during a live request, stops in the test's terminal with
   ``--fire-pdb``; in a fire call too, which waits past its reply timeout meanwhile;
 - without ``--fire-pdb`` or ``-s``, the breakpoint is skipped with one warning and the
-  request completes.
+  request completes;
+- ``--trace``, then ``s`` on a fire call, stops at the service function's first line,
+  never in fire's client; ``c`` there returns to the test's pdb at its next line.
 """
 
 from __future__ import annotations
@@ -60,6 +62,13 @@ def test_breakpoint_in_a_fire_call(fire_remotes):
     finally:
         shop.timeout = timeout
     assert shop.module("builtins").len("after") == 5
+"""
+
+STEPPED_TEST = """
+def test_steps_into_the_service(fire_remotes):
+    shop = fire_remotes["shop"]
+    counted = shop.module("shop.debugging").count_with_local("the test's argument")
+    assert counted == "stepped into: the test's argument (0 products)"
 """
 
 
@@ -156,3 +165,31 @@ def test_breakpoint_without_fire_pdb_is_skipped_with_one_warning(tmp_path: Path)
     assert result.stdout.count(warning) == 1, result.stdout
     assert "debugging.py:18 skipped: no test run attached a debugger" in result.stdout
     assert "--fire-pdb" in result.stdout
+
+
+def test_trace_steps_into_a_fire_call_and_c_returns_to_the_test(tmp_path: Path) -> None:
+    (tmp_path / "test_stepped.py").write_text(STEPPED_TEST)
+    terminal = Terminal(tmp_path, "--trace")
+    try:
+        assert "-> shop = fire_remotes" in terminal.prompt()  # the test's first line
+        terminal.type("n")
+        assert "-> counted = shop.module" in terminal.prompt(2)
+        terminal.type("s")  # into the service's function, at its first line
+        output = terminal.prompt(3).rpartition("(Pdb) s")[2]
+        assert "fire: stepped into shop.debugging.count_with_local() in the service" in output
+        assert "shop/debugging.py" in output and "count_with_local()" in output
+        assert '-> local_variable = f"stepped into: {name}"' in output
+        terminal.type("n")
+        terminal.prompt(4)
+        terminal.type("p local_variable")  # answered by the service
+        terminal.expect(lambda out: '"stepped into: the test\'s argument"' in out)
+        terminal.prompt(5)
+        terminal.type("c")  # back in the test's pdb, at its next line
+        output = terminal.prompt(6).rpartition("(Pdb) c")[2]
+        assert "-> assert counted ==" in output and "test_stepped.py" in output
+        assert "fire/client" not in terminal.output  # fire's own frames never shown
+        terminal.type("c")
+        assert terminal.finish() == 0, terminal.output
+        assert "1 passed" in terminal.output
+    finally:
+        terminal.close()

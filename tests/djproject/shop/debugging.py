@@ -17,3 +17,10 @@ def stop_at_breakpoint(request):
     local_variable = "stopped in a view"
     breakpoint()
     return HttpResponse(f"went on after the breakpoint: {local_variable}")
+
+
+def count_with_local(name: str) -> str:
+    """What a test's pdb steps into (``s`` on the call): locals only the service has."""
+    local_variable = f"stepped into: {name}"
+    products = Product.objects.count()
+    return f"{local_variable} ({products} products)"

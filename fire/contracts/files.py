@@ -36,8 +36,6 @@ __all__ = [
 
 #: The prefix of a session cookie's recorded value: ``fire:session:<user pk>``.
 SESSION_MARKER = "fire:session:"
-#: The provider state every recorded interaction carries (`fire.contracts.pact_files`).
-ROWS_STATE = "fire rows"
 _HTTP = "Synchronous/HTTP"
 #: What a contract file must be, as every refusal says.
 EXPECTED = (

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .._version import __version__
 from ..errors import FireError
 from .matching import body_rules
+from .rerecord import keep_alike_examples
 
 if TYPE_CHECKING:
     from .record import Interaction
@@ -39,7 +40,9 @@ def _pact_module() -> Any:
 def write_pact(
     directory: Path, consumer: str, provider: str, interactions: Sequence[Interaction]
 ) -> Path:
-    """Write ``directory/{consumer}-{provider}.json`` (replacing it); returns its path."""
+    """Write ``directory/{consumer}-{provider}.json`` (replacing it, but for the
+    interactions it held that promise what the new ones do: `fire.contracts.rerecord`);
+    returns its path."""
     pact = _pact_module().Pact(consumer, provider)  # Pact V4 by default
     pact.with_metadata("fire", {"recordedBy": f"fire {__version__}"})
     descriptions: set[str] = set()
@@ -52,8 +55,14 @@ def write_pact(
         descriptions.add(description)
         _add(pact.upon_receiving(description), interaction)
     directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{consumer}-{provider}.json"
+    try:
+        previous: str | None = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        previous = None
     pact.write_file(directory, overwrite=True)
-    return directory / f"{consumer}-{provider}.json"
+    keep_alike_examples(path, previous)
+    return path
 
 
 def _add(built: Any, interaction: Interaction) -> None:

@@ -38,6 +38,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ..errors import FireError, ProtocolError
 from ..runners.data_changes import format_changes, has_changes
 from .files import Contract, ContractFileError, ContractInteraction, contracts_of
+from .state_callback import state_callback
 
 if TYPE_CHECKING:
     from ..client.remote import Remote
@@ -281,10 +282,12 @@ def _run_pact(
     verifier.set_coloured_output(enabled=sys.stdout.isatty())
     for file in files:
         verifier.add_source(file)
-    verifier.state_handler(states, teardown=True)
-    # "Failed to execute verifier": some interaction failed; the results say which.
-    with contextlib.suppress(RuntimeError):
-        verifier.verify()
+    # fire's endpoint, not pact-python's: that one logs each state change to stderr.
+    with state_callback(states) as url:
+        verifier.state_handler(url, teardown=True, body=True)
+        # "Failed to execute verifier": some interaction failed; the results say which.
+        with contextlib.suppress(RuntimeError):
+            verifier.verify()
     pact_verifier.last_results = verifier.results
     return verifier.output(strip_ansi=True)
 

@@ -93,8 +93,10 @@ def test_the_provider_verifies_the_recorded_contract(
     assert verification.passed, report + capfd.readouterr().out
     assert verification.verified == 3  # the session, v1 and v2: both API versions
     assert "fire: accounts verified 3 interactions of 1 contract (shop): 3 passed" in report
-    pact_output = capfd.readouterr().out  # Pact's own, as it verifies
+    printed = capfd.readouterr()
+    pact_output = printed.out  # Pact's own, as it verifies
     assert "GET /api/v1/users/{id}/" in pact_output and "has a matching body (OK)" in pact_output
+    assert "/_pact/state" not in printed.err  # no line per state change
     # Nothing is left behind: every interaction ran in a scope, rolled back.
     remote, _ = accounts
     with remote.scope():

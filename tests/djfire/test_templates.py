@@ -521,3 +521,42 @@ def test_a_template_directory_that_cannot_be_made_migrates_as_before(make_projec
         assert items(server) == [{"id": 1, "name": "seeded"}]
     finally:
         server.stop()
+
+
+#: Counts the maintenance-database connections a template store opens while its lock is
+#: held and a clone asks whether the template is there and which spares it has.
+COUNT_CONNECTS = """
+import django, psycopg
+from django.conf import settings
+settings.configure(DATABASES={"default": {
+    "ENGINE": "django.db.backends.postgresql", "HOST": "127.0.0.1", "PORT": "5432",
+    "USER": "postgres", "NAME": "postgres",
+}})
+django.setup()
+from django.db import connection
+from djfire.template_stores import PostgresTemplate
+
+class Counted:
+    connects = 0
+    def __getattr__(self, name):
+        return getattr(psycopg, name)
+    def connect(self, *args, **kwargs):
+        Counted.connects += 1
+        return psycopg.connect(*args, **kwargs)
+
+connection.Database = Counted()
+store = PostgresTemplate(connection, "test_fire_connects", "0" * 12)
+with store.locked(exclusive=False):
+    assert store.find() == (None, None) and store.spares() == []
+print("connects:", Counted.connects)
+"""
+
+
+@pytest.mark.postgres
+def test_a_clone_asks_its_template_questions_on_the_locks_connection() -> None:
+    # Each connect is 5-25 ms of a start: the lock's connection answers the questions.
+    require_postgres()
+    done = subprocess.run(
+        [sys.executable, "-c", COUNT_CONNECTS], check=True, capture_output=True, text=True
+    )
+    assert done.stdout.split() == ["connects:", "1"]

@@ -9,6 +9,10 @@ files `zmq.auth.create_certificates` writes: ``NAME.key`` (public, to hand out) 
 The check of a client's key runs in ZeroMQ's ZAP handshake, before the connection
 carries any message: a refused peer never reaches the server's loop and never gets a
 session.
+
+``zmq.auth`` is imported only where keys are read, made or checked: its thread
+authenticator imports ``zmq.asyncio`` (asyncio, about 0.1 s where nothing else needs it),
+and every ``ipc://`` server and client imports this module for its types and variables.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import zmq
-import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
 
 from ..errors import FireError
+
+if TYPE_CHECKING:
+    from zmq.auth.thread import ThreadAuthenticator
 
 __all__ = [
     "ClientKeys",
@@ -76,6 +82,8 @@ def create_key_pair(directory: str | os.PathLike[str], name: str) -> tuple[Path,
     public, secret = (folder / f"{name}.key", folder / f"{name}.key_secret")
     if public.exists() or secret.exists():
         raise FireError(f"{secret} or {public} exists already: choose another name or directory")
+    import zmq.auth
+
     made_public, made_secret = zmq.auth.create_certificates(os.fspath(folder), name)
     os.chmod(made_secret, 0o600)
     return Path(made_public), Path(made_secret)
@@ -104,6 +112,8 @@ def read_public(path: str | os.PathLike[str]) -> bytes:
 
 
 def _load(path: str | os.PathLike[str]) -> tuple[bytes, bytes | None]:
+    import zmq.auth
+
     try:
         public, secret = zmq.auth.load_certificate(os.fspath(path))
     except OSError as exc:
@@ -215,6 +225,8 @@ class _AllowList:
                 exc.strerror,
             )
             return set()
+        import zmq.auth
+
         known = set()
         for name in names:
             path = self.keys.clients / name
@@ -246,6 +258,8 @@ def start_authenticator(
     context: zmq.Context[zmq.Socket[bytes]], keys: ServerKeys
 ) -> ThreadAuthenticator:
     """Run the ZAP handler of `context` (a thread) that allows the keys of `keys.clients`."""
+    from zmq.auth.thread import ThreadAuthenticator
+
     authenticator = ThreadAuthenticator(context, log=logging.getLogger("fire.server.zap"))
     authenticator.start()
     authenticator.configure_curve_callback("*", credentials_provider=_AllowList(keys))

@@ -58,8 +58,6 @@ from importlib.metadata import entry_points
 from pathlib import Path, PurePath
 from typing import Any
 
-import zmq.auth
-
 from ..errors import FireError
 from ..net.addresses import SOCKET_DIR_VARIABLE, is_loopback
 from ..net.curve import ClientKeys
@@ -459,6 +457,8 @@ class SpawnedServer:
 
     def _make_keys(self) -> dict[str, str]:
         """A key pair for the server and one for this client, made for this run."""
+        import zmq.auth  # only here: TCP servers are few (fire.net.curve says why)
+
         folder = tempfile.mkdtemp(prefix="fire-keys-")
         try:
             zmq.auth.create_certificates(folder, "server")
@@ -528,16 +528,18 @@ class SpawnedServer:
         """Whether the run asked the server to stop (its end is then no loss)."""
         return self._asked_to_stop
 
-    def ask_to_stop(self) -> None:
+    def ask_to_stop(self, *, interrupted: bool = False) -> None:
         """Have the supervisor send the server SIGTERM, without waiting (`stop` waits):
-        a runner stops all its servers at once."""
+        a runner stops all its servers at once. For an `interrupted` run, SIGINT, as the
+        terminal's Ctrl-C would (a server in a session of its own, or on another host,
+        misses that): the server does not finish the spare it may be making."""
         channel = self._channel
         if channel is None or self._asked_to_stop:
             return
         self._asked_to_stop = True
         try:
             if not channel.isclosed():
-                channel.send("stop")
+                channel.send("interrupt" if interrupted else "stop")
         except (OSError, EOFError, ValueError):  # the gateway is gone already
             pass
 

@@ -14,11 +14,12 @@ from fire_origin import foreign_fire, reinstall_command
 
 from ..conftest import REINSTALL
 
-#: A run's tests report which of fire's heavy imports they find loaded.
+#: A run's tests report which of fire's heavy imports they find loaded (``zmq.auth``
+#: only once CURVE keys are used: never for ``ipc://`` servers).
 IMPORTS_SEEN = """
 import sys
 
-HEAVY = ("fire", "zmq", "msgpack", "tblib")
+HEAVY = ("fire", "zmq", "msgpack", "tblib", "zmq.auth")
 
 def test_report_imports():
     print("loaded:", " ".join(name for name in HEAVY if name in sys.modules) or "none")

@@ -192,3 +192,15 @@ def test_python_m_fire_stops_on_a_half_overwritten_package(foreign_fire: Path) -
     )
     assert result.returncode == 1
     assert "is not fire from djfire" in result.stderr
+
+
+def test_a_server_starts_without_jinja2_and_imports_it_when_asked() -> None:
+    # django.test.utils imports jinja2 for nothing a server uses: 25-40 ms of each start.
+    server = spawn_shop("sqlite")
+    try:
+        with fire.connect(server.address, timeout=20) as remote:
+            assert "jinja2" not in remote.module("sys").modules
+            assert remote.module("jinja2").Template("{{ 6 * 7 }}").render() == "42"
+            assert "jinja2" in remote.module("sys").modules
+    finally:
+        server.stop()

@@ -9,9 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
-from django.test.utils import setup_test_environment, teardown_test_environment
 
+from djfire.lean_imports import django_test_utils
 from fire_origin import ForeignFireError, check_fire_package
+
+# First, before djfire.databases imports it too: without jinja2 (djfire.lean_imports).
+setup_test_environment = django_test_utils().setup_test_environment
+teardown_test_environment = django_test_utils().teardown_test_environment
 
 
 def _default_address() -> str:

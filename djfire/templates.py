@@ -47,9 +47,16 @@ from django.core.management.base import CommandError
 from django.db import connections
 
 from .template_key import template_key
-from .template_stores import CACHE_VARIABLE, Found, PostgresTemplate, SqliteTemplate, cache_dir
+from .template_stores import (
+    CACHE_VARIABLE,
+    Cancellation,
+    Found,
+    PostgresTemplate,
+    SqliteTemplate,
+    cache_dir,
+)
 
-__all__ = ["TemplateUse", "Templates", "ages"]
+__all__ = ["Spares", "TemplateUse", "Templates", "ages"]
 
 
 @dataclass(frozen=True)
@@ -130,26 +137,30 @@ class Templates:
             return None
         return ", ".join(use.describe() for use in self.uses.values())
 
-    def make_spares(self) -> threading.Thread | None:
+    def make_spares(self) -> Spares | None:
         """Start copying each PostgreSQL template this server used into a spare for the
-        next start, in a thread (off the start-up's path); join it before the teardown.
-        What fails is said in one line, and the next start clones as before."""
+        next start, in a thread (off the start-up's path); join it before the teardown,
+        or cancel it first (Ctrl-C: the spare is not worth the wait). What fails is said
+        in one line, and the next start clones as before."""
         stores = list(self.stores.items())
         if not stores:
             return None
+        cancellation = Cancellation()
 
         def make() -> None:
             for alias, store in stores:
                 try:
                     with store.shared_if_free() as free:
                         if free and store.find()[0] is not None:
-                            store.make_spare()
+                            store.make_spare(cancellation)
                 except Exception as exc:
+                    if cancellation.cancelled:
+                        return  # the server stops: nothing to say
                     self.say(f"no spare of the template of database alias {alias!r}: {exc}")
 
         thread = threading.Thread(target=make, name="djfire spare template", daemon=True)
         thread.start()
-        return thread
+        return Spares(thread, cancellation)
 
     def _store(self, alias: str, key: str) -> SqliteTemplate | PostgresTemplate:
         connection = connections[alias]
@@ -281,6 +292,21 @@ class Templates:
             alias, how, time.monotonic() - started, time.time() - found.built_at
         )
         return str(name)
+
+
+@dataclass(frozen=True)
+class Spares:
+    """The spares a server copies in the background (`Templates.make_spares`)."""
+
+    thread: threading.Thread
+    cancellation: Cancellation
+
+    def cancel(self) -> None:
+        """Cut the copy short (safe from a signal handler); `join` then returns soon."""
+        self.cancellation.cancel()
+
+    def join(self) -> None:
+        self.thread.join()
 
 
 class _BuildMark:

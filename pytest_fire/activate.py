@@ -74,7 +74,7 @@ def activate(config: pytest.Config) -> Runner:
     config.stash[_previous_key] = use_runner(runner)  # FireTestCase classes use this run's
     from .interrupt import Interrupts
 
-    config.pluginmanager.register(Interrupts(runner), _INTERRUPTS)
+    config.pluginmanager.register(Interrupts(runner, config), _INTERRUPTS)
     return runner
 
 
@@ -87,7 +87,9 @@ def deactivate(config: pytest.Config) -> None:
 
         use_runner(config.stash[_previous_key])
         del config.stash[runner_key]
-        config.pluginmanager.unregister(name=_INTERRUPTS)
+        interrupts = config.pluginmanager.unregister(name=_INTERRUPTS)
+        if interrupts is not None:
+            interrupts.close()
         runner.close()
     from .debugging import stop_debugging
 

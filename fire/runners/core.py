@@ -99,6 +99,9 @@ class Runner:
         self._interrupted = False
         self._restore_sigint: Callable[[], None] = lambda: None
         self._lost: dict[str, LostServer] = {}
+        #: The run's servers that other processes spawned (an xdist controller's: its
+        #: workers'), for the second Ctrl-C's line (`leftovers`).
+        self.other_servers: Callable[[], list[interrupt.Leftover]] = list
         self._listener: DebuggerListener | None = None  # services' breakpoint(), see `debug`
         #: The run's contract recording (`fire.contracts.record`), or None: not recording.
         self.contracts: Recording | None = None
@@ -363,15 +366,26 @@ class Runner:
         for remote in self._remotes.values():
             remote.close()
         for server in self._spawned.values():
-            server.ask_to_stop()
+            server.ask_to_stop(interrupted=True)
 
     def leftovers(self) -> str:
-        """What the spawned servers not known to have stopped may leave, in a line."""
-        return interrupt.leftovers(
-            (name, server, self._test_databases(name, server))
+        """What the spawned servers not known to have stopped may leave, in a line: this
+        process's (`leftover_servers`) and those of `other_servers`."""
+        return interrupt.leftovers([*self.leftover_servers(), *self.other_servers()])
+
+    def leftover_servers(self) -> list[interrupt.Leftover]:
+        """The servers this process spawned that are not known to have stopped."""
+        return [
+            interrupt.Leftover(
+                name,
+                server.pid,
+                tuple(self._test_databases(name, server)),
+                server.socket_dir,
+                server.address,
+            )
             for (name, _), server in self._spawned.items()  # a FireTestCase's fire_spawn too
             if server.failure is None
-        )
+        ]
 
     def _test_databases(self, name: str, server: SpawnedServer) -> list[str]:
         """The test databases `server` named in its handshake (an extension's

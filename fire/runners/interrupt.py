@@ -15,27 +15,39 @@ terminal's Ctrl-C reached the controller too, which reports the run and waits fo
 worker to end (execnet kills one after 10 s); what a worker would do meanwhile (its own
 summary, which nobody sees, other plugins' hooks) is time the whole run waits. It stops
 its servers and exits.
+
+A worker's servers are its own, so the controller's second Ctrl-C would know nothing of
+them: each worker reports the servers it spawned (`Leftover`, `write_report`) in a file
+of a directory the controller made, as it starts them and as it stops them, and the
+controller's line names them too (`read_reports`). xdist's channel carries no message
+of a plugin's own before a worker ends, hence files.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import signal
 import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
 __all__ = [
     "EXIT_STATUS",
     "STOP_WAIT",
+    "Leftover",
     "end_worker",
     "exit_on_second_interrupt",
     "leftovers",
+    "read_reports",
     "restore",
+    "write_report",
 ]
 
 #: Seconds an interrupted run waits for its spawned servers to tear down (40 s otherwise).
@@ -44,19 +56,62 @@ STOP_WAIT = 10.0
 EXIT_STATUS = 2
 
 
-def leftovers(servers: Iterable[tuple[str, Any, list[str]]]) -> str:
-    """One line naming what `servers` may leave: (name, `SpawnedServer`, the test
-    databases it said it runs on) for each server not known to have stopped."""
-    parts = []
-    for name, server, databases in servers:
-        where = f" (pid {server.pid})" if server.pid else ""
+@dataclass(frozen=True)
+class Leftover:
+    """A spawned server not known to have stopped, and what it holds: its test
+    `databases` (as its handshake named them; empty if the run never connected), its
+    `socket_dir` (made for it by the runner) or else its `address`; `worker`: the
+    pytest-xdist worker that spawned it, for the controller's line."""
+
+    name: str
+    pid: int | None
+    databases: tuple[str, ...]
+    socket_dir: str | None
+    address: str
+    worker: str | None = None
+
+    def describe(self) -> str:
+        where = f" (pid {self.pid})" if self.pid else ""
+        databases = self.databases
         held = [f"test databases {', '.join(databases)}" if databases else "its test databases"]
-        folder = server.socket_dir
-        held.append(f"socket directory {folder}" if folder else f"socket {server.address}")
-        parts.append(f"server {name!r}{where} with {' and '.join(held)}")
+        folder = self.socket_dir
+        held.append(f"socket directory {folder}" if folder else f"socket {self.address}")
+        worker = f"[{self.worker}] " if self.worker else ""
+        return f"{worker}server {self.name!r}{where} with {' and '.join(held)}"
+
+
+def leftovers(servers: Iterable[Leftover]) -> str:
+    """One line naming what `servers` may leave."""
+    parts = [server.describe() for server in servers]
     if not parts:
         return "nothing is left: every spawned server had stopped"
     return "may be left, if their teardown does not finish: " + "; ".join(parts)
+
+
+def write_report(directory: str, worker: str, servers: Iterable[Leftover]) -> None:
+    """Report a worker's `servers` (all it has now) in `directory`, replacing its last
+    report at once (a reader never sees half of one)."""
+    path = Path(directory, f"{worker}.json")
+    text = json.dumps([asdict(server) for server in servers])
+    partial = path.with_suffix(".partial")
+    try:
+        partial.write_text(text)
+        partial.replace(path)
+    except OSError:  # the controller ended and removed the directory: nobody reads it
+        pass
+
+
+def read_reports(directory: str) -> list[Leftover]:
+    """The servers the workers reported in `directory` (`write_report`), by worker."""
+    servers = []
+    for path in sorted(Path(directory).glob("*.json")):
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            reported = json.loads(path.read_text())
+            worker = path.stem
+            for fields in reported:
+                fields["databases"] = tuple(fields["databases"])
+                servers.append(Leftover(**{**fields, "worker": worker}))
+    return servers
 
 
 def exit_on_second_interrupt(

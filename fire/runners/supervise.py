@@ -184,10 +184,13 @@ def _write_keys(directory: str, keys: dict[str, Any]) -> list[str]:
     return ["--curve-secret", secret, "--curve-clients", clients]
 
 
-def stop(process: subprocess.Popen[Any], seconds: float = _STOP_SECONDS) -> int:
-    """SIGTERM (a server tears its test databases down), SIGKILL after `seconds`; reap."""
+def stop(
+    process: subprocess.Popen[Any], signum: int = signal.SIGTERM, seconds: float = _STOP_SECONDS
+) -> int:
+    """SIGTERM, or `signum` (a server tears its test databases down), SIGKILL after
+    `seconds`; reap."""
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         try:
             return process.wait(seconds)
         except subprocess.TimeoutExpired:
@@ -371,10 +374,13 @@ def supervise(channel: Any) -> None:
             target=_relay, args=(channel, process, clean_up, cleaning, data_file), daemon=True
         )
         relay.start()
+        asked = "stop"
         try:
-            channel.receive()  # "stop", or an error when the channel or gateway closes
+            # "stop" or "interrupt" (the run's Ctrl-C), or an error when the channel or
+            # gateway closes
+            asked = channel.receive()
         finally:
-            code = stop(process)
+            code = stop(process, signal.SIGINT if asked == "interrupt" else signal.SIGTERM)
             relay.join(5)
             if cleaning.is_set():  # a killed server's clean-up: it ends before "stopped"
                 relay.join(CLEANUP_SECONDS + 5)

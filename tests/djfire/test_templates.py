@@ -560,3 +560,30 @@ def test_a_clone_asks_its_template_questions_on_the_locks_connection() -> None:
         [sys.executable, "-c", COUNT_CONNECTS], check=True, capture_output=True, text=True
     )
     assert done.stdout.split() == ["connects:", "1"]
+
+
+@pytest.mark.postgres
+def test_a_postgres_server_interrupted_cancels_the_spare_it_makes(make_project) -> None:
+    """Ctrl-C (the runner's SIGINT) does not wait for the next start's spare: its copy
+    is cancelled and leaves nothing. A transaction that comments on the template holds
+    the copy here, for as long as it lasts (the server's stop would be killed)."""
+    project = make_project("postgres")
+    assert project.spawn().stop() == 0  # built the template, then a spare of it
+    (template,) = project.templates()
+    with _admin() as holder, _admin() as pg:
+        holder.execute("BEGIN")
+        holder.execute(f'COMMENT ON DATABASE "{template}" IS NULL')  # rolled back
+        server = project.spawn()  # takes the spare, then copies the template: held
+        copying = (
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+            "AND wait_event_type = 'Lock' AND query LIKE 'CREATE DATABASE%%'"
+        )
+        who = [f"djfire template pid {server.pid}"]
+        deadline = time.monotonic() + 60
+        while not pg.execute(copying, who).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server.ask_to_stop(interrupted=True)
+        assert server.stop() == 0, server.output  # not killed after 30 s
+        holder.execute("ROLLBACK")
+    assert not any("no spare" in line for line in server.output), server.output
+    assert project.spares() == {}  # the one taken; the next one neither made nor half-made

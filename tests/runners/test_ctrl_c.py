@@ -288,25 +288,47 @@ def pytest_terminal_summary(config):
 """
 
 
-def test_ctrl_c_under_xdist_stops_every_worker_s_server(tmp_path: Path) -> None:
-    require_postgres()
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "conftest.py").write_text(XDIST_CONFTEST)
-    for n in (1, 2):
-        (project / f"test_sleeps_{n}.py").write_text(XDIST_TEST.format(n=n))
-    suffix = f"ctrlc{os.getpid()}"
-    terminal = Terminal(
-        project, pytest_command(project, f"shop={MANAGE}:suffix={suffix}", "-n", "2")
-    )
-    servers: list[tuple[int, Path]] = []
-    try:
-        flags = [project / "sleeping-gw0", project / "sleeping-gw1"]
-        assert terminal.read_until(lambda _: all(f.exists() for f in flags), 240), terminal.output
+class XdistRun:
+    """`XDIST_TEST` twice under ``pytest -n 2`` in a terminal: each worker spawns its
+    server and sleeps on it; and what to clean up after it."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        require_postgres()
+        self.project = tmp_path / "project"
+        self.project.mkdir()
+        (self.project / "conftest.py").write_text(XDIST_CONFTEST)
+        for n in (1, 2):
+            (self.project / f"test_sleeps_{n}.py").write_text(XDIST_TEST.format(n=n))
+        self.suffix = f"ctrlc{os.getpid()}"
+        spec = f"shop={MANAGE}:suffix={self.suffix}"
+        self.terminal = Terminal(self.project, pytest_command(self.project, spec, "-n", "2"))
+        #: Each worker's server: pid and socket, by worker id.
+        self.servers: dict[str, tuple[int, Path]] = {}
+
+    def sleeping(self) -> None:
+        """Wait until both tests sleep on their servers; note the servers."""
+        flags = {worker: self.project / f"sleeping-{worker}" for worker in ("gw0", "gw1")}
+        done = lambda _: all(flag.exists() for flag in flags.values())  # noqa: E731
+        assert self.terminal.read_until(done, 240), self.terminal.output
         time.sleep(1)  # the calls are on the servers now
-        for flag in flags:
+        for worker, flag in flags.items():
             pid_text, address = flag.read_text().split()
-            servers.append((int(pid_text), Path(address)))
+            self.servers[worker] = (int(pid_text), Path(address))
+
+    def clean(self) -> None:
+        self.terminal.close()
+        for pid, _ in self.servers.values():
+            if running(pid):
+                os.kill(pid, signal.SIGCONT)
+                os.kill(pid, signal.SIGKILL)
+        drop(left_databases(self.suffix))
+
+
+def test_ctrl_c_under_xdist_stops_every_worker_s_server(tmp_path: Path) -> None:
+    run = XdistRun(tmp_path)
+    terminal, project = run.terminal, run.project
+    try:
+        run.sleeping()
         typed = terminal.ctrl_c()
         status = terminal.wait_exit(150)
         took = time.monotonic() - typed
@@ -321,13 +343,46 @@ def test_ctrl_c_under_xdist_stops_every_worker_s_server(tmp_path: Path) -> None:
         for worker in ("gw0", "gw1"):
             assert (project / f"torn-down-{worker}").exists(), terminal.output
             assert not (project / f"summary-{worker}").exists(), terminal.output
-        for pid, socket in servers:  # each worker's, on its own if the worker was killed
+        for pid, socket in run.servers.values():  # each worker's, on its own if killed
             assert wait_gone(pid), f"the server (pid {pid}) still runs"
             assert not socket.parent.exists()
-        assert left_databases(suffix) == []
+        assert left_databases(run.suffix) == []
     finally:
-        terminal.close()
-        for pid, _ in servers:
-            if running(pid):
-                os.kill(pid, signal.SIGKILL)
-        drop(left_databases(suffix))
+        run.clean()
+
+
+def test_a_second_ctrl_c_under_xdist_names_every_worker_s_server(tmp_path: Path) -> None:
+    """The controller spawned no server: its line names those its workers reported."""
+    run = XdistRun(tmp_path)
+    terminal = run.terminal
+    try:
+        run.sleeping()
+        for pid, _ in run.servers.values():  # servers slow to stop: the workers wait
+            os.kill(pid, signal.SIGSTOP)
+        terminal.ctrl_c()
+        waiting = lambda out: out.count(WAITING) == 2  # noqa: E731  (each worker's)
+        assert terminal.read_until(waiting, 60), terminal.output
+        terminal.ctrl_c()
+        assert terminal.wait_exit(60) == 2, terminal.output
+        named = []
+        for worker, (pid, socket) in sorted(run.servers.items()):
+            databases = ", ".join(
+                f"test_djfire_shop{alias}_{run.suffix}_{worker}" for alias in ("", "_other")
+            )
+            named.append(
+                f"[{worker}] server 'shop' (pid {pid}) with test databases {databases} "
+                f"and socket directory {socket.parent}"
+            )
+        assert (
+            "fire: interrupted again: exiting now, not waiting for the servers; may be left, "
+            f"if their teardown does not finish: {'; '.join(named)}\n"
+        ) in terminal.output.replace("\r\n", "\n")
+        # Left to themselves, the servers still tear down once they run again.
+        for pid, _ in run.servers.values():
+            os.kill(pid, signal.SIGCONT)
+        for pid, socket in run.servers.values():
+            assert wait_gone(pid), f"the server (pid {pid}) still runs"
+            assert not socket.parent.exists()
+        assert left_databases(run.suffix) == []
+    finally:
+        run.clean()

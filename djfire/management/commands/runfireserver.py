@@ -151,6 +151,7 @@ class Command(BaseCommand):
         from djfire.isolation import DjangoScopes
         from djfire.live_server import LiveServer
         from djfire.stale import KeptDatabases
+        from djfire.templates import Spares
         from djfire.values import django_value_rules
         from fire import FireError, Server
         from fire.extensions import is_loopback, prepare_socket_path
@@ -203,13 +204,18 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
         # Stop cleanly on SIGTERM/SIGINT from here on, even while databases are created.
+        # SIGINT (Ctrl-C: the terminal's, or the runner's when its run was interrupted)
+        # also cancels the spare being made; SIGTERM (a run's end) lets it finish.
         stopping: list[int] = []
+        spares: Spares | None = None
         servers: list[Server] = []
 
         def stop(signum: int, frame: Any) -> None:
             stopping.append(signum)
             for server in servers:
                 server.interrupt(signum)  # a call running now ends too
+            if signum == signal.SIGINT and spares is not None:
+                spares.cancel()  # Ctrl-C: the next start's spare is not worth the wait
 
         # SIGHUP too: the terminal of a test run closed (a run that was its session's
         # leader ended) must not kill the server before its teardown; unless ignored
@@ -228,7 +234,6 @@ class Command(BaseCommand):
         )
         made = databases.templates.summary() if databases.templates is not None else None
         live = None
-        spares = None
         try:
             shared = SharedConnections(options["lock_timeout"] or DEFAULT_LOCK_TIMEOUT)
             capture = ChangeCapture(shared.by_alias, enabled=not options["no_data_changes"])
@@ -280,6 +285,8 @@ class Command(BaseCommand):
             if live is not None:
                 live.stop()
             if spares is not None:  # a spare half-made would be left unmarked
+                if signal.SIGINT in stopping:
+                    spares.cancel()
                 spares.join()
             if keepdb:
                 databases.claims.release()

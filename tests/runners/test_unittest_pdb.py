@@ -140,5 +140,5 @@ def test_fire_pdb_with_a_bad_value_names_the_ones_it_takes(tmp_path: Path) -> No
         env=_environment(tmp_path, FIRE_PDB="maybe"),
         timeout=300,
     )
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode != 0, result.stdout + result.stderr  # 5 on 3.12+: none ran
     assert "FIRE_PDB='maybe': expected 1 (on) or 0 (off)" in result.stderr, result.stderr

@@ -22,6 +22,7 @@ from django.test.utils import setup_databases
 
 from .claims import Claims, claim_test_databases
 from .connection_lock import DEFAULT_LOCK_TIMEOUT, ConnectionLock
+from .nodb_cursors import shared_nodb_cursors
 from .ownership import Ownership
 from .server_identity import DatabaseServers, Key
 from .templates import Templates
@@ -192,21 +193,22 @@ def create_test_databases(
     servers, mirrors = name_test_databases(suffix)
     claims = claim_test_databases(servers, skip=set(mirrors))
     try:
-        ownership = Ownership(skip=set(mirrors))
-        ownership.refuse_unmarked(keepdb=keepdb)
-        templates = Templates(
-            _templated(mirrors, ownership, keepdb=keepdb), bases, rebuild=rebuild, say=say
-        )
-        expected = {
-            alias: connections[alias].creation._get_test_db_name()
-            for alias in connections
-            if alias not in mirrors
-        }
-        expected.update({mirror: expected[primary] for mirror, primary in mirrors.items()})
-        with ownership.marking(keepdb=keepdb), templates.installed():
-            old_config = setup_databases(
-                verbosity, interactive=False, keepdb=keepdb, serialized_aliases=set()
+        with shared_nodb_cursors([alias for alias in connections if alias not in mirrors]):
+            ownership = Ownership(skip=set(mirrors))
+            ownership.refuse_unmarked(keepdb=keepdb)
+            templates = Templates(
+                _templated(mirrors, ownership, keepdb=keepdb), bases, rebuild=rebuild, say=say
             )
+            expected = {
+                alias: connections[alias].creation._get_test_db_name()
+                for alias in connections
+                if alias not in mirrors
+            }
+            expected.update({mirror: expected[primary] for mirror, primary in mirrors.items()})
+            with ownership.marking(keepdb=keepdb), templates.installed():
+                old_config = setup_databases(
+                    verbosity, interactive=False, keepdb=keepdb, serialized_aliases=set()
+                )
         databases = ServedDatabases(old_config, claims, ownership, templates)
         try:
             ensure_test_databases(expected)

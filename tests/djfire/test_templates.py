@@ -587,3 +587,46 @@ def test_a_postgres_server_interrupted_cancels_the_spare_it_makes(make_project) 
         holder.execute("ROLLBACK")
     assert not any("no spare" in line for line in server.output), server.output
     assert project.spares() == {}  # the one taken; the next one neither made nor half-made
+
+
+#: Counts the connections a PostgreSQL test database's set-up opens (templates off: no
+#: template lock), then drops the test database.
+COUNT_SETUP_CONNECTS = """
+import os, django, psycopg
+from django.conf import settings
+settings.configure(
+    INSTALLED_APPS=["djfire"],
+    DATABASES={"default": {
+        "ENGINE": "django.db.backends.postgresql", "HOST": "127.0.0.1", "PORT": "5432",
+        "USER": "postgres", "NAME": f"fire_connects_{os.getpid()}",
+    }},
+    DJFIRE_TEMPLATES=False,
+)
+django.setup()
+from django.db.backends.postgresql.base import DatabaseWrapper
+from djfire.databases import create_test_databases, destroy_test_databases
+
+class Counted:
+    connects = 0
+    def __getattr__(self, name):
+        return getattr(psycopg, name)
+    def connect(self, *args, **kwargs):
+        Counted.connects += 1
+        return psycopg.connect(*args, **kwargs)
+
+DatabaseWrapper.Database = Counted()
+made = create_test_databases(keepdb=False, verbosity=0)
+print("connects:", Counted.connects)
+destroy_test_databases(made, verbosity=0)
+"""
+
+
+@pytest.mark.postgres
+def test_a_set_up_asks_its_maintenance_questions_on_one_connection() -> None:
+    # The server's identity, the claim, one maintenance connection (whether the test
+    # database exists, CREATE DATABASE, its mark: three before), the test database's.
+    require_postgres()
+    done = subprocess.run(
+        [sys.executable, "-c", COUNT_SETUP_CONNECTS], check=True, capture_output=True, text=True
+    )
+    assert done.stdout.split() == ["connects:", "4"]

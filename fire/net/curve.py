@@ -10,9 +10,9 @@ The check of a client's key runs in ZeroMQ's ZAP handshake, before the connectio
 carries any message: a refused peer never reaches the server's loop and never gets a
 session.
 
-``zmq.auth`` is imported only where keys are read, made or checked: its thread
-authenticator imports ``zmq.asyncio`` (asyncio, about 0.1 s where nothing else needs it),
-and every ``ipc://`` server and client imports this module for its types and variables.
+``zmq.auth`` is imported only where keys are read, made or checked: every ``ipc://``
+server and client imports this module for its types and variables, and ``zmq.auth`` with
+its thread authenticator was 6 ms of CPU of each such process's start (median of 9).
 """
 
 from __future__ import annotations

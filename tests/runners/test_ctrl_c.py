@@ -317,10 +317,14 @@ class XdistRun:
 
     def clean(self) -> None:
         self.terminal.close()
-        for pid, _ in self.servers.values():
+        for pid, socket in self.servers.values():
             if running(pid):
                 os.kill(pid, signal.SIGCONT)
                 os.kill(pid, signal.SIGKILL)
+            if socket.parent.name.startswith("fire-") and socket.parent.is_dir():
+                for child in socket.parent.iterdir():
+                    child.unlink()
+                socket.parent.rmdir()
         drop(left_databases(self.suffix))
 
 

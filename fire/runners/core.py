@@ -27,6 +27,7 @@ from ..net.curve import ClientKeys, client_keys
 from ..net.transport import DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_SPIN_WAIT, DEFAULT_TIMEOUT
 from . import data_changes, interrupt
 from .coverage import CoverageSettings, server_options
+from .interrupt import Leftover
 from .lost import LostServer, ServerLost, exit_text, nothing_listens
 from .spawn import ServerSpec, SpawnedServer, default_start_command
 
@@ -101,7 +102,7 @@ class Runner:
         self._lost: dict[str, LostServer] = {}
         #: The run's servers that other processes spawned (an xdist controller's: its
         #: workers'), for the second Ctrl-C's line (`leftovers`).
-        self.other_servers: Callable[[], list[interrupt.Leftover]] = list
+        self.other_servers: Callable[[], list[Leftover]] = list
         self._listener: DebuggerListener | None = None  # services' breakpoint(), see `debug`
         #: The run's contract recording (`fire.contracts.record`), or None: not recording.
         self.contracts: Recording | None = None
@@ -373,10 +374,10 @@ class Runner:
         process's (`leftover_servers`) and those of `other_servers`."""
         return interrupt.leftovers([*self.leftover_servers(), *self.other_servers()])
 
-    def leftover_servers(self) -> list[interrupt.Leftover]:
+    def leftover_servers(self) -> list[Leftover]:
         """The servers this process spawned that are not known to have stopped."""
         return [
-            interrupt.Leftover(
+            Leftover(
                 name,
                 server.pid,
                 tuple(self._test_databases(name, server)),

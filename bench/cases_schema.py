@@ -86,7 +86,7 @@ class Started:
         self.line = line.strip()
         fields = Path(f"/proc/{popen.pid}/stat").read_text().rpartition(")")[2].split()
         self.cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        supervise.stop(popen, 30)
+        supervise.stop(popen, seconds=30)
         for stream in (popen.stdin, popen.stdout):
             if stream is not None:
                 stream.close()

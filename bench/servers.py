@@ -24,7 +24,7 @@ class Process:
 
     def stop(self) -> None:
         """SIGTERM (fire servers clean up their socket on it), then SIGKILL after 5 s."""
-        supervise.stop(self.popen, 5)
+        supervise.stop(self.popen, seconds=5)
         if self.popen.stdout is not None:
             self.popen.stdout.close()
 

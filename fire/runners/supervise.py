@@ -185,7 +185,10 @@ def _write_keys(directory: str, keys: dict[str, Any]) -> list[str]:
 
 
 def stop(
-    process: subprocess.Popen[Any], signum: int = signal.SIGTERM, seconds: float = _STOP_SECONDS
+    process: subprocess.Popen[Any],
+    seconds: float = _STOP_SECONDS,
+    *,
+    signum: int = signal.SIGTERM,
 ) -> int:
     """SIGTERM, or `signum` (a server tears its test databases down), SIGKILL after
     `seconds`; reap."""
@@ -380,7 +383,7 @@ def supervise(channel: Any) -> None:
             # gateway closes
             asked = channel.receive()
         finally:
-            code = stop(process, signal.SIGINT if asked == "interrupt" else signal.SIGTERM)
+            code = stop(process, signum=signal.SIGINT if asked == "interrupt" else signal.SIGTERM)
             relay.join(5)
             if cleaning.is_set():  # a killed server's clean-up: it ends before "stopped"
                 relay.join(CLEANUP_SECONDS + 5)

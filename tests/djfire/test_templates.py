@@ -523,9 +523,22 @@ def test_a_template_directory_that_cannot_be_made_migrates_as_before(make_projec
         server.stop()
 
 
+#: psycopg's module with its connects counted (``Counted.connects``), for the scripts below.
+COUNTED_PSYCOPG = """
+class Counted:
+    connects = 0
+    def __getattr__(self, name):
+        return getattr(psycopg, name)
+    def connect(self, *args, **kwargs):
+        Counted.connects += 1
+        return psycopg.connect(*args, **kwargs)
+"""
+
+
 #: Counts the maintenance-database connections a template store opens while its lock is
 #: held and a clone asks whether the template is there and which spares it has.
-COUNT_CONNECTS = """
+COUNT_CONNECTS = (
+    """
 import django, psycopg
 from django.conf import settings
 settings.configure(DATABASES={"default": {
@@ -536,20 +549,16 @@ django.setup()
 from django.db import connection
 from djfire.template_stores import PostgresTemplate
 
-class Counted:
-    connects = 0
-    def __getattr__(self, name):
-        return getattr(psycopg, name)
-    def connect(self, *args, **kwargs):
-        Counted.connects += 1
-        return psycopg.connect(*args, **kwargs)
-
+"""
+    + COUNTED_PSYCOPG
+    + """
 connection.Database = Counted()
 store = PostgresTemplate(connection, "test_fire_connects", "0" * 12)
 with store.locked(exclusive=False):
     assert store.find() == (None, None) and store.spares() == []
 print("connects:", Counted.connects)
 """
+)
 
 
 @pytest.mark.postgres
@@ -591,7 +600,8 @@ def test_a_postgres_server_interrupted_cancels_the_spare_it_makes(make_project) 
 
 #: Counts the connections a PostgreSQL test database's set-up opens (templates off: no
 #: template lock), then drops the test database.
-COUNT_SETUP_CONNECTS = """
+COUNT_SETUP_CONNECTS = (
+    """
 import os, django, psycopg
 from django.conf import settings
 settings.configure(
@@ -606,19 +616,15 @@ django.setup()
 from django.db.backends.postgresql.base import DatabaseWrapper
 from djfire.databases import create_test_databases, destroy_test_databases
 
-class Counted:
-    connects = 0
-    def __getattr__(self, name):
-        return getattr(psycopg, name)
-    def connect(self, *args, **kwargs):
-        Counted.connects += 1
-        return psycopg.connect(*args, **kwargs)
-
+"""
+    + COUNTED_PSYCOPG
+    + """
 DatabaseWrapper.Database = Counted()
 made = create_test_databases(keepdb=False, verbosity=0)
 print("connects:", Counted.connects)
 destroy_test_databases(made, verbosity=0)
 """
+)
 
 
 @pytest.mark.postgres

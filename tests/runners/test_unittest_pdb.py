@@ -76,6 +76,20 @@ def _expect(terminal: Terminal, text: str, count: int = 1) -> str:
     return terminal.output
 
 
+def _without_a_terminal(path: Path, *, fire_pdb: str) -> subprocess.CompletedProcess[str]:
+    """``python -m unittest`` on the breakpoint case, with `fire_pdb` and no terminal."""
+    (path / "cases.py").write_text(CASES)
+    return subprocess.run(
+        [sys.executable, "-m", "unittest", "cases.BreakpointTest"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=path,
+        env=_environment(path, FIRE_PDB=fire_pdb),
+        timeout=300,
+    )
+
+
 def test_django_pdb_result_opens_pdb_in_the_service_frame(tmp_path: Path) -> None:
     (tmp_path / "cases.py").write_text(CASES)
     (tmp_path / "django_pdb.py").write_text(DJANGO_PDB_RUN)
@@ -113,16 +127,7 @@ def test_fire_pdb_stops_at_a_service_breakpoint_in_the_unittest_terminal(
 
 
 def test_fire_pdb_without_a_terminal_says_so_and_skips_the_breakpoint(tmp_path: Path) -> None:
-    (tmp_path / "cases.py").write_text(CASES)
-    result = subprocess.run(
-        [sys.executable, "-m", "unittest", "cases.BreakpointTest"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=_environment(tmp_path, FIRE_PDB="1"),
-        timeout=300,
-    )
+    result = _without_a_terminal(tmp_path, fire_pdb="1")
     assert result.returncode == 0, result.stdout + result.stderr
     said = "fire: FIRE_PDB=1, but standard input is not a terminal"
     assert result.stderr.count(said) == 1, result.stderr
@@ -130,15 +135,6 @@ def test_fire_pdb_without_a_terminal_says_so_and_skips_the_breakpoint(tmp_path: 
 
 
 def test_fire_pdb_with_a_bad_value_names_the_ones_it_takes(tmp_path: Path) -> None:
-    (tmp_path / "cases.py").write_text(CASES)
-    result = subprocess.run(
-        [sys.executable, "-m", "unittest", "cases.BreakpointTest"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=_environment(tmp_path, FIRE_PDB="maybe"),
-        timeout=300,
-    )
+    result = _without_a_terminal(tmp_path, fire_pdb="maybe")
     assert result.returncode != 0, result.stdout + result.stderr  # 5 on 3.12+: none ran
     assert "FIRE_PDB='maybe': expected 1 (on) or 0 (off)" in result.stderr, result.stderr

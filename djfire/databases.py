@@ -33,6 +33,7 @@ __all__ = [
     "SharedConnections",
     "create_test_databases",
     "destroy_test_databases",
+    "drop_test_database",
     "name_test_databases",
 ]
 
@@ -254,7 +255,7 @@ def _drop_together(old_config: list[tuple[Any, str, bool]], verbosity: int) -> N
     A PostgreSQL ``DROP DATABASE`` waits for a checkpoint, over a second on a busy
     machine for each database: a server stopped by Ctrl-C should wait for about one.
     What ``destroy_test_db`` does with the shared connection stays in this thread (the
-    others may not touch it, `djfire.threads`); each drop (``_destroy_test_db``, on a
+    others may not touch it, `djfire.threads`); each drop (`drop_test_database`, on a
     connection of its own to the server's maintenance database) runs in a thread.
     """
     dropped = [(connection, old_name) for connection, old_name, destroy in old_config if destroy]
@@ -262,7 +263,7 @@ def _drop_together(old_config: list[tuple[Any, str, bool]], verbosity: int) -> N
 
     def drop(creation: Any, name: str) -> None:
         try:
-            _destroy_test_db(creation, name, verbosity)
+            drop_test_database(creation, name, verbosity)
         except BaseException as exc:  # raised in the caller's thread, below
             errors.append(exc)
 
@@ -285,7 +286,7 @@ def _drop_together(old_config: list[tuple[Any, str, bool]], verbosity: int) -> N
         raise errors[0]
 
 
-def _destroy_test_db(creation: Any, name: str, verbosity: int) -> None:
+def drop_test_database(creation: Any, name: str, verbosity: int) -> None:
     """Django's ``_destroy_test_db``; on PostgreSQL 13 and later ``WITH (FORCE)``: a
     session still on the test database (one closed a moment ago whose backend has not
     ended yet, a ``psql`` left open) is ended, where without it PostgreSQL waits up to

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from django.db import connections
 
 from .claims import ClaimHeld, claim_test_database
-from .databases import name_test_databases
+from .databases import drop_test_database, name_test_databases
 from .ownership import checked_aliases, existing_test_database
 from .server_identity import Key
 from .template_stores import drop_unfinished_spares
@@ -92,7 +92,7 @@ def _drop(alias: str, name: str, verbosity: int) -> None:
     its dead server's open transaction left (a "hot" journal: SQLite would roll it back
     into the next file of that name)."""
     connection = connections[alias]
-    connection.creation._destroy_test_db(name, verbosity)
+    drop_test_database(connection.creation, name, verbosity)
     if connection.vendor == "sqlite":
         for extra in ("-journal", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):

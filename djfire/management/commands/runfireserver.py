@@ -128,6 +128,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from djfire.startup_gc import resume_after_start
+
+        resume_after_start()  # paused since djfire's app was loaded (djfire.startup_gc)
         if options["coverage"] and not options["drop_left_databases"]:
             from djfire.coverage import measure_from_start
 

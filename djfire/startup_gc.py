@@ -3,9 +3,9 @@
 Django's start-up (its modules, the project's apps, every model class) makes hundreds of
 thousands of long-lived objects and almost no garbage, yet each allocation count reached
 starts a collection, and the full ones walk everything made so far. On the 300-model
-project of ``python -m bench -k schema`` that was 60-90 ms of a cloned start's 0.9 s of
-CPU (median of ten starts each way): the larger share of what runfireserver adds to
-Django's own ``manage.py``.
+project of ``python -m bench -k schema`` (PostgreSQL, a cloned start) that was 0.1 s of
+CPU in 0.97 s (median of ten alternating starts each way): most of what runfireserver
+added to Django's own ``manage.py``.
 
 So a process started as ``manage.py runfireserver`` pauses the collector as soon as
 djfire's app is loaded (Django loads every app before any model), and the command

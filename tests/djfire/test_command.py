@@ -220,7 +220,8 @@ def test_a_server_freezes_what_its_start_made_and_runs_with_the_collector_on() -
 
 
 def test_other_commands_leave_the_collector_alone() -> None:
-    code = "import gc; print('collector', gc.isenabled(), gc.get_freeze_count())"
-    done = run_manage("shell", "-c", code)
+    # Not paused (runfireserver resumes it; no other command would). What is frozen is
+    # not djfire's to say here: Django 6.0's shell on Python 3.12 has some.
+    done = run_manage("shell", "-c", "import gc; print('collector on:', gc.isenabled())")
     assert done.returncode == 0, done.stderr
-    assert "collector True 0\n" in done.stdout
+    assert "collector on: True\n" in done.stdout

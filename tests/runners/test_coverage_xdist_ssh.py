@@ -86,8 +86,9 @@ def _assert_each_worker_s_server_is_in_the_report(
     for worker in ("gw0", "gw1"):  # each took tests, so each spawned its server
         assert f"[{worker}] [" in ran.stdout, ran.stdout
     measured = _measured(folder)[str(VIEWS)]
-    assert GREETING in measured, "gw0's server's data is in the report"
-    assert PRODUCTS in measured, "gw1's server's data is in the report"
+    # The run's output says why a server's data is missing (lost, killed, not written).
+    assert GREETING in measured, f"gw0's server's data is not in the report:\n{ran.stdout}"
+    assert PRODUCTS in measured, f"gw1's server's data is not in the report:\n{ran.stdout}"
     assert any(line.startswith(str(VIEWS)) for line in ran.stdout.splitlines()), "term-missing"
     assert "fire: warning" not in ran.stdout, ran.stdout
     assert not list(MANAGE.parent.glob(".coverage*")), "the servers' files were moved"

@@ -102,18 +102,26 @@ def test_each_xdist_worker_s_server_is_in_the_report(tmp_path: Path) -> None:
 
 
 def test_xdist_workers_over_ssh_bring_their_servers_data(tmp_path: Path, ssh_config: Path) -> None:
-    """``--tx ssh=…`` workers in a directory of their own (as on another host, the code
-    already there): pytest-cov's worker combines its data with its servers' files, which
-    fire wrote beside it, and sends the whole to the controller."""
-    folder, there = tmp_path / "run", tmp_path / "there"
-    for place in (folder, there):
+    """``--tx ssh=…`` workers each in a directory of its own (as on two other hosts, the
+    code already there): pytest-cov's worker combines its data with its servers' files,
+    which fire wrote beside it, and sends the whole to the controller.
+
+    One directory each, as two hosts would have: two such workers in one directory
+    combine each other's files (pytest-cov combines a worker's data where it runs unless
+    the worker shares the controller's directory), and one's combine can take a file the
+    other is reading: CI lost a server's data that way once."""
+    folder = tmp_path / "run"
+    places = [tmp_path / "there-0", tmp_path / "there-1"]
+    for place in (folder, *places):
         place.mkdir()
         (place / "pytest.ini").write_text(f"[pytest]\nfire_spawn = shop={MANAGE}\n")
         (place / "test_system.py").write_text(WORKERS_TESTS)
-    worker = f"ssh=127.0.0.1//ssh_config={ssh_config}//python={sys.executable}//chdir={there}"
-    ran = _run_pytest(folder, WORKERS_TESTS, "--dist", "load", "--tx", f"2*{worker}", "-v")
+    ssh = f"ssh=127.0.0.1//ssh_config={ssh_config}//python={sys.executable}"
+    workers = [option for place in places for option in ("--tx", f"{ssh}//chdir={place}")]
+    ran = _run_pytest(folder, WORKERS_TESTS, "--dist", "load", *workers, "-v")
     _assert_each_worker_s_server_is_in_the_report(folder, ran)
-    assert not list(there.glob(".coverage.fire-*")), "combined by the workers' pytest-cov"
+    for place in places:
+        assert not list(place.glob(".coverage.fire-*")), "combined by the workers' pytest-cov"
 
 
 def test_a_server_through_an_ssh_gateway_is_in_the_report(tmp_path: Path, ssh_config: Path) -> None:

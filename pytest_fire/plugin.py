@@ -45,6 +45,10 @@ from .report import add_data_changes
 DATA_CHANGES_MODES = ("fail", "always", "off")
 
 _output_marks: pytest.StashKey[dict[str, int]] = pytest.StashKey()
+#: How far each spawned server's output was read for skipped breakpoints: a line that
+#: reached the run after its test's report (the output comes through a pipe, the test's
+#: end through the socket) is warned of by the next test's, not lost.
+_breakpoints_read: pytest.StashKey[dict[object, int]] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -384,10 +388,13 @@ def pytest_runtest_makereport(
         runner = active_runner(item.config)
         marks = item.stash.get(_output_marks, {})
         if runner is not None:
+            read = item.config.stash.setdefault(_breakpoints_read, {})
             for name, server in runner.spawned.items():
                 lines = server.output[marks.get(name, 0) :]
                 if lines and report.failed:
                     report.sections.append((f"fire server {name} output", "".join(lines)))
-                if lines and call.when == "teardown":
-                    warn_skipped_breakpoints(item, lines)
+                if call.when == "teardown":
+                    end = len(server.output)
+                    warn_skipped_breakpoints(item, server.output[read.get(server, 0) : end])
+                    read[server] = end  # by server: one spawned again has output of its own
     return report

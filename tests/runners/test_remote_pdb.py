@@ -167,6 +167,50 @@ def test_breakpoint_without_fire_pdb_is_skipped_with_one_warning(tmp_path: Path)
     assert "--fire-pdb" in result.stdout
 
 
+#: A breakpoint() the server reaches after the test that caused it has ended, before the
+#: next one starts (the conftest holds the run there): its "skipped" line reaches the
+#: run between the two tests' reports.
+LATE_BREAKPOINT_TEST = """
+def test_leaves_a_breakpoint_behind(fire_remotes):
+    shop = fire_remotes["shop"]
+    shop.module("threading").Timer(0.3, shop.module("builtins").breakpoint).start()
+
+
+def test_next(fire_remotes):
+    assert fire_remotes["shop"].module("os").getpid()
+"""
+
+LATE_BREAKPOINT_CONFTEST = """
+import time
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    if nodeid.endswith("test_leaves_a_breakpoint_behind"):
+        time.sleep(2)
+"""
+
+
+def test_a_skipped_breakpoint_s_late_line_is_warned_of_by_the_next_test(tmp_path: Path) -> None:
+    (tmp_path / "test_late.py").write_text(LATE_BREAKPOINT_TEST)
+    (tmp_path / "conftest.py").write_text(LATE_BREAKPOINT_CONFTEST)
+    spec = f"shop={MANAGE}:python={sys.executable}"
+    env = {**os.environ, "DJFIRE_TEST_DB": "sqlite-file", "DJFIRE_TEST_DIR": str(tmp_path)}
+    env.pop("PYTHONBREAKPOINT", None)
+    result = subprocess.run(
+        [*PYTEST, "-p", "no:randomly", f"--fire-spawn={spec}", "-W", "always", str(tmp_path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed, 1 warning" in result.stdout, result.stdout
+    assert result.stdout.count("fire: breakpoint() at ") == 1, result.stdout
+    assert "test_late.py::test_next" in result.stdout  # warned of by the test that saw it
+
+
 def test_trace_steps_into_a_fire_call_and_c_returns_to_the_test(tmp_path: Path) -> None:
     (tmp_path / "test_stepped.py").write_text(STEPPED_TEST)
     terminal = Terminal(tmp_path, "--trace")

@@ -142,12 +142,12 @@ def test_breakpoint_in_a_view_or_a_fire_call_stops_in_the_test_terminal_with_fir
         terminal.close()
 
 
-def test_breakpoint_without_fire_pdb_is_skipped_with_one_warning(tmp_path: Path) -> None:
-    (tmp_path / "test_live.py").write_text(
-        LIVE_REQUEST_TEST + "\n\ndef test_again(fire_remotes):\n    test_breakpoint_in_a_view"
-        "(fire_remotes)\n"
-    )
-    spec = f"shop={MANAGE}:python={sys.executable}:http=127.0.0.1:0"
+def _run_without_terminal(
+    tmp_path: Path, spec_options: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """pytest over `tmp_path`'s tests, no terminal and no debugger asked for, with the shop
+    spawned (its spec ends with `spec_options`); it must pass."""
+    spec = f"shop={MANAGE}:python={sys.executable}{spec_options}"
     env = {**os.environ, "DJFIRE_TEST_DB": "sqlite-file", "DJFIRE_TEST_DIR": str(tmp_path)}
     env.pop("PYTHONBREAKPOINT", None)
     result = subprocess.run(
@@ -160,6 +160,15 @@ def test_breakpoint_without_fire_pdb_is_skipped_with_one_warning(tmp_path: Path)
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_breakpoint_without_fire_pdb_is_skipped_with_one_warning(tmp_path: Path) -> None:
+    (tmp_path / "test_live.py").write_text(
+        LIVE_REQUEST_TEST + "\n\ndef test_again(fire_remotes):\n    test_breakpoint_in_a_view"
+        "(fire_remotes)\n"
+    )
+    result = _run_without_terminal(tmp_path, ":http=127.0.0.1:0")
     assert "2 passed, 1 warning" in result.stdout, result.stdout
     warning = "fire: breakpoint() at "
     assert result.stdout.count(warning) == 1, result.stdout
@@ -193,19 +202,7 @@ def pytest_runtest_logfinish(nodeid, location):
 def test_a_skipped_breakpoint_s_late_line_is_warned_of_by_the_next_test(tmp_path: Path) -> None:
     (tmp_path / "test_late.py").write_text(LATE_BREAKPOINT_TEST)
     (tmp_path / "conftest.py").write_text(LATE_BREAKPOINT_CONFTEST)
-    spec = f"shop={MANAGE}:python={sys.executable}"
-    env = {**os.environ, "DJFIRE_TEST_DB": "sqlite-file", "DJFIRE_TEST_DIR": str(tmp_path)}
-    env.pop("PYTHONBREAKPOINT", None)
-    result = subprocess.run(
-        [*PYTEST, "-p", "no:randomly", f"--fire-spawn={spec}", "-W", "always", str(tmp_path)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = _run_without_terminal(tmp_path)
     assert "2 passed, 1 warning" in result.stdout, result.stdout
     assert result.stdout.count("fire: breakpoint() at ") == 1, result.stdout
     assert "test_late.py::test_next" in result.stdout  # warned of by the test that saw it

@@ -26,12 +26,11 @@ __all__ = ["pause_for_server_start", "resume_after_start"]
 _paused = False
 
 
-def pause_for_server_start(argv: list[str] | None = None) -> None:
-    """Pause the collector if this process is ``manage.py runfireserver`` (`argv`:
-    ``sys.argv``) and the collector is on."""
+def pause_for_server_start() -> None:
+    """Pause the collector if this process is ``manage.py runfireserver`` and the
+    collector is on."""
     global _paused
-    argv = sys.argv if argv is None else argv
-    if argv[1:2] == ["runfireserver"] and gc.isenabled():
+    if sys.argv[1:2] == ["runfireserver"] and gc.isenabled():
         gc.disable()
         _paused = True
 
